@@ -1,0 +1,3 @@
+from cryptosignals.cli import main
+
+main()

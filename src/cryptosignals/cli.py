@@ -1,0 +1,53 @@
+"""The `cryptosignals` command: thin wrappers that parse options and call the core.
+
+Each feature area keeps its commands in its own module with a `register(app)` function, listed
+in `_COMMAND_MODULES`, so this file stays short.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+from rich.console import Console
+
+from cryptosignals.errors import CryptoSignalsError
+
+app = typer.Typer(
+    name="cryptosignals",
+    help="Trading signals for cryptocurrencies: indicators, rules, pipeline and dashboard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+#: Modules that add commands to `app` through their `register(app)` function.
+_COMMAND_MODULES = ("cryptosignals.commands.analyze",)
+
+
+def _register_commands() -> None:
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+def main() -> None:
+    """Entry point: a known error becomes one clear line on stderr and exit status 2."""
+    _register_commands()
+    try:
+        app(standalone_mode=False)
+    except CryptoSignalsError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except (typer.Exit, SystemExit) as exc:
+        raise SystemExit(getattr(exc, "exit_code", getattr(exc, "code", 0))) from None
+    except typer.Abort:
+        err.print("aborted")
+        raise SystemExit(130) from None
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

@@ -1,0 +1,1 @@
+"""Command modules of the `cryptosignals` CLI, each with a `register(app)` function."""
