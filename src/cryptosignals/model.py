@@ -23,7 +23,7 @@ SIGNAL_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-5b7a-9d41-2c6e0f9b7a10")
 
 
 def _number(name: str, value: Any, *, required: bool, positive: bool = False) -> float | None:
-    """A finite float (non-negative, or positive if asked), None where allowed, else BadInputError."""
+    """A finite float (>= 0, or > 0 if asked), None where allowed, else a BadInputError."""
     if value is None:
         if required:
             raise BadInputError(f"missing field {name!r}")
@@ -37,7 +37,9 @@ def _number(name: str, value: Any, *, required: bool, positive: bool = False) ->
     if not math.isfinite(number):
         raise BadInputError(f"field {name!r} is not finite: {value!r}")
     if number < 0 or (positive and number == 0):
-        raise BadInputError(f"field {name!r} must be {'positive' if positive else '>= 0'}: {value!r}")
+        raise BadInputError(
+            f"field {name!r} must be {'positive' if positive else '>= 0'}: {value!r}"
+        )
     return number
 
 
