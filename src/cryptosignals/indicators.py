@@ -28,21 +28,10 @@ from typing import Any
 
 import numpy as np
 
-try:  # pragma: no cover - exercised by whichever environment runs the tests
-    from numba import njit as _njit
-except ImportError:  # pragma: no cover
-    _njit = None
+from cryptosignals._jit import kernel as _kernel
 
 #: TA-Lib's epsilon for "is zero" tests (TA_IS_ZERO / TA_IS_ZERO_OR_NEG in ta_utility.h).
 EPSILON = 1e-14
-
-
-def _kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Compile with numba when available; the interpreted function is kept as `.py_func`."""
-    if _njit is None:
-        fn.py_func = fn  # type: ignore[attr-defined]
-        return fn
-    return _njit(cache=True, nogil=True)(fn)  # type: ignore[no-any-return]
 
 
 # State layout shared by all kernels: [0] values counted since the first number, [1] started

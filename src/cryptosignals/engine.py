@@ -1,0 +1,380 @@
+"""The per-coin signal engine: ticks in (event-time order), signals and aggregates out.
+
+One engine per coin. `feed` takes any batch of ticks; everything it needs from earlier batches
+lives in `state()` (JSON, stored by the Lambda in one DynamoDB item per coin). Feeding a series
+in any chunking gives the same signals as feeding it whole, and a signal, once emitted, never
+changes when later ticks arrive: bars are built by event time and only closed bars are read.
+
+Pipeline of one `feed`:
+  1. drop duplicates (same timestamp as the last tick) and reject out-of-order ticks;
+  2. rolling windows (5m/30m/60m/24h) per tick;
+  3. bars per timeframe, by event time: a bar covers (end - length, end] and closes when a tick
+     lands exactly on its end or a later tick arrives; a bucket with no tick makes no bar;
+  4. features (resumable indicators) on the closed bars of the base (5m) and higher (1h) frames;
+  5. rules on the base bars (+ the price-change rule on ticks); confidence from the higher
+     timeframe trend, ADX and volume (see `rules.confidence`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cryptosignals.indicators import Stream
+from cryptosignals.model import Signal, SignalType, TickSeries
+from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, Frame, Rule, confidence
+from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
+
+TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
+STATE_VERSION = 1
+
+FeatureSpec = tuple[str, str, dict[str, Any], int]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which rules run, on which bars, and how the context of a signal is measured."""
+
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+    tick_rules: tuple[Rule, ...] = TICK_RULES
+    timeframe: str = "5m"
+    higher_timeframe: str = "1h"
+    trend_fast: int = 5  # the higher timeframe's trend: SMA(fast) vs SMA(slow) of its closes
+    trend_slow: int = 30
+    adx_period: int = 14
+    volume_lookback: int = 288  # bars of the base timeframe (24h of 5m bars)
+
+    def __post_init__(self) -> None:
+        for tf in (self.timeframe, self.higher_timeframe):
+            if tf not in TIMEFRAMES:
+                raise ValueError(f"unknown timeframe {tf!r}; known: {', '.join(TIMEFRAMES)}")
+        for rule in self.tick_rules:
+            minutes = getattr(rule, "minutes", 60)
+            if minutes not in {int(w) for w in Window}:
+                raise ValueError(f"{rule.name}: minutes must be one of {[int(w) for w in Window]}")
+
+    def base_features(self) -> dict[str, FeatureSpec]:
+        specs: dict[str, FeatureSpec] = {
+            f"adx_{self.adx_period}": ("adx", "hlc", {"period": self.adx_period}, 0),
+            f"volume_avg_{self.volume_lookback}": (
+                "sma",
+                "volume",
+                {"period": self.volume_lookback},
+                0,
+            ),
+        }
+        for rule in self.rules:
+            for name, spec in rule.features().items():
+                if specs.setdefault(name, spec) != spec:
+                    raise ValueError(f"feature {name!r} is defined twice with different params")
+        return specs
+
+    def higher_features(self) -> dict[str, FeatureSpec]:
+        return {
+            "trend_fast": ("sma", "close", {"period": self.trend_fast}, 0),
+            "trend_slow": ("sma", "close", {"period": self.trend_slow}, 0),
+        }
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A tick the engine could not use, and why."""
+
+    timestamp: int
+    reason: str
+
+
+@dataclass
+class EngineResult:
+    """What one `feed` produced."""
+
+    signals: list[Signal] = field(default_factory=list)
+    aggregates: list[Aggregate] = field(default_factory=list)  # the windows at the last tick
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _nan_to_none(row: dict[str, float]) -> dict[str, float | None]:
+    return {k: (None if np.isnan(v) else float(v)) for k, v in row.items()}
+
+
+def _none_to_nan(row: dict[str, Any]) -> dict[str, float]:
+    return {k: (np.nan if v is None else float(v)) for k, v in row.items()}
+
+
+class _Bars:
+    """Builds closed bars of one timeframe from ticks, keeping the open bar as state."""
+
+    def __init__(self, seconds: int, state: dict[str, Any] | None = None) -> None:
+        self.seconds = seconds
+        self.open: list[float] | None = None  # end, open, high, low, close, volume
+        self.last_volume = np.nan
+        if state:
+            self.open = state["open"]
+            self.last_volume = np.nan if state["last_volume"] is None else state["last_volume"]
+
+    def update(
+        self, ts: np.ndarray, price: np.ndarray, volume: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        closed: list[list[float]] = []
+        for t, p, v in zip(ts.tolist(), price.tolist(), volume.tolist(), strict=True):
+            if v == v:  # not NaN: a missing 24h volume keeps the last known one
+                self.last_volume = v
+            end = -(-t // self.seconds) * self.seconds
+            bar = self.open
+            if bar is not None and bar[0] != end:
+                closed.append(bar)
+                bar = None
+            if bar is None:
+                bar = [end, p, p, p, p, self.last_volume]
+            else:
+                bar[2], bar[3], bar[4], bar[5] = max(bar[2], p), min(bar[3], p), p, self.last_volume
+            if t == end:
+                closed.append(bar)
+                bar = None
+            self.open = bar
+        table = np.array(closed, dtype=float).reshape(-1, 6)
+        names = ("end", "open", "high", "low", "close", "volume")
+        return {name: table[:, i] for i, name in enumerate(names)}
+
+    def to_json(self) -> dict[str, Any]:
+        volume = None if np.isnan(self.last_volume) else self.last_volume
+        return {"open": self.open, "last_volume": volume}
+
+
+def _stream_of(indicator: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The registry indicator behind a feature; bb_width and atr_pct are derived from one."""
+    if indicator == "bb_width":
+        nbdev = params["nbdev"]
+        return "bbands", {"period": params["period"], "nbdev_up": nbdev, "nbdev_dn": nbdev}
+    if indicator == "atr_pct":
+        return "atr", params
+    return indicator, params
+
+
+class _Features:
+    """The resumable indicator streams of one timeframe, and the last rows rules look back on.
+
+    Features that read the same indicator output on the same input share one stream.
+    """
+
+    def __init__(self, specs: dict[str, FeatureSpec], state: dict[str, Any] | None) -> None:
+        self.specs = specs
+        self.streams: dict[str, Stream] = {}
+        for indicator, source, params, _ in specs.values():
+            kind, params = _stream_of(indicator, params)
+            key = f"{kind}:{source}:{sorted(params.items())}"
+            if key not in self.streams:
+                stored = (state or {}).get("streams", {}).get(key)
+                self.streams[key] = Stream.from_json(stored) if stored else Stream(kind, **params)
+        rows = (state or {}).get("history") or []
+        self.history = [_none_to_nan(r) for r in rows]
+        self.history = [{}] * (Frame.DEPTH - len(self.history)) + self.history
+
+    def update(self, bars: dict[str, np.ndarray]) -> Frame:
+        values: dict[str, np.ndarray] = dict(bars)
+        cache: dict[str, tuple[np.ndarray, ...]] = {}
+        for name, (indicator, source, params, output) in self.specs.items():
+            kind, params = _stream_of(indicator, params)
+            key = f"{kind}:{source}:{sorted(params.items())}"
+            if key not in cache:
+                inputs = (
+                    (bars["high"], bars["low"], bars["close"])
+                    if source == "hlc"
+                    else (values[source],)
+                )
+                cache[key] = self.streams[key].update(*inputs)
+            outputs = cache[key]
+            if indicator == "bb_width":
+                upper, middle, lower = outputs
+                values[name] = (upper - lower) / middle
+            elif indicator == "atr_pct":
+                values[name] = outputs[0] / bars["close"] * 100.0
+            else:
+                values[name] = outputs[output]
+        return Frame(values, self.history)
+
+    def remember(self, frame: Frame) -> None:
+        if frame.size == 0:
+            return
+        rows = [
+            {k: float(v[i]) for k, v in frame.current.items()}
+            for i in range(max(0, frame.size - Frame.DEPTH), frame.size)
+        ]
+        self.history = (self.history + rows)[-Frame.DEPTH :]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "streams": {k: s.to_json() for k, s in self.streams.items()},
+            "history": [_nan_to_none(r) for r in self.history if r],
+        }
+
+
+def _as_of(times: np.ndarray, keys: np.ndarray, values: np.ndarray, before: float) -> np.ndarray:
+    """For each time, the last value whose key is <= that time (`before` if there is none)."""
+    index = np.searchsorted(keys, times, side="right") - 1
+    padded = np.concatenate([[before], values])
+    return padded[index + 1]
+
+
+class Engine:
+    """Signals for one coin from its ticks; `state()` carries everything to the next batch."""
+
+    def __init__(
+        self,
+        crypto_id: str,
+        config: EngineConfig | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.crypto_id = crypto_id
+        self.config = config or EngineConfig()
+        state = state or {}
+        if state and state.get("version") != STATE_VERSION:
+            raise ValueError(f"engine state version {state.get('version')} is not supported")
+        cfg = self.config
+        self.last_timestamp: int | None = state.get("last_timestamp")
+        self.windows = (
+            WindowState.from_json(state["windows"]) if "windows" in state else WindowState()
+        )
+        frames = state.get("frames", {})
+        self.bars = {
+            tf: _Bars(TIMEFRAMES[tf], frames.get(tf, {}).get("bars"))
+            for tf in (cfg.timeframe, cfg.higher_timeframe)
+        }
+        self.features = {
+            cfg.timeframe: _Features(cfg.base_features(), frames.get(cfg.timeframe)),
+            cfg.higher_timeframe: _Features(
+                cfg.higher_features(), frames.get(cfg.higher_timeframe)
+            ),
+        }
+        self.tick_features = _Features({}, state.get("ticks"))
+        context = _none_to_nan(state.get("context", {}))
+        self.context = {k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio")}
+
+    # -- state -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything the next batch needs, as plain JSON (no NaN: None instead)."""
+        return {
+            "version": STATE_VERSION,
+            "crypto_id": self.crypto_id,
+            "last_timestamp": self.last_timestamp,
+            "windows": self.windows.to_json(),
+            "frames": {
+                tf: {"bars": self.bars[tf].to_json(), **self.features[tf].to_json()}
+                for tf in self.bars
+            },
+            "ticks": self.tick_features.to_json(),
+            "context": _nan_to_none(self.context),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: EngineConfig | None = None) -> Engine:
+        return cls(state["crypto_id"], config, state)
+
+    # -- processing --------------------------------------------------------------------------
+    def _accept(self, ticks: TickSeries, result: EngineResult) -> np.ndarray:
+        keep = np.zeros(len(ticks), dtype=bool)
+        last = self.last_timestamp
+        for i, t in enumerate(ticks.timestamp.tolist()):
+            if last is not None and t == last:
+                result.duplicates += 1
+            elif last is not None and t < last:
+                result.rejected.append(
+                    Rejected(t, f"out of order: tick at {t} is older than the last one at {last}")
+                )
+            else:
+                keep[i] = True
+                last = t
+        self.last_timestamp = last
+        result.accepted = int(keep.sum())
+        return keep
+
+    def feed(self, ticks: TickSeries) -> EngineResult:
+        """Process a batch of ticks of this coin, in event-time order."""
+        if ticks.crypto_id != self.crypto_id:
+            raise ValueError(f"engine for {self.crypto_id!r} was fed {ticks.crypto_id!r} ticks")
+        result = EngineResult()
+        ticks = ticks[self._accept(ticks, result)]
+        if len(ticks) == 0:
+            return result
+        ts, price, volume = ticks.timestamp, ticks.price, ticks.volume_24h
+        windows = self.windows.update(ts, price, volume)
+        result.aggregates = aggregates_at(self.crypto_id, int(ts[-1]), windows)
+
+        cfg = self.config
+        higher = self.features[cfg.higher_timeframe].update(
+            self.bars[cfg.higher_timeframe].update(ts, price, volume)
+        )
+        base_bars = self.bars[cfg.timeframe].update(ts, price, volume)
+        base = self.features[cfg.timeframe].update(base_bars)
+
+        trend = np.sign(higher["trend_fast"] - higher["trend_slow"])
+        base_context = {
+            "trend": _as_of(base["end"], higher["end"], trend, self.context["trend"]),
+            "adx": base[f"adx_{cfg.adx_period}"],
+            "volume_ratio": base["volume"] / base.prev(f"volume_avg_{cfg.volume_lookback}"),
+        }
+        for rule in cfg.rules:
+            result.signals += self._signals(rule, cfg.timeframe, base, base_context)
+
+        tick_context = {
+            k: _as_of(ts, base["end"], v, self.context[k]) for k, v in base_context.items()
+        }
+        tick_context["trend"] = _as_of(ts, higher["end"], trend, self.context["trend"])
+        for rule in cfg.tick_rules:
+            window = windows[Window(getattr(rule, "minutes", 60))]
+            frame = Frame(
+                {"end": ts.astype(float), "close": price, "price": price,
+                 "window_min": window[:, 1], "window_max": window[:, 2]},
+                self.tick_features.history,
+            )  # fmt: skip
+            result.signals += self._signals(rule, "tick", frame, tick_context)
+            self.tick_features.remember(frame)
+
+        self.features[cfg.higher_timeframe].remember(higher)
+        self.features[cfg.timeframe].remember(base)
+        self.context = {k: float(v[-1]) for k, v in tick_context.items()}
+        result.signals.sort(key=lambda s: (s.timestamp, s.rule, s.timeframe))
+        return result
+
+    def _signals(
+        self, rule: Rule, timeframe: str, frame: Frame, context: dict[str, np.ndarray]
+    ) -> list[Signal]:
+        if frame.size == 0:
+            return []
+        firing = rule.fire(frame)
+        score = confidence(
+            firing.direction, context["trend"], context["adx"], context["volume_ratio"]
+        )
+        label = getattr(rule, "label_timeframe", None) or (
+            f"{getattr(rule, 'minutes', 60)}m" if timeframe == "tick" else timeframe
+        )
+        signals = []
+        for i in np.flatnonzero(firing.mask):
+            details = {k: float(v[i]) for k, v in firing.details.items()}
+            details.update(
+                higher_trend=float(context["trend"][i]),
+                adx=float(context["adx"][i]),
+                volume_ratio=float(context["volume_ratio"][i]),
+            )
+            signals.append(
+                Signal(
+                    crypto_id=self.crypto_id,
+                    timestamp=int(frame["end"][i]),
+                    signal_type=SignalType(firing.signal_type[i]),
+                    rule=rule.name,
+                    timeframe=label,
+                    price=float(frame["close"][i]),
+                    confidence_score=float(score[i]),
+                    details={k: v for k, v in details.items() if np.isfinite(v)},
+                )
+            )
+        return signals
+
+
+def analyze_ticks(ticks: TickSeries, config: EngineConfig | None = None) -> list[Signal]:
+    """Every signal of a whole series, in one batch: what `cryptosignals analyze` prints."""
+    return Engine(ticks.crypto_id, config).feed(ticks).signals

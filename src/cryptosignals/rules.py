@@ -1,0 +1,380 @@
+"""Signal rules: small, named, parameterised, vectorised over a batch of closed bars.
+
+A rule looks at the features of the current bar and of the bars just before it (`Frame.prev`)
+and says where it fires, in which direction, and which values fired it. Rules never look
+ahead: a frame only holds bars that are closed. Most rules are edge-triggered (they fire when a
+condition *becomes* true), so a long oversold stretch is one signal, not fifty.
+
+How the confidence score is made (documented in docs/signals.md, computed in `confidence`):
+
+    score = 0.4 + 0.2 * agreement + 0.2 * trend_strength + 0.2 * volume_confirmation
+
+- agreement: 1 if the higher timeframe's trend (MA fast vs MA slow on 1h bars) points the way
+  of the signal, else 0;
+- trend_strength: ADX mapped linearly from 20 (no trend, 0) to 40 (strong trend, 1);
+- volume_confirmation: 1 if the 24h volume is above its trailing average, else 0.
+
+Evidence that is not known yet (during warm-up) counts as 0: confidence only rises with it.
+
+So a signal that fires alone scores 0.4, and one that agrees with the 1h trend in a strong,
+volume-backed trend scores 1.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from cryptosignals.model import SignalType
+
+BUY, SELL, ALERT = SignalType.BUY, SignalType.SELL, SignalType.ALERT
+
+
+class Frame:
+    """Features of a batch of consecutive closed bars, plus the rows that came before it."""
+
+    def __init__(self, current: dict[str, np.ndarray], history: list[dict[str, float]]) -> None:
+        self.current = current
+        self.history = history  # most recent last; as many rows as Frame.DEPTH, NaN-filled
+        self.size = len(next(iter(current.values()))) if current else 0
+
+    DEPTH: ClassVar[int] = 2
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.current[name]
+
+    def prev(self, name: str, lag: int = 1) -> np.ndarray:
+        """The feature `lag` bars earlier, for each bar of the batch."""
+        earlier = np.array([row.get(name, np.nan) for row in self.history[-lag:]], dtype=float)
+        return np.concatenate([earlier, self.current[name]])[: self.size]
+
+
+@dataclass(frozen=True)
+class Firing:
+    """Where a rule fired in a frame: a mask, each firing's direction and its details."""
+
+    mask: np.ndarray
+    direction: np.ndarray  # +1 up / -1 down, per bar
+    signal_type: np.ndarray  # SignalType values, per bar
+    details: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _cross_up(a_prev: np.ndarray, a: np.ndarray, b_prev: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a_prev <= b_prev) & (a > b)
+
+
+def _cross_down(a_prev: np.ndarray, a: np.ndarray, b_prev: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a_prev >= b_prev) & (a < b)
+
+
+def _buy_sell(up: np.ndarray, down: np.ndarray, details: dict[str, np.ndarray]) -> Firing:
+    return Firing(
+        up | down,
+        np.where(up, 1.0, -1.0),
+        np.where(up, BUY, SELL),
+        details,
+    )
+
+
+def _alert(mask: np.ndarray, direction: np.ndarray, details: dict[str, np.ndarray]) -> Firing:
+    return Firing(mask, np.sign(direction), np.full(mask.shape, ALERT), details)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Base of all rules. `name` is the rule's id in signals; parameters are the fields."""
+
+    name: ClassVar[str]
+    question: ClassVar[str]  # the trader's question the rule answers
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        """Features this rule reads: name -> (indicator, input, params, output index)."""
+        return {}
+
+    def fire(self, f: Frame) -> Firing:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class MACrossover(Rule):
+    """Trend turn: the fast SMA crosses the slow SMA (up: BUY, down: SELL)."""
+
+    fast: int = 5
+    slow: int = 30
+    name: ClassVar[str] = "ma_crossover"
+    question: ClassVar[str] = "Is the price trending up or down?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        return {
+            f"sma_{self.fast}": ("sma", "close", {"period": self.fast}, 0),
+            f"sma_{self.slow}": ("sma", "close", {"period": self.slow}, 0),
+        }
+
+    def fire(self, f: Frame) -> Firing:
+        a, b = f"sma_{self.fast}", f"sma_{self.slow}"
+        up = _cross_up(f.prev(a), f[a], f.prev(b), f[b])
+        down = _cross_down(f.prev(a), f[a], f.prev(b), f[b])
+        return _buy_sell(up, down, {"ma_fast": f[a], "ma_slow": f[b]})
+
+
+@dataclass(frozen=True)
+class TrendSlope(Rule):
+    """Trend direction: the regression slope turns clearly positive (BUY) or negative (SELL).
+
+    The slope of a least-squares line over `period` closes, in percent of price per bar, must
+    pass +/- `threshold_pct` to count as a trend; the rule fires when a trend starts.
+    """
+
+    period: int = 14
+    threshold_pct: float = 0.05
+    name: ClassVar[str] = "trend_slope"
+    question: ClassVar[str] = "Is the price trending up or down?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        return {f"slope_{self.period}": ("linearreg_slope", "close", {"period": self.period}, 0)}
+
+    def fire(self, f: Frame) -> Firing:
+        name = f"slope_{self.period}"
+        slope_pct = f[name] / f["close"] * 100.0
+        prev_pct = f.prev(name) / f.prev("close") * 100.0
+        up = (slope_pct > self.threshold_pct) & ~(prev_pct > self.threshold_pct)
+        down = (slope_pct < -self.threshold_pct) & ~(prev_pct < -self.threshold_pct)
+        up &= ~np.isnan(prev_pct)
+        down &= ~np.isnan(prev_pct)
+        return _buy_sell(up, down, {"slope_pct_per_bar": slope_pct})
+
+
+@dataclass(frozen=True)
+class PriceCrossMA(Rule):
+    """Buy/sell point: the close crosses its SMA (above: BUY, below: SELL)."""
+
+    period: int = 20
+    name: ClassVar[str] = "price_ma_cross"
+    question: ClassVar[str] = "Where is a good buy (or sell) point?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        return {f"sma_{self.period}": ("sma", "close", {"period": self.period}, 0)}
+
+    def fire(self, f: Frame) -> Firing:
+        ma = f"sma_{self.period}"
+        up = _cross_up(f.prev("close"), f["close"], f.prev(ma), f[ma])
+        down = _cross_down(f.prev("close"), f["close"], f.prev(ma), f[ma])
+        return _buy_sell(up, down, {"ma": f[ma]})
+
+
+@dataclass(frozen=True)
+class RSIReversal(Rule):
+    """Oversold rebound / overbought turn: RSI makes a trough below `oversold` and turns up (BUY),
+    or a peak above `overbought` and turns down (SELL)."""
+
+    period: int = 14
+    oversold: float = 30.0
+    overbought: float = 70.0
+    name: ClassVar[str] = "rsi_reversal"
+    question: ClassVar[str] = "Is this a buy point (oversold) or a sell point (overbought)?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        return {f"rsi_{self.period}": ("rsi", "close", {"period": self.period}, 0)}
+
+    def fire(self, f: Frame) -> Firing:
+        name = f"rsi_{self.period}"
+        now, last, before = f[name], f.prev(name), f.prev(name, 2)
+        up = (last < self.oversold) & (now > last) & (before >= last)
+        down = (last > self.overbought) & (now < last) & (before <= last)
+        return _buy_sell(up, down, {"rsi": now, "rsi_extreme": last})
+
+
+@dataclass(frozen=True)
+class MACDMomentum(Rule):
+    """Momentum shift: the MACD histogram changes sign (to positive: BUY, to negative: SELL)."""
+
+    fast: int = 12
+    slow: int = 26
+    signal: int = 9
+    name: ClassVar[str] = "macd_momentum"
+    question: ClassVar[str] = "Is momentum accelerating or fading?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        params = {"fast": self.fast, "slow": self.slow, "signal": self.signal}
+        return {
+            "macd": ("macd", "close", params, 0),
+            "macd_hist": ("macd", "close", params, 2),
+        }
+
+    def fire(self, f: Frame) -> Firing:
+        hist, last = f["macd_hist"], f.prev("macd_hist")
+        return _buy_sell((last <= 0) & (hist > 0), (last >= 0) & (hist < 0), {
+            "macd": f["macd"],
+            "macd_hist": hist,
+        })  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VolumeSpike(Rule):
+    """Unusual activity: the 24h volume exceeds `multiplier` times its trailing average.
+
+    CoinGecko only gives 24-hour volumes, so the spike is defined on them: the latest 24h volume
+    against the mean of the 24h volumes of the previous `lookback` bars (24 hours of 5m bars by
+    default). Fires when the ratio first passes the multiplier.
+    """
+
+    multiplier: float = 2.0
+    lookback: int = 288
+    name: ClassVar[str] = "volume_spike"
+    question: ClassVar[str] = "Does volume confirm the move?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        return {f"volume_avg_{self.lookback}": ("sma", "volume", {"period": self.lookback}, 0)}
+
+    def fire(self, f: Frame) -> Firing:
+        name = f"volume_avg_{self.lookback}"
+        ratio = f["volume"] / f.prev(name)
+        last_ratio = f.prev("volume") / f.prev(name, 2)
+        mask = (ratio > self.multiplier) & ~(last_ratio > self.multiplier)
+        move = f["close"] - f.prev("close")
+        return _alert(mask, np.where(move >= 0, 1.0, -1.0), {"volume_ratio": ratio})
+
+
+@dataclass(frozen=True)
+class BollingerBreakout(Rule):
+    """Is the move real? The close breaks out of the Bollinger bands (above: BUY, below: SELL)."""
+
+    period: int = 20
+    nbdev: float = 2.0
+    name: ClassVar[str] = "bollinger_breakout"
+    question: ClassVar[str] = "Is this move real or noise?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        params = {"period": self.period, "nbdev_up": self.nbdev, "nbdev_dn": self.nbdev}
+        return {
+            f"bb_upper_{self.period}": ("bbands", "close", params, 0),
+            f"bb_lower_{self.period}": ("bbands", "close", params, 2),
+        }
+
+    def fire(self, f: Frame) -> Firing:
+        upper, lower = f"bb_upper_{self.period}", f"bb_lower_{self.period}"
+        up = _cross_up(f.prev("close"), f["close"], f.prev(upper), f[upper])
+        down = _cross_down(f.prev("close"), f["close"], f.prev(lower), f[lower])
+        return _buy_sell(up, down, {"bb_upper": f[upper], "bb_lower": f[lower]})
+
+
+@dataclass(frozen=True)
+class BollingerSqueeze(Rule):
+    """Range-bound, a breakout brewing: the band width ((upper - lower) / middle) falls to its
+    lowest in `lookback` bars. Fires when a squeeze starts."""
+
+    period: int = 20
+    nbdev: float = 2.0
+    lookback: int = 120
+    name: ClassVar[str] = "bollinger_squeeze"
+    question: ClassVar[str] = "Is the market range-bound?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        return {
+            "bb_width": ("bb_width", "close", {"period": self.period, "nbdev": self.nbdev}, 0),
+            f"bb_width_min_{self.lookback}": ("min", "bb_width", {"period": self.lookback}, 0),
+        }
+
+    def fire(self, f: Frame) -> Firing:
+        low = f"bb_width_min_{self.lookback}"
+        at_low = f["bb_width"] <= f[low]
+        was_low = f.prev("bb_width") <= f.prev(low)
+        mask = at_low & ~was_low & ~np.isnan(f.prev(low))
+        move = f["close"] - f.prev("close")
+        return _alert(mask, np.where(move >= 0, 1.0, -1.0), {"bb_width": f["bb_width"]})
+
+
+@dataclass(frozen=True)
+class VolatilitySpike(Rule):
+    """How volatile is it now? ATR (as % of price) jumps above `multiplier` x its average over
+    `lookback` bars: widen stops, cut size."""
+
+    period: int = 14
+    lookback: int = 100
+    multiplier: float = 2.0
+    name: ClassVar[str] = "volatility_spike"
+    question: ClassVar[str] = "How volatile is it now; should I cut position size?"
+
+    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+        return {
+            f"atr_pct_{self.period}": ("atr_pct", "hlc", {"period": self.period}, 0),
+            f"atr_pct_avg_{self.lookback}": (
+                "sma",
+                f"atr_pct_{self.period}",
+                {"period": self.lookback},
+                0,
+            ),
+        }
+
+    def fire(self, f: Frame) -> Firing:
+        atr, avg = f"atr_pct_{self.period}", f"atr_pct_avg_{self.lookback}"
+        ratio = f[atr] / f.prev(avg)
+        last_ratio = f.prev(atr) / f.prev(avg, 2)
+        mask = (ratio > self.multiplier) & ~(last_ratio > self.multiplier)
+        move = f["close"] - f.prev("close")
+        return _alert(mask, np.where(move >= 0, 1.0, -1.0), {"atr_pct": f[atr], "atr_ratio": ratio})
+
+
+@dataclass(frozen=True)
+class PriceChange(Rule):
+    """A big move: the price is more than `threshold_pct` above the lowest (pump) or below the
+    highest (dump) price of the last `minutes`, by event time, tick by tick. ALERT, both ways."""
+
+    threshold_pct: float = 5.0
+    minutes: int = 60
+    name: ClassVar[str] = "price_change_1h"
+    question: ClassVar[str] = "Is something big happening right now?"
+
+    def fire(self, f: Frame) -> Firing:
+        up = (f["price"] / f["window_min"] - 1.0) * 100.0
+        down = (f["price"] / f["window_max"] - 1.0) * 100.0
+        pump, dump = up > self.threshold_pct, down < -self.threshold_pct
+        # Remembered in the frame so that the next batch knows whether a move was under way.
+        f.current["moving"] = (pump | dump).astype(float)
+        mask = (pump | dump) & ~(f.prev("moving") > 0)
+        change = np.where(pump, up, down)
+        return _alert(mask, np.sign(change), {"change_pct": change})
+
+
+def confidence(
+    direction: np.ndarray, higher_trend: np.ndarray, adx: np.ndarray, volume_ratio: np.ndarray
+) -> np.ndarray:
+    """The score in [0.4, 1.0] described in this module's docstring, rounded to 4 places."""
+    with np.errstate(invalid="ignore"):
+        agreement = (direction * higher_trend > 0) * 1.0
+        strength = np.nan_to_num(np.clip((adx - 20.0) / 20.0, 0.0, 1.0), nan=0.0)
+        volume = (volume_ratio > 1.0) * 1.0
+    return np.round(0.4 + 0.2 * agreement + 0.2 * strength + 0.2 * volume, 4)
+
+
+#: The default rule set of the engine, on 5-minute bars; PriceChange runs on ticks.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    MACrossover(),
+    TrendSlope(),
+    PriceCrossMA(),
+    RSIReversal(),
+    MACDMomentum(),
+    VolumeSpike(),
+    BollingerBreakout(),
+    BollingerSqueeze(),
+    VolatilitySpike(),
+)
+TICK_RULES: tuple[Rule, ...] = (PriceChange(),)
+
+RULES: dict[str, type[Rule]] = {
+    cls.name: cls
+    for cls in (
+        MACrossover,
+        TrendSlope,
+        PriceCrossMA,
+        RSIReversal,
+        MACDMomentum,
+        VolumeSpike,
+        BollingerBreakout,
+        BollingerSqueeze,
+        VolatilitySpike,
+        PriceChange,
+    )
+}
