@@ -1,0 +1,325 @@
+"""Patches that make moto a faithful enough emulator for this project.
+
+moto is pinned (MOTO_VERSION) because these touch its internals; `apply()` checks each patch
+took and raises `ShimError` otherwise, so a moto upgrade that breaks them fails loudly instead
+of silently skipping resources. Facts behind each patch: docs/aws.md ("The local stack").
+
+1. Kinesis puts are O(1): stock `Shard.get_max_sequence_number` copies every key on each put,
+   so puts slow from ~9k rec/s to ~760 rec/s as a shard fills.
+2. moto's own event-source-mapping "invoke" on each Kinesis put is disabled: it needs Docker,
+   only logs an error here, and our poller (cryptosignals.local.runtime) does the real work.
+3. CloudFormation models for AWS::CloudWatch::Alarm, AWS::SecretsManager::Secret and
+   AWS::SQS::QueuePolicy: without them moto skips these types with only a log line and still
+   reports CREATE_COMPLETE.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+import moto
+from moto.cloudformation import parsing
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.common_models import CloudFormationModel
+from moto.kinesis.models import Shard
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.sqs.models import sqs_backends
+
+from cryptosignals.errors import PermanentError
+
+MOTO_VERSION = "5.2.5"
+
+
+class ShimError(PermanentError):
+    """A shim did not take: the installed moto is not the version the shims were written for."""
+
+
+def _max_sequence_number(self: Shard) -> int:
+    return next(reversed(self.records)) if self.records else 0
+
+
+def _no_moto_lambda_invoke(self: Any, *args: Any, **kwargs: Any) -> None:
+    """moto would try Docker for every record; cryptosignals.local.runtime polls instead."""
+
+
+class CfnAlarm(CloudFormationModel):
+    """AWS::CloudWatch::Alarm, stored through moto's own CloudWatch backend (never evaluated)."""
+
+    def __init__(self, alarm: Any) -> None:
+        self.alarm = alarm
+
+    @property
+    def physical_resource_id(self) -> str:
+        return str(self.alarm.name)
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return str(self.alarm.alarm_arn)
+        raise parsing.UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnAlarm:
+        props = cloudformation_json.get("Properties", {})
+        backend = cloudwatch_backends[account_id][region_name]
+        datapoints = props.get("DatapointsToAlarm")
+        alarm = backend.put_metric_alarm(
+            name=resource_name,
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            period=int(props.get("Period", 60)),
+            threshold=float(props["Threshold"]),
+            statistic=props.get("Statistic"),
+            extended_statistic=props.get("ExtendedStatistic"),
+            description=props.get("AlarmDescription"),
+            dimensions=props.get("Dimensions", []),
+            alarm_actions=props.get("AlarmActions", []),
+            ok_actions=props.get("OKActions", []),
+            insufficient_data_actions=props.get("InsufficientDataActions", []),
+            datapoints_to_alarm=int(datapoints) if datapoints is not None else None,
+            unit=props.get("Unit"),
+            actions_enabled=str(props.get("ActionsEnabled", True)).lower() == "true",
+            treat_missing_data=props.get("TreatMissingData"),
+        )
+        return cls(alarm)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnAlarm,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnAlarm:
+        cloudwatch_backends[account_id][region_name].delete_alarms([original_resource.alarm.name])
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CfnSecret(CloudFormationModel):
+    """AWS::SecretsManager::Secret through moto's backend; Ref gives the ARN, as on AWS."""
+
+    def __init__(self, arn: str, name: str) -> None:
+        self.arn = arn
+        self.name = name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SecretsManager::Secret"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Id":
+            return self.arn
+        raise parsing.UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnSecret:
+        props = cloudformation_json.get("Properties", {})
+        value = props.get("SecretString")
+        generate = props.get("GenerateSecretString")
+        if value is None and generate is not None:
+            length = int(generate.get("PasswordLength", 32))
+            value = "".join(
+                secrets.choice(string.ascii_letters + string.digits) for _ in range(length)
+            )
+        backend = secretsmanager_backends[account_id][region_name]
+        backend.create_secret(
+            name=resource_name,
+            secret_string=value,
+            secret_binary=None,
+            description=props.get("Description"),
+            tags=props.get("Tags", []),
+            kms_key_id=props.get("KmsKeyId"),
+            client_request_token=None,
+            replica_regions=[],
+            force_overwrite=False,
+        )
+        return cls(str(backend.secrets[resource_name].arn), resource_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnSecret,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnSecret:
+        return original_resource  # the value is set out of band (put-secret-value), as on AWS
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        backend = secretsmanager_backends[account_id][region_name]
+        backend.delete_secret(resource_name, None, True)
+
+    def is_created(self) -> bool:
+        return True
+
+
+class CfnQueuePolicy(CloudFormationModel):
+    """AWS::SQS::QueuePolicy: sets the Policy attribute of each listed queue (not enforced)."""
+
+    def __init__(self, physical_id: str, queue_urls: list[str]) -> None:
+        self.physical_id = physical_id
+        self.queue_urls = queue_urls
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.physical_id
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    @classmethod
+    def _set(cls, props: dict[str, Any], account_id: str, region_name: str, policy: str) -> None:
+        backend = sqs_backends[account_id][region_name]
+        for url in props.get("Queues", []):
+            backend.set_queue_attributes(url.rstrip("/").rsplit("/", 1)[-1], {"Policy": policy})
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnQueuePolicy:
+        import json
+
+        props = cloudformation_json.get("Properties", {})
+        cls._set(props, account_id, region_name, json.dumps(props.get("PolicyDocument", {})))
+        return cls(resource_name, list(props.get("Queues", [])))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnQueuePolicy,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnQueuePolicy:
+        return cls.create_from_cloudformation_json(
+            original_resource.physical_id, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        cls._set(cloudformation_json.get("Properties", {}), account_id, region_name, "")
+
+    def is_created(self) -> bool:
+        return True
+
+
+#: The CloudFormation types the shims add to moto.
+SHIMMED_TYPES = tuple(m.cloudformation_type() for m in (CfnAlarm, CfnSecret, CfnQueuePolicy))
+
+
+def apply() -> None:
+    """Install every patch (idempotent) and verify it took; raise ShimError if not."""
+    from moto.awslambda.models import LambdaBackend
+
+    if moto.__version__ != MOTO_VERSION:
+        raise ShimError(
+            f"the local stack's shims are written for moto {MOTO_VERSION}, found {moto.__version__}"
+        )
+    Shard.get_max_sequence_number = _max_sequence_number  # type: ignore[method-assign]
+    LambdaBackend.send_kinesis_message = _no_moto_lambda_invoke  # type: ignore[method-assign]
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    verify()
+
+
+def verify() -> None:
+    """Raise ShimError naming every patch that is not in force in this process."""
+    from moto.awslambda.models import LambdaBackend
+
+    problems = []
+    if Shard.get_max_sequence_number is not _max_sequence_number:
+        problems.append("Kinesis Shard.get_max_sequence_number is not the O(1) version")
+    if LambdaBackend.send_kinesis_message is not _no_moto_lambda_invoke:
+        problems.append("moto's Docker invoke on Kinesis puts is still active")
+    models = parsing.get_model_map()
+    for model in (CfnAlarm, CfnSecret, CfnQueuePolicy):
+        if models.get(model.cloudformation_type()) is not model:
+            problems.append(f"no CloudFormation model for {model.cloudformation_type()}")
+    if problems:
+        raise ShimError("moto shims not in force: " + "; ".join(problems))
