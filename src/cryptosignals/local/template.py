@@ -18,7 +18,7 @@ TEMPLATE_ENV = "CRYPTOSIGNALS_TEMPLATE"
 
 
 def template_path() -> Path:
-    """template.yaml of this checkout (src/cryptosignals/local -> repo root), or $CRYPTOSIGNALS_TEMPLATE."""
+    """template.yaml of this checkout (the repo root above src/), or $CRYPTOSIGNALS_TEMPLATE."""
     override = os.environ.get(TEMPLATE_ENV)
     path = Path(override) if override else Path(__file__).resolve().parents[3] / "template.yaml"
     if not path.is_file():
@@ -56,9 +56,9 @@ def translate(
     if "CodeUri" in function_globals:
         function_globals["CodeUri"] = code_uri
     for resource in template["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            if "CodeUri" in resource.get("Properties", {}):
-                resource["Properties"]["CodeUri"] = code_uri
+        is_function = resource.get("Type") == "AWS::Serverless::Function"
+        if is_function and "CodeUri" in resource.get("Properties", {}):
+            resource["Properties"]["CodeUri"] = code_uri
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
     return translator.translate(
         template,
