@@ -23,7 +23,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 #: Modules that add commands to `app` through their `register(app)` function.
-_COMMAND_MODULES = ("cryptosignals.commands.analyze",)
+_COMMAND_MODULES = ("cryptosignals.commands.analyze", "cryptosignals.commands.demo")
 
 
 def _register_commands() -> None:
