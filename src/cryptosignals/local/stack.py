@@ -1,0 +1,118 @@
+"""`LocalStack`: the emulator, the deployed template and our runtime, started as one thing.
+
+    with LocalStack.start() as stack:           # moto on a free 127.0.0.1 port, template deployed
+        stack.scheduler().advance(300)           # fires the ingest function once
+        for poller in stack.pollers():           # the process function's Kinesis mapping
+            poller.drain()
+        stack.client("dynamodb").scan(TableName=stack.names["raw_table"])
+
+`stack.environment()` is what any other process (the AWS CLI, the dashboard, the
+`cryptosignals` command) needs to talk to it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from cryptosignals.local.emulator import (
+    DEFAULT_STACK,
+    FAKE_CREDENTIALS,
+    REGION,
+    DeployedStack,
+    Emulator,
+    client,
+    deploy,
+)
+from cryptosignals.local.runtime import Clock, KinesisPoller, LambdaRuntime, Scheduler
+
+#: Output key of the template -> the short name used in `LocalStack.names`.
+_NAMES = {
+    "StreamName": "stream",
+    "RawTableName": "raw_table",
+    "AggregatedTableName": "aggregated_table",
+    "SignalsTableName": "signals_table",
+    "EngineStateTableName": "engine_state_table",
+    "SignalsBusName": "signals_bus",
+    "AlertQueueUrl": "alert_queue_url",
+    "DeadLetterQueueUrl": "dead_letter_queue_url",
+    "ProcessFailureQueueUrl": "process_failure_queue_url",
+    "CoinGeckoSecretArn": "coingecko_secret_arn",
+    "IngestFunctionName": "ingest_function",
+    "ProcessFunctionName": "process_function",
+}
+
+
+@dataclass
+class LocalStack:
+    """A running emulator with template.yaml deployed, plus the runtime that invokes handlers."""
+
+    emulator: Emulator
+    stack: DeployedStack
+    runtime: LambdaRuntime
+
+    @classmethod
+    def start(
+        cls,
+        port: int | None = None,
+        *,
+        parameters: dict[str, Any] | None = None,
+        stack_name: str = DEFAULT_STACK,
+    ) -> LocalStack:
+        """Start moto (shimmed) on 127.0.0.1 and deploy the template; stop() undoes it."""
+        emulator = Emulator.start(port)
+        try:
+            deployed = deploy(emulator.endpoint, stack_name=stack_name, parameters=parameters)
+        except BaseException:
+            emulator.stop()
+            raise
+        return cls(emulator, deployed, LambdaRuntime(emulator.endpoint, deployed.region))
+
+    @property
+    def endpoint(self) -> str:
+        return self.emulator.endpoint
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Stream, tables, bus, queues and functions as deployed (see _NAMES for the keys)."""
+        return {short: self.stack.outputs[key] for key, short in _NAMES.items()}
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point boto3, Powertools and the AWS CLI at this stack."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.stack.region,
+            "AWS_DEFAULT_REGION": self.stack.region,
+            **FAKE_CREDENTIALS,
+            **self.runtime.config(self.names["process_function"]).environment,
+        }
+
+    def client(self, service: str) -> Any:
+        return client(service, self.endpoint, self.stack.region)
+
+    def scheduler(self, start: float | None = None) -> Scheduler:
+        """A virtual clock over the deployed schedule rules (nothing fires until advanced)."""
+        return Scheduler(self.runtime, start)
+
+    def pollers(self, clock: Clock = time.time) -> list[KinesisPoller]:
+        """The process function's deployed Kinesis mappings, ready to poll."""
+        return KinesisPoller.for_function(self.runtime, self.names["process_function"], clock)
+
+    def stop(self) -> None:
+        self.emulator.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+__all__ = ["REGION", "LocalStack"]
