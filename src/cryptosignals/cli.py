@@ -20,10 +20,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the width
 
 #: Modules that add commands to `app` through their `register(app)` function.
-_COMMAND_MODULES = ("cryptosignals.commands.analyze", "cryptosignals.commands.demo")
+_COMMAND_MODULES = (
+    "cryptosignals.commands.analyze",
+    "cryptosignals.commands.demo",
+    "cryptosignals.commands.coingecko",
+)
 
 
 def _register_commands() -> None:

@@ -27,6 +27,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -290,6 +291,9 @@ class CoinGeckoClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = "cryptosignals"
+        #: The server's clock (its `Date` header) at the last answer: the replay clock on a
+        #: replay server. A backfill uses it as "now".
+        self.server_time: int | None = None
         self._session.headers["Accept"] = "application/json"
 
     @classmethod
@@ -368,6 +372,7 @@ class CoinGeckoClient:
             self._raise(self._transport_error(exc, path, call, time.monotonic() - started))
         finally:
             _CALL.reset(token)
+        self.server_time = _date_header(response.headers.get("Date"))
         note = self._gave_up(call)
         if response.status_code >= 400:
             error = error_from_response(
@@ -513,6 +518,15 @@ class CoinGeckoClient:
         data = self._get(f"/coins/{_id(coin)}/ohlc", {"vs_currency": vs_currency, "days": days})
         candles, rejected = parse_ohlc(data, days)
         return CandleSet(candles, rejected)
+
+
+def _date_header(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _id(coin: str) -> str:

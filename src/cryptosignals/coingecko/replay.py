@@ -788,6 +788,10 @@ class _Handler(BaseHTTPRequestHandler):
     def replay(self) -> ReplayServer:
         return self.server.replay  # type: ignore[attr-defined,no-any-return]
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header tells the replay clock, as a real server's tells the real time."""
+        return super().date_time_string(self.replay.clock.now() if timestamp is None else timestamp)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("replay %s", _KEY_IN_QUERY.sub(r"\1<redacted>", format % args))
 
