@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+_njit: Any
 try:  # pragma: no cover - depends on the environment
     from numba import njit as _njit
 except ImportError:  # pragma: no cover

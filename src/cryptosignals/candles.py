@@ -91,7 +91,7 @@ def sample_path(coin: str) -> Path:
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", newline="")  # type: ignore[return-value]
-    return open(path, newline="")  # noqa: SIM115
+    return open(path, newline="")
 
 
 def read_candles(path: str | Path) -> Candles:
@@ -165,8 +165,9 @@ def candles_to_ticks(crypto_id: str, candles: Candles) -> TickSeries:
     volume_24h = np.where(full_day, np.round(volume_24h, 2), np.nan)
     # Change against the price exactly 24h earlier (when a candle closed then).
     day_ago = np.searchsorted(close_time, close_time - DAY_SECONDS)
-    known = (day_ago < len(close_time)) & (close_time[np.minimum(day_ago, len(close_time) - 1)]
-                                           == close_time - DAY_SECONDS)
+    known = (day_ago < len(close_time)) & (
+        close_time[np.minimum(day_ago, len(close_time) - 1)] == close_time - DAY_SECONDS
+    )
     change_24h = np.full(len(candles), np.nan)
     previous = candles.close[day_ago[known]]
     change_24h[known] = (candles.close[known] / previous - 1.0) * 100.0

@@ -10,6 +10,7 @@ import importlib
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cryptosignals.errors import CryptoSignalsError
 
@@ -36,22 +37,11 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    """Entry point: a known error becomes one clear line on stderr and exit status 2."""
+    """Entry point. Usage errors exit 2 (click's own message); a known error becomes one clear
+    line on stderr and exit status 2, never a traceback."""
     _register_commands()
     try:
-        app(standalone_mode=False)
+        app(prog_name="cryptosignals")
     except CryptoSignalsError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise SystemExit(2) from None
-    except (typer.Exit, SystemExit) as exc:
-        raise SystemExit(getattr(exc, "exit_code", getattr(exc, "code", 0))) from None
-    except typer.Abort:
-        err.print("aborted")
-        raise SystemExit(130) from None
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise

@@ -24,13 +24,11 @@ import numpy as np
 
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
-from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, Frame, Rule, confidence
+from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, confidence
 from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
 STATE_VERSION = 1
-
-FeatureSpec = tuple[str, str, dict[str, Any], int]
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ class TickSeries:
     def __len__(self) -> int:
         return len(self.timestamp)
 
-    def __getitem__(self, index: slice) -> TickSeries:
+    def __getitem__(self, index: slice | np.ndarray) -> TickSeries:
         return TickSeries(
             self.crypto_id,
             self.timestamp[index],

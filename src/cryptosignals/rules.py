@@ -23,13 +23,17 @@ volume-backed trend scores 1.0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from cryptosignals.model import SignalType
 
 BUY, SELL, ALERT = SignalType.BUY, SignalType.SELL, SignalType.ALERT
+
+#: A feature a rule reads: (indicator, input, params, output index). The input is a bar column
+#: (close, volume), "hlc" for high/low/close, or the name of another feature (chained).
+FeatureSpec = tuple[str, str, dict[str, Any], int]
 
 
 class Frame:
@@ -89,7 +93,7 @@ class Rule:
     name: ClassVar[str]
     question: ClassVar[str]  # the trader's question the rule answers
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         """Features this rule reads: name -> (indicator, input, params, output index)."""
         return {}
 
@@ -106,7 +110,7 @@ class MACrossover(Rule):
     name: ClassVar[str] = "ma_crossover"
     question: ClassVar[str] = "Is the price trending up or down?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         return {
             f"sma_{self.fast}": ("sma", "close", {"period": self.fast}, 0),
             f"sma_{self.slow}": ("sma", "close", {"period": self.slow}, 0),
@@ -132,7 +136,7 @@ class TrendSlope(Rule):
     name: ClassVar[str] = "trend_slope"
     question: ClassVar[str] = "Is the price trending up or down?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         return {f"slope_{self.period}": ("linearreg_slope", "close", {"period": self.period}, 0)}
 
     def fire(self, f: Frame) -> Firing:
@@ -154,7 +158,7 @@ class PriceCrossMA(Rule):
     name: ClassVar[str] = "price_ma_cross"
     question: ClassVar[str] = "Where is a good buy (or sell) point?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         return {f"sma_{self.period}": ("sma", "close", {"period": self.period}, 0)}
 
     def fire(self, f: Frame) -> Firing:
@@ -175,7 +179,7 @@ class RSIReversal(Rule):
     name: ClassVar[str] = "rsi_reversal"
     question: ClassVar[str] = "Is this a buy point (oversold) or a sell point (overbought)?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         return {f"rsi_{self.period}": ("rsi", "close", {"period": self.period}, 0)}
 
     def fire(self, f: Frame) -> Firing:
@@ -196,7 +200,7 @@ class MACDMomentum(Rule):
     name: ClassVar[str] = "macd_momentum"
     question: ClassVar[str] = "Is momentum accelerating or fading?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         params = {"fast": self.fast, "slow": self.slow, "signal": self.signal}
         return {
             "macd": ("macd", "close", params, 0),
@@ -225,7 +229,7 @@ class VolumeSpike(Rule):
     name: ClassVar[str] = "volume_spike"
     question: ClassVar[str] = "Does volume confirm the move?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         return {f"volume_avg_{self.lookback}": ("sma", "volume", {"period": self.lookback}, 0)}
 
     def fire(self, f: Frame) -> Firing:
@@ -246,7 +250,7 @@ class BollingerBreakout(Rule):
     name: ClassVar[str] = "bollinger_breakout"
     question: ClassVar[str] = "Is this move real or noise?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         params = {"period": self.period, "nbdev_up": self.nbdev, "nbdev_dn": self.nbdev}
         return {
             f"bb_upper_{self.period}": ("bbands", "close", params, 0),
@@ -271,7 +275,7 @@ class BollingerSqueeze(Rule):
     name: ClassVar[str] = "bollinger_squeeze"
     question: ClassVar[str] = "Is the market range-bound?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         return {
             "bb_width": ("bb_width", "close", {"period": self.period, "nbdev": self.nbdev}, 0),
             f"bb_width_min_{self.lookback}": ("min", "bb_width", {"period": self.lookback}, 0),
@@ -297,7 +301,7 @@ class VolatilitySpike(Rule):
     name: ClassVar[str] = "volatility_spike"
     question: ClassVar[str] = "How volatile is it now; should I cut position size?"
 
-    def features(self) -> dict[str, tuple[str, str, dict[str, float | int], int]]:
+    def features(self) -> dict[str, FeatureSpec]:
         return {
             f"atr_pct_{self.period}": ("atr_pct", "hlc", {"period": self.period}, 0),
             f"atr_pct_avg_{self.lookback}": (

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -67,7 +67,7 @@ def render_csv(signals: list[Signal]) -> str:
 def signals_table(signals: list[Signal], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("time (UTC)", "coin", "type", "rule", "tf", "price", "confidence"):
-        justify = "right" if column in ("price", "confidence") else "left"
+        justify: Literal["left", "right"] = "right" if column in ("price", "confidence") else "left"
         table.add_column(column, justify=justify, no_wrap=True)
     colour = {"BUY": "green", "SELL": "red", "ALERT": "yellow"}
     for s in signals:

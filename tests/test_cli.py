@@ -1,0 +1,71 @@
+"""The real command line, end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cryptosignals", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_analyze_jsonl_is_deterministic_byte_for_byte() -> None:
+    first = run("analyze", "--coin", "ethereum", "--format", "jsonl")
+    second = run("analyze", "--coin", "ethereum", "--format", "jsonl")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    rows = [json.loads(line) for line in first.stdout.splitlines()]
+    assert len(rows) > 100
+    assert set(rows[0]) == {"signal_id", "crypto_id", "timestamp", "signal_type", "rule",
+                            "timeframe", "price", "confidence_score", "details"}  # fmt: skip
+    assert "Signals by rule" in first.stderr  # the summary goes to stderr
+
+
+def test_analyze_reads_a_user_file_and_writes_csv(tmp_path: Path) -> None:
+    from cryptosignals.candles import sample_path
+
+    source = sample_path("cardano")
+    result = run("analyze", "--input", str(source), "--coin", "cardano", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("signal_id,crypto_id,timestamp,signal_type")
+    assert len(lines) > 100
+
+
+def test_a_bad_file_gives_one_clear_line_and_exit_status_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,open,high,low,close,volume\n1700000000000,1,2,0.5,x,3\n")
+    result = run("analyze", "--input", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:2: close is not a number: 'x'" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = run("analyze", "--input", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_unknown_options_are_usage_errors() -> None:
+    result = run("analyze", "--format", "xml")
+    assert result.returncode == 2 and "xml" in result.stderr
+
+
+def test_the_console_script_and_module_are_the_same_command() -> None:
+    script = Path(sys.executable).with_name("cryptosignals")
+    via_script = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert via_script.returncode == 0
+    assert via_script.stdout == run("--help").stdout
+
+
+def test_demo_summarises_the_four_sample_coins() -> None:
+    result = run("demo", "--no-serve")
+    assert result.returncode == 0, result.stderr
+    assert "signals on 4 coins" in result.stdout
+    assert "Latest strong signals" in result.stdout

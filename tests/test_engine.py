@@ -1,0 +1,158 @@
+"""The engine: streaming equals batch, no look-ahead, planted events found, bad ticks handled."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cryptosignals.candles import candles_to_ticks
+from cryptosignals.engine import Engine, EngineConfig, analyze_ticks
+from cryptosignals.model import SignalType, TickSeries
+from cryptosignals.rules import RULES
+from cryptosignals.synthetic import generate_market
+
+MARKET = generate_market(days=4, seed=11)
+TICKS = candles_to_ticks("bitcoin", MARKET.candles["bitcoin"])
+WHOLE = [s.to_json() for s in analyze_ticks(TICKS)]
+
+
+def _feed_in_chunks(ticks: TickSeries, bounds: list[int]) -> list[dict]:
+    engine = Engine(ticks.crypto_id)
+    out = []
+    for start, stop in itertools.pairwise(bounds):
+        # The Lambda stores the state as JSON between batches: do the same.
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())))
+        out += [s.to_json() for s in engine.feed(ticks[start:stop]).signals]
+    return out
+
+
+def test_the_planted_market_produces_signals_of_every_rule() -> None:
+    assert {s["rule"] for s in WHOLE} == set(RULES)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(TICKS)), max_size=12))
+def test_feeding_any_chunking_gives_the_same_signals_as_one_batch(cuts: list[int]) -> None:
+    bounds = [0, *sorted(cuts), len(TICKS)]
+    assert _feed_in_chunks(TICKS, bounds) == WHOLE
+
+
+def test_one_tick_at_a_time_gives_the_same_signals_as_one_batch() -> None:
+    ticks = TICKS[:400]
+    expected = [s.to_json() for s in analyze_ticks(ticks)]
+    assert _feed_in_chunks(ticks, list(range(len(ticks) + 1))) == expected
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, len(TICKS) - 1))
+def test_appending_later_ticks_never_changes_earlier_signals(n: int) -> None:
+    prefix = [s.to_json() for s in analyze_ticks(TICKS[:n])]
+    assert prefix == WHOLE[: len(prefix)]
+    last_time = int(TICKS.timestamp[n - 1])
+    assert all(s["timestamp"] > last_time for s in WHOLE[len(prefix) :])
+
+
+def test_the_future_cannot_change_a_signal_even_when_it_is_rewritten() -> None:
+    n = len(TICKS) // 2
+    altered = TICKS[:]
+    price = altered.price.copy()
+    price[n:] *= np.linspace(1.0, 0.5, len(price) - n)  # a crash after n
+    altered = TickSeries("bitcoin", altered.timestamp, price, altered.volume_24h,
+                         altered.market_cap, altered.change_24h)  # fmt: skip
+    cutoff = int(TICKS.timestamp[n - 1])
+    before = [s for s in WHOLE if s["timestamp"] <= cutoff]
+    after_change = [s.to_json() for s in analyze_ticks(altered) if s.timestamp <= cutoff]
+    assert before == after_change
+
+
+def _index_of(ts: int) -> int:
+    return (ts - int(TICKS.timestamp[0])) // 300
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule", "signal_type"),
+    [
+        ("pump", "price_change_1h", SignalType.ALERT),
+        ("volume_spike", "volume_spike", SignalType.ALERT),
+        ("rsi_dip", "rsi_reversal", SignalType.BUY),
+    ],
+)
+def test_each_planted_event_fires_its_rule(kind: str, rule: str, signal_type: str) -> None:
+    event = next(e for e in MARKET.events if e.kind == kind)
+    hits = [
+        _index_of(s["timestamp"])
+        for s in WHOLE
+        if s["rule"] == rule and s["signal_type"] == signal_type
+    ]
+    assert any(event.start <= i <= event.stop + 2 for i in hits), (event, hits)
+
+
+def test_alert_rules_stay_quiet_in_a_calm_market_without_events() -> None:
+    calm = generate_market(days=4, seed=5, regimes=False, plant=False)
+    ticks = candles_to_ticks("bitcoin", calm.candles["bitcoin"])
+    fired = {s.rule for s in analyze_ticks(ticks)}
+    assert not fired & {"price_change_1h", "volume_spike"}
+    planted = generate_market(days=4, seed=5, regimes=False)
+    ticks = candles_to_ticks("bitcoin", planted.candles["bitcoin"])
+    assert {"price_change_1h", "volume_spike"} <= {s.rule for s in analyze_ticks(ticks)}
+
+
+def test_duplicates_are_dropped_and_out_of_order_ticks_rejected_with_a_reason() -> None:
+    engine = Engine("bitcoin")
+    engine.feed(TICKS[:100])
+    repeat = engine.feed(TICKS[95:100])
+    assert repeat.duplicates == 1 and len(repeat.rejected) == 4 and repeat.accepted == 0
+    assert "out of order" in repeat.rejected[0].reason
+    assert repeat.signals == []
+    rest = engine.feed(TICKS[100:])
+    assert [s.to_json() for s in rest.signals] == [s for s in WHOLE if s["timestamp"] >
+                                                   int(TICKS.timestamp[99])]  # fmt: skip
+
+
+def test_irregular_ticks_build_bars_by_event_time() -> None:
+    # Polls at odd seconds, with a missed 5-minute bucket: bars close on the next tick.
+    ts = np.array([1000, 1170, 1290, 1310, 1980, 2110], dtype=np.int64)
+    price = np.array([10.0, 11.0, 9.0, 12.0, 13.0, 14.0])
+    nan = np.full(6, np.nan)
+    engine = Engine("bitcoin", EngineConfig(rules=(), tick_rules=()))
+    engine.feed(TickSeries("bitcoin", ts, price, nan, nan, nan))
+    history = engine.features["5m"].history
+    # Bars (900,1200] and (1200,1500] and (1800,2100] closed; (2100,2400] is still open.
+    assert [row["end"] for row in history] == [1500.0, 2100.0]
+    assert history[0]["open"] == 9.0 and history[0]["close"] == 12.0
+    assert history[1]["high"] == 13.0 and history[1]["close"] == 13.0
+    assert engine.bars["5m"].open[0] == 2400
+
+
+def test_state_survives_json_and_rejects_a_foreign_version() -> None:
+    engine = Engine("bitcoin")
+    engine.feed(TICKS[:300])
+    state = json.loads(json.dumps(engine.state(), allow_nan=False))
+    assert Engine.from_state(state).state() == state
+    with pytest.raises(ValueError, match="version"):
+        Engine.from_state({**state, "version": 99})
+
+
+def test_aggregates_of_the_last_tick_come_with_every_batch() -> None:
+    result = Engine("bitcoin").feed(TICKS[:400])
+    windows = {a.time_window: a for a in result.aggregates}
+    assert sorted(windows) == [5, 30, 60, 1440]
+    assert windows[60].sample_count == 12 and windows[5].sample_count == 1
+    assert windows[1440].window_end == int(TICKS.timestamp[399])
+
+
+def test_confidence_is_within_bounds_and_details_are_finite_json() -> None:
+    for s in WHOLE:
+        assert 0.0 <= s["confidence_score"] <= 1.0
+        json.dumps(s["details"], allow_nan=False)
+
+
+def test_signal_ids_are_unique_and_deterministic() -> None:
+    ids = [s["signal_id"] for s in WHOLE]
+    assert len(ids) == len(set(ids))
+    assert ids == [s.signal_id for s in analyze_ticks(TICKS)]
