@@ -1,0 +1,99 @@
+"""AWS names and clients, from the environment the template gives each function.
+
+The variable names are the template's (template.yaml, Globals.Function.Environment); the
+CoinGecko ones live in cryptosignals.settings. Clients are created once per process and
+endpoint, as a Lambda container keeps them between invocations.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cryptosignals.errors import BadInputError
+
+RAW_TABLE = "RAW_TABLE"
+AGGREGATED_TABLE = "AGGREGATED_TABLE"
+SIGNALS_TABLE = "SIGNALS_TABLE"
+ENGINE_STATE_TABLE = "ENGINE_STATE_TABLE"
+STREAM_NAME = "STREAM_NAME"
+SIGNALS_BUS = "SIGNALS_BUS"
+DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+RAW_TTL_DAYS = "RAW_TTL_DAYS"
+TRACKED_COINS = "TRACKED_COINS"
+AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+AWS_REGION = "AWS_REGION"
+
+
+def _get(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, "").strip() or default
+    if value is None:
+        raise BadInputError(f"environment variable {name} is not set (see template.yaml)")
+    return value
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Resource names and knobs of the deployed stack; defaults are the template's defaults."""
+
+    raw_table: str = "crypto_raw_data"
+    aggregated_table: str = "crypto_aggregated_data"
+    signals_table: str = "trading_signals"
+    engine_state_table: str = "engine_state"
+    stream_name: str = "lambda-stream"
+    signals_bus: str = "trading-signals"
+    dead_letter_queue_url: str | None = None
+    raw_ttl_days: int = 30
+    tracked_coins: tuple[str, ...] = ("bitcoin", "ethereum", "solana", "cardano")
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls) -> AwsSettings:
+        """Read every variable now (a test may change them between calls)."""
+        ttl_text = _get(RAW_TTL_DAYS, "30")
+        try:
+            ttl = int(float(ttl_text))
+        except ValueError:
+            raise BadInputError(
+                f"{RAW_TTL_DAYS} must be a number of days, got {ttl_text!r}"
+            ) from None
+        if ttl < 1:
+            raise BadInputError(f"{RAW_TTL_DAYS} must be at least 1, got {ttl}")
+        coins = tuple(
+            c.strip() for c in _get(TRACKED_COINS, ",".join(cls.tracked_coins)).split(",")
+        )
+        return cls(
+            raw_table=_get(RAW_TABLE, cls.raw_table),
+            aggregated_table=_get(AGGREGATED_TABLE, cls.aggregated_table),
+            signals_table=_get(SIGNALS_TABLE, cls.signals_table),
+            engine_state_table=_get(ENGINE_STATE_TABLE, cls.engine_state_table),
+            stream_name=_get(STREAM_NAME, cls.stream_name),
+            signals_bus=_get(SIGNALS_BUS, cls.signals_bus),
+            dead_letter_queue_url=os.environ.get(DEAD_LETTER_QUEUE_URL) or None,
+            raw_ttl_days=ttl,
+            tracked_coins=tuple(c for c in coins if c),
+            endpoint_url=os.environ.get(AWS_ENDPOINT_URL) or None,
+            region=os.environ.get(AWS_REGION)
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or "us-east-1",
+        )
+
+
+@lru_cache(maxsize=32)
+def _client(service: str, endpoint_url: str | None, region: str) -> Any:
+    import boto3
+    import botocore.config
+
+    config = botocore.config.Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20
+    )
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+def clients(service: str, settings: AwsSettings | None = None) -> Any:
+    """The process-wide client for a service at the settings' endpoint and region."""
+    settings = settings or AwsSettings.from_env()
+    return _client(service, settings.endpoint_url, settings.region)

@@ -1,0 +1,241 @@
+"""The four DynamoDB tables, with every write idempotent (Kinesis delivers at least once).
+
+- raw ticks: keyed (crypto_id, loading_time = event time); rewriting the same tick writes the
+  same item. `expires_at` = event time + TTL days, so the item is the same whenever written.
+- aggregates: one item per (crypto_id, time_window), the latest window; overwritten.
+- signals: conditional put on signal_id (deterministic), so a signal is stored once and
+  `put_signals` says which ones are new (only those go to the bus).
+- engine state: one item per coin with a version; `put_state` succeeds only if the version is
+  the one read (optimistic locking), else `StateConflictError` (retryable: redeliver the batch).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cryptosignals.aws.config import AwsSettings, clients
+from cryptosignals.aws.dynamo import from_dynamo, to_item
+from cryptosignals.aws.errors import classify
+from cryptosignals.errors import RetryableError
+from cryptosignals.model import Signal, Tick
+
+DAY_SECONDS = 86_400
+#: The engine-state item the ingest function keeps its per-coin last_updated_at in.
+INGEST_CURSOR_ID = "_ingest"
+_BATCH_WRITE_LIMIT = 25
+_BATCH_GET_LIMIT = 100
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in to_item(item).items()}
+
+
+def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return from_dynamo({k: _deserializer.deserialize(v) for k, v in item.items()})  # type: ignore[no-any-return]
+
+
+class StateConflictError(RetryableError):
+    """Another invocation wrote this coin's engine state first; retry the batch."""
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """A coin's engine state as read, with the version a write must match (0 = none yet)."""
+
+    crypto_id: str
+    state: dict[str, Any] | None
+    version: int
+
+
+def raw_item(tick: Tick, ttl_days: int, source: str = "coingecko") -> dict[str, Any]:
+    """The crypto_raw_data item of a tick (a pure function of the tick: idempotent)."""
+    return {
+        "crypto_id": tick.crypto_id,
+        "loading_time": int(tick.timestamp),
+        "price": tick.price,
+        "market_cap": tick.market_cap,
+        "volume_24h": tick.volume_24h,
+        "change_24h": tick.change_24h,
+        "source": source,
+        "expires_at": int(tick.timestamp) + ttl_days * DAY_SECONDS,
+    }
+
+
+def signal_item(signal: Signal) -> dict[str, Any]:
+    """The trading_signals item: the signal's JSON form (details as a map)."""
+    return signal.to_json()
+
+
+class Store:
+    """Reads and writes of the pipeline's tables; clients come from `clients()` unless given."""
+
+    def __init__(
+        self,
+        settings: AwsSettings | None = None,
+        client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 5,
+    ) -> None:
+        self.settings = settings or AwsSettings.from_env()
+        self.client = client or clients("dynamodb", self.settings)
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+
+    # -- writes ------------------------------------------------------------------------------
+    def _batch_write(
+        self, table: str, items: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
+    ) -> int:
+        """Put items in batches of 25, retrying unprocessed ones with backoff; last key wins."""
+        unique = {tuple(item[k] for k in keys): item for item in items}
+        requests = [{"PutRequest": {"Item": _serialize(item)}} for item in unique.values()]
+        for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
+            pending = requests[start : start + _BATCH_WRITE_LIMIT]
+            for attempt in range(self._max_attempts):
+                try:
+                    response = self.client.batch_write_item(RequestItems={table: pending})
+                except (ClientError, BotoCoreError) as exc:
+                    raise classify(exc, f"BatchWriteItem {table}") from exc
+                pending = response.get("UnprocessedItems", {}).get(table, [])
+                if not pending:
+                    break
+                self._sleep(min(2.0, 0.05 * 2**attempt))
+            else:
+                raise RetryableError(f"BatchWriteItem {table}: {len(pending)} items unprocessed")
+        return len(unique)
+
+    def put_ticks(self, ticks: Iterable[Tick], source: str = "coingecko") -> int:
+        """Store raw ticks; the same tick twice stores the same item. Returns items written."""
+        items = [raw_item(t, self.settings.raw_ttl_days, source) for t in ticks]
+        return self._batch_write(self.settings.raw_table, items, ("crypto_id", "loading_time"))
+
+    def put_aggregates(self, aggregates: Iterable[Any]) -> int:
+        """Store the latest window per (coin, window); accepts Aggregate or its JSON form."""
+        items = [a.to_json() if hasattr(a, "to_json") else dict(a) for a in aggregates]
+        return self._batch_write(
+            self.settings.aggregated_table, items, ("crypto_id", "time_window")
+        )
+
+    def put_signals(self, signals: Iterable[Signal]) -> list[Signal]:
+        """Store each signal once (conditional on its id); return the ones that were new."""
+        new = []
+        for signal in signals:
+            try:
+                self.client.put_item(
+                    TableName=self.settings.signals_table,
+                    Item=_serialize(signal_item(signal)),
+                    ConditionExpression="attribute_not_exists(signal_id)",
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    continue
+                raise classify(exc, f"PutItem {self.settings.signals_table}") from exc
+            except BotoCoreError as exc:
+                raise classify(exc, f"PutItem {self.settings.signals_table}") from exc
+            new.append(signal)
+        return new
+
+    # -- engine state ------------------------------------------------------------------------
+    def get_states(self, crypto_ids: Iterable[str]) -> dict[str, StoredState]:
+        """Every requested coin's state in one BatchGetItem per 100 coins (consistent reads)."""
+        ids = sorted(set(crypto_ids))
+        found: dict[str, StoredState] = {i: StoredState(i, None, 0) for i in ids}
+        table = self.settings.engine_state_table
+        for start in range(0, len(ids), _BATCH_GET_LIMIT):
+            keys = [{"crypto_id": {"S": i}} for i in ids[start : start + _BATCH_GET_LIMIT]]
+            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+            for attempt in range(self._max_attempts):
+                try:
+                    response = self.client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise classify(exc, f"BatchGetItem {table}") from exc
+                for raw in response.get("Responses", {}).get(table, []):
+                    item = _deserialize(raw)
+                    found[item["crypto_id"]] = StoredState(
+                        item["crypto_id"], json.loads(item["state"]), int(item["version"])
+                    )
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self._sleep(min(2.0, 0.05 * 2**attempt))
+            else:
+                raise RetryableError(f"BatchGetItem {table}: keys still unprocessed")
+        return found
+
+    def get_state(self, crypto_id: str) -> StoredState:
+        return self.get_states([crypto_id])[crypto_id]
+
+    def put_state(self, crypto_id: str, state: Mapping[str, Any], expected_version: int) -> int:
+        """Write the state if nobody else did since it was read; return the new version."""
+        version = expected_version + 1
+        item = {
+            "crypto_id": crypto_id,
+            "version": version,
+            "state": json.dumps(state, separators=(",", ":"), allow_nan=False),
+            "updated_at": int(time.time()),
+        }
+        if expected_version == 0:
+            condition, values = "attribute_not_exists(crypto_id)", {}
+        else:
+            condition, values = "version = :expected", {":expected": {"N": str(expected_version)}}
+        try:
+            self.client.put_item(
+                TableName=self.settings.engine_state_table,
+                Item=_serialize(item),
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StateConflictError(
+                    f"engine state of {crypto_id} changed since version {expected_version}"
+                ) from exc
+            raise classify(exc, f"PutItem {self.settings.engine_state_table}") from exc
+        except BotoCoreError as exc:
+            raise classify(exc, f"PutItem {self.settings.engine_state_table}") from exc
+        return version
+
+    # -- reads for the CLI / dashboard -------------------------------------------------------
+    def signals_for(self, crypto_id: str, since: int = 0, limit: int = 100) -> list[Signal]:
+        """Newest first, through the GSI crypto_id-timestamp-index."""
+        response = self.client.query(
+            TableName=self.settings.signals_table,
+            IndexName="crypto_id-timestamp-index",
+            KeyConditionExpression="crypto_id = :c AND #t >= :s",
+            ExpressionAttributeNames={"#t": "timestamp"},
+            ExpressionAttributeValues={":c": {"S": crypto_id}, ":s": {"N": str(int(since))}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [Signal.from_json(_deserialize(i)) for i in response.get("Items", [])]
+
+    def raw_ticks(
+        self, crypto_id: str, since: int = 0, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw items of a coin from `since`, oldest first. Given `now`, items past their TTL are
+        left out, as TTL deletion is lazy on AWS (and never happens on the emulator); replays of
+        old history keep their event-time TTL, so they are only hidden when asked."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.settings.raw_table,
+            "KeyConditionExpression": "crypto_id = :c AND loading_time >= :s",
+            "ExpressionAttributeValues": {":c": {"S": crypto_id}, ":s": {"N": str(int(since))}},
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            items.extend(_deserialize(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        if now is None:
+            return items
+        return [i for i in items if i.get("expires_at", now + 1) > now]
