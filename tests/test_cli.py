@@ -69,3 +69,14 @@ def test_demo_summarises_the_four_sample_coins() -> None:
     assert result.returncode == 0, result.stderr
     assert "signals on 4 coins" in result.stdout
     assert "Latest strong signals" in result.stdout
+
+
+def test_the_catalogues_list_every_registered_rule_and_indicator() -> None:
+    from cryptosignals.indicators import INDICATORS
+    from cryptosignals.rules import RULES
+
+    rules = run("rules")
+    indicators = run("indicators")
+    assert rules.returncode == indicators.returncode == 0
+    assert all(name in rules.stdout for name in RULES)
+    assert all(name in indicators.stdout for name in INDICATORS)

@@ -27,6 +27,7 @@ err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the 
 _COMMAND_MODULES = (
     "cryptosignals.commands.analyze",
     "cryptosignals.commands.demo",
+    "cryptosignals.commands.catalog",
     "cryptosignals.commands.coingecko",
 )
 
