@@ -25,7 +25,7 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -322,10 +322,16 @@ class Scheduler:
     AWS. Nothing runs until `advance()` or `fire_now()` is called, so tests never sleep.
     """
 
-    def __init__(self, runtime: LambdaRuntime, start: float | None = None) -> None:
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        start: float | None = None,
+        functions: Iterable[str] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.now = time.time() if start is None else start
-        self.targets = self._load()
+        only = None if functions is None else {_function_name(f) for f in functions}
+        self.targets = [t for t in self._load() if only is None or t.function in only]
 
     def _load(self) -> list[_ScheduledTarget]:
         events = client("events", self.runtime.endpoint, self.runtime.region)

@@ -93,8 +93,8 @@ class LocalStack:
         return client(service, self.endpoint, self.stack.region)
 
     def scheduler(self, start: float | None = None) -> Scheduler:
-        """A virtual clock over the deployed schedule rules (nothing fires until advanced)."""
-        return Scheduler(self.runtime, start)
+        """A virtual clock over the stack's schedule rules (nothing fires until advanced)."""
+        return Scheduler(self.runtime, start, functions=[self.names["ingest_function"]])
 
     def pollers(self, clock: Clock = time.time) -> list[KinesisPoller]:
         """The process function's deployed Kinesis mappings, ready to poll."""

@@ -1,0 +1,65 @@
+"""Tiny Lambda handlers for the runtime's tests, invoked by dotted path like real ones.
+
+Records are JSON `{"n": int, "mode": "ok" | "poison" | "crash"}`: a poison record is reported
+in batchItemFailures, a crash record makes the whole invocation raise. Every call is recorded
+in CALLS (the runtime invokes in-process, so the test reads it directly).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any
+
+CALLS: list[dict[str, Any]] = []
+
+
+def kinesis(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = event["Records"]
+    decoded = [json.loads(base64.b64decode(r["kinesis"]["data"])) for r in records]
+    CALLS.append(
+        {
+            "n": [d["n"] for d in decoded],
+            "seqs": [r["kinesis"]["sequenceNumber"] for r in records],
+            "function": context.function_name,
+        }
+    )
+    if any(d.get("mode") == "crash" for d in decoded):
+        raise RuntimeError("crash record in batch")
+    failures = [
+        {"itemIdentifier": r["kinesis"]["sequenceNumber"]}
+        for r, d in zip(records, decoded, strict=True)
+        if d.get("mode") == "poison"
+    ]
+    return {"batchItemFailures": failures}
+
+
+def scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    CALLS.append(
+        {
+            "event": event,
+            "function": context.function_name,
+            "probe": os.environ.get("PROBE"),
+            "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+        }
+    )
+    print(
+        json.dumps(
+            {
+                "_aws": {
+                    "Timestamp": 1_700_000_000_000,
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": "CryptoSignalsProbe",
+                            "Dimensions": [["service"]],
+                            "Metrics": [{"Name": "ProbeRuns", "Unit": "Count"}],
+                        }
+                    ],
+                },
+                "service": "probe",
+                "ProbeRuns": [1.0],
+            }
+        )
+    )
+    return {"ok": True}

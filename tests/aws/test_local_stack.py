@@ -1,0 +1,250 @@
+"""The local stack: emulator + shims, deployment of template.yaml, scheduler, invocation,
+EMF forwarding, and the seed's AWS CLI commands against it."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+import aws_probe_handlers
+from cryptosignals.local import shims
+from cryptosignals.local.emulator import Emulator
+from cryptosignals.local.runtime import Scheduler, emf_to_metric_data, rate_seconds
+from cryptosignals.local.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+def _probe_function(stack: LocalStack, handler: str, env: dict[str, str] | None = None) -> str:
+    """A function on the emulator whose handler is one of aws_probe_handlers."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("aws_probe_handlers.py", "# runs in-process from tests/aws\n")
+    role = stack.client("iam").get_role(RoleName=stack.stack.resources["ProcessRole"])["Role"]
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    stack.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler=handler,
+        Code={"ZipFile": buffer.getvalue()},
+        Environment={"Variables": env or {}},
+    )
+    return name
+
+
+def test_every_logical_id_of_the_translated_template_exists_on_the_emulator(
+    local_stack: LocalStack,
+) -> None:
+    expected = set(local_stack.stack.translated["Resources"])
+    assert len(expected) >= 28
+    missing = expected - set(local_stack.stack.resources)
+    assert not missing, f"created silently without: {sorted(missing)}"
+    shimmed = {t for t in local_stack.stack.resource_types.values() if t in shims.SHIMMED_TYPES}
+    assert shimmed == set(shims.SHIMMED_TYPES)
+
+
+def test_deployed_resources_are_real_and_named_as_the_seed_does(local_stack: LocalStack) -> None:
+    names = local_stack.names
+    tables = local_stack.client("dynamodb").list_tables()["TableNames"]
+    assert {"crypto_raw_data", "crypto_aggregated_data", "trading_signals", "engine_state"} <= set(
+        tables
+    )
+    stream = local_stack.client("kinesis").describe_stream_summary(StreamName="lambda-stream")
+    assert stream["StreamDescriptionSummary"]["OpenShardCount"] == 1
+    alarms = local_stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert {a["MetricName"] for a in alarms} >= {"IteratorAge", "Errors", "IngestFailures"}
+    secret = local_stack.client("secretsmanager").describe_secret(
+        SecretId=names["coingecko_secret_arn"]
+    )
+    assert secret["ARN"] == names["coingecko_secret_arn"]
+    env = local_stack.runtime.config(names["ingest_function"]).environment
+    assert env["COINGECKO_API_KEY_SECRET"] == names["coingecko_secret_arn"]
+    assert env["SIGNALS_BUS"] == "trading-signals"
+    (mapping,) = local_stack.client("lambda").list_event_source_mappings(
+        FunctionName=names["process_function"]
+    )["EventSourceMappings"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        names["process_failure_queue_url"].rsplit("/", 1)[-1]
+    )
+
+
+def test_shims_are_in_force_and_a_missing_one_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import moto
+    from moto.kinesis.models import Shard
+
+    assert moto.__version__ == shims.MOTO_VERSION
+    shims.apply()
+    shims.verify()
+    monkeypatch.setattr(Shard, "get_max_sequence_number", lambda self: 0)
+    with pytest.raises(shims.ShimError, match="O\\(1\\)"):
+        shims.verify()
+
+
+def test_emulator_listens_on_loopback_and_stops_at_teardown() -> None:
+    emulator = Emulator.start()
+    try:
+        assert requests.get(f"{emulator.endpoint}/moto-api/data.json", timeout=5).ok
+        command = " ".join(emulator.process.args)  # type: ignore[arg-type]
+        assert "--parent-pid" in command
+    finally:
+        emulator.stop()
+    assert emulator.process.poll() is not None
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{emulator.endpoint}/moto-api/data.json", timeout=2)
+
+
+def test_rate_expressions() -> None:
+    assert rate_seconds("rate(5 minutes)") == 300
+    assert rate_seconds("rate(1 hour)") == 3600
+    with pytest.raises(Exception, match="only rate"):
+        rate_seconds("cron(0 12 * * ? *)")
+
+
+def test_scheduler_reads_the_deployed_ingest_rule(local_stack: LocalStack) -> None:
+    scheduler = local_stack.scheduler(start=1_700_000_000)
+    (target,) = scheduler.targets
+    assert target.function == local_stack.names["ingest_function"]
+    assert target.period == 300
+    assert target.next_fire == 1_700_000_300
+
+
+def test_scheduler_fires_targets_in_time_order_without_sleeping(local_stack: LocalStack) -> None:
+    function = _probe_function(local_stack, "aws_probe_handlers.scheduled", {"PROBE": "yes"})
+    events = local_stack.client("events")
+    rule = f"{function}-every-2-minutes"
+    events.put_rule(Name=rule, ScheduleExpression="rate(2 minutes)", State="ENABLED")
+    arn = local_stack.runtime.config(function).arn
+    events.put_targets(Rule=rule, Targets=[{"Id": "probe", "Arn": arn}])
+    aws_probe_handlers.CALLS.clear()
+
+    scheduler = Scheduler(local_stack.runtime, start=1_700_000_000, functions=[function])
+    assert scheduler.advance(119) == []
+    fired = scheduler.advance(300)
+    assert [f.failed for f in fired] == [False, False, False]
+    times = [call["event"]["time"] for call in aws_probe_handlers.CALLS]
+    assert times == ["2023-11-14T22:15:20Z", "2023-11-14T22:17:20Z", "2023-11-14T22:19:20Z"]
+    call = aws_probe_handlers.CALLS[0]
+    assert call["event"]["detail-type"] == "Scheduled Event"
+    assert call["event"]["resources"][0].endswith(f"rule/{rule}")
+    assert call["probe"] == "yes" and call["endpoint"] == local_stack.endpoint
+    assert "PROBE" not in os.environ  # the function's environment is restored afterwards
+
+
+def test_emf_lines_become_metrics_and_output_becomes_logs(local_stack: LocalStack) -> None:
+    function = _probe_function(local_stack, "aws_probe_handlers.scheduled")
+    invocation = local_stack.runtime.invoke(function, {})
+    assert not invocation.failed and invocation.result == {"ok": True}
+    stats = local_stack.client("cloudwatch").get_metric_statistics(
+        Namespace="CryptoSignalsProbe",
+        MetricName="ProbeRuns",
+        Dimensions=[{"Name": "service", "Value": "probe"}],
+        StartTime=1_699_999_000,
+        EndTime=1_700_001_000,
+        Period=60,
+        Statistics=["Sum"],
+    )
+    assert sum(p["Sum"] for p in stats["Datapoints"]) >= 1
+    logs = local_stack.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{function}")
+    assert any("ProbeRuns" in e["message"] for e in logs["events"])
+    errors = local_stack.client("cloudwatch").list_metrics(
+        Namespace="AWS/Lambda", MetricName="Invocations"
+    )
+    assert any(m["Dimensions"][0]["Value"] == function for m in errors["Metrics"])
+
+
+def test_a_crashing_handler_is_a_failed_invocation_not_a_test_crash(
+    local_stack: LocalStack,
+) -> None:
+    function = _probe_function(local_stack, "aws_probe_handlers.no_such_handler")
+    invocation = local_stack.runtime.invoke(function, {})
+    assert invocation.failed and invocation.error_type == "AttributeError"
+
+
+def test_emf_parser_ignores_plain_log_lines() -> None:
+    assert emf_to_metric_data('{"level": "INFO", "message": "hi"}') is None
+    assert emf_to_metric_data("not json") is None
+
+
+# ------------------------------------------------------------------------------ the AWS CLI
+def _aws_cli() -> str:
+    candidates = [str(Path(sys.prefix) / "bin" / "aws"), shutil.which("aws")]
+    found = next((c for c in candidates if c and Path(c).is_file()), None)
+    if found is None:
+        pytest.fail("the AWS CLI is missing: the `local` extra installs awscli")
+    return found
+
+
+def _cli(stack: LocalStack, *args: str) -> dict[str, Any]:
+    env = {**os.environ, **stack.environment(), "AWS_PAGER": ""}
+    env.pop("AWS_PROFILE", None)
+    result = subprocess.run(
+        [_aws_cli(), "--endpoint-url", stack.endpoint, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def test_the_seeds_cli_commands_work_against_the_stack(local_stack: LocalStack) -> None:
+    tables = _cli(local_stack, "dynamodb", "list-tables")["TableNames"]
+    assert {"crypto_raw_data", "crypto_aggregated_data", "trading_signals"} <= set(tables)
+    stream = _cli(local_stack, "kinesis", "describe-stream", "--stream-name", "lambda-stream")
+    assert stream["StreamDescription"]["StreamStatus"] == "ACTIVE"
+    record = {
+        "crypto": "BTC",
+        "price_usd": 67000.5,
+        "market_cap_usd": 1.3e12,
+        "24hr_vol": 2.5e10,
+        "24hr_change": 1.2,
+    }
+    put = _cli(
+        local_stack,
+        "kinesis",
+        "put-record",
+        "--stream-name",
+        "lambda-stream",
+        "--partition-key",
+        "bitcoin",
+        "--data",
+        json.dumps(record),
+    )
+    kinesis = local_stack.client("kinesis")
+    iterator = kinesis.get_shard_iterator(
+        StreamName="lambda-stream",
+        ShardId=put["ShardId"],
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        StartingSequenceNumber=put["SequenceNumber"],
+    )["ShardIterator"]
+    first = kinesis.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
+    assert json.loads(first["Data"]) == record  # CLI v1 sends --data as the raw bytes
+    item = _cli(
+        local_stack,
+        "dynamodb",
+        "query",
+        "--table-name",
+        "crypto_raw_data",
+        "--key-condition-expression",
+        "crypto_id = :c",
+        "--expression-attribute-values",
+        '{":c": {"S": "no-such-coin"}}',
+    )
+    assert item["Count"] == 0
