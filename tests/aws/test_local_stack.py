@@ -14,10 +14,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import aws_probe_handlers
 import pytest
 import requests
 
-import aws_probe_handlers
 from cryptosignals.local import shims
 from cryptosignals.local.emulator import Emulator
 from cryptosignals.local.runtime import Scheduler, emf_to_metric_data, rate_seconds
