@@ -8,9 +8,14 @@ in CALLS (the runtime invokes in-process, so the test reads it directly).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
+import uuid
+import zipfile
 from typing import Any
+
+from cryptosignals.local.stack import LocalStack
 
 CALLS: list[dict[str, Any]] = []
 
@@ -63,3 +68,23 @@ def scheduled(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     )
     return {"ok": True}
+
+
+def create_probe_function(
+    stack: LocalStack, handler: str, env: dict[str, str] | None = None
+) -> str:
+    """A function on the emulator whose handler is one of aws_probe_handlers."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("aws_probe_handlers.py", "# runs in-process from tests/aws\n")
+    role = stack.client("iam").get_role(RoleName=stack.stack.resources["ProcessRole"])["Role"]
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    stack.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler=handler,
+        Code={"ZipFile": buffer.getvalue()},
+        Environment={"Variables": env or {}},
+    )
+    return name

@@ -3,20 +3,18 @@ EMF forwarding, and the seed's AWS CLI commands against it."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import aws_probe_handlers
 import pytest
 import requests
+from aws_probe_handlers import create_probe_function
 
 from cryptosignals.local import shims
 from cryptosignals.local.emulator import Emulator
@@ -24,24 +22,6 @@ from cryptosignals.local.runtime import Scheduler, emf_to_metric_data, rate_seco
 from cryptosignals.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
-
-
-def _probe_function(stack: LocalStack, handler: str, env: dict[str, str] | None = None) -> str:
-    """A function on the emulator whose handler is one of aws_probe_handlers."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("aws_probe_handlers.py", "# runs in-process from tests/aws\n")
-    role = stack.client("iam").get_role(RoleName=stack.stack.resources["ProcessRole"])["Role"]
-    name = f"probe-{uuid.uuid4().hex[:8]}"
-    stack.client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role["Arn"],
-        Handler=handler,
-        Code={"ZipFile": buffer.getvalue()},
-        Environment={"Variables": env or {}},
-    )
-    return name
 
 
 def test_every_logical_id_of_the_translated_template_exists_on_the_emulator(
@@ -125,7 +105,7 @@ def test_scheduler_reads_the_deployed_ingest_rule(local_stack: LocalStack) -> No
 
 
 def test_scheduler_fires_targets_in_time_order_without_sleeping(local_stack: LocalStack) -> None:
-    function = _probe_function(local_stack, "aws_probe_handlers.scheduled", {"PROBE": "yes"})
+    function = create_probe_function(local_stack, "aws_probe_handlers.scheduled", {"PROBE": "yes"})
     events = local_stack.client("events")
     rule = f"{function}-every-2-minutes"
     events.put_rule(Name=rule, ScheduleExpression="rate(2 minutes)", State="ENABLED")
@@ -147,7 +127,7 @@ def test_scheduler_fires_targets_in_time_order_without_sleeping(local_stack: Loc
 
 
 def test_emf_lines_become_metrics_and_output_becomes_logs(local_stack: LocalStack) -> None:
-    function = _probe_function(local_stack, "aws_probe_handlers.scheduled")
+    function = create_probe_function(local_stack, "aws_probe_handlers.scheduled")
     invocation = local_stack.runtime.invoke(function, {})
     assert not invocation.failed and invocation.result == {"ok": True}
     stats = local_stack.client("cloudwatch").get_metric_statistics(
@@ -171,7 +151,7 @@ def test_emf_lines_become_metrics_and_output_becomes_logs(local_stack: LocalStac
 def test_a_crashing_handler_is_a_failed_invocation_not_a_test_crash(
     local_stack: LocalStack,
 ) -> None:
-    function = _probe_function(local_stack, "aws_probe_handlers.no_such_handler")
+    function = create_probe_function(local_stack, "aws_probe_handlers.no_such_handler")
     invocation = local_stack.runtime.invoke(function, {})
     assert invocation.failed and invocation.error_type == "AttributeError"
 
