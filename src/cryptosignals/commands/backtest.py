@@ -1,0 +1,335 @@
+"""`cryptosignals backtest`, `scorecard` and `optimize`: options in, the backtest core called,
+tables, JSON or an HTML report out. Every problem with the input is a BadInputError."""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cryptosignals.candles import Candles, read_candles, sample_path
+from cryptosignals.errors import BadInputError
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Method(StrEnum):
+    grid = "grid"
+    bayes = "bayes"
+
+
+class Sizing(StrEnum):
+    fixed = "fixed"
+    atr = "atr"
+
+
+InputOpt = Annotated[
+    Path | None,
+    typer.Option("--input", "-i", help="Candle file (CSV, .gz ok); default: the coin's sample."),
+]
+CoinOpt = Annotated[str, typer.Option("--coin", "-c", help="Coin id, e.g. bitcoin.")]
+StrategyOpt = Annotated[
+    str, typer.Option("--strategy", "-s", help="ma_cross or a BUY/SELL rule's name.")
+]
+FeeOpt = Annotated[float, typer.Option("--fee-bps", help="Fee per fill, basis points of value.")]
+SlipOpt = Annotated[
+    float, typer.Option("--slippage-bps", help="Adverse slippage per fill, bps of price.")
+]
+LongOnlyOpt = Annotated[bool, typer.Option("--long-only", help="SELL means flat, not short.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json.")]
+
+
+def _candles(path: Path | None, coin: str) -> Candles:
+    candles = read_candles(path if path is not None else sample_path(coin))
+    if len(candles) < 2:
+        raise BadInputError(f"{path or coin}: only {len(candles)} candle(s)")
+    return candles
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInputError(f"{what}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise BadInputError(f"{what}: {text!r} is not finite")
+    return value
+
+
+def parse_params(items: list[str]) -> dict[str, float]:
+    """['fast=5', 'slow=30'] -> {'fast': 5.0, 'slow': 30.0}."""
+    params: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise BadInputError(f"--param {item!r}: expected NAME=VALUE, e.g. fast=5")
+        params[name.strip()] = _number(value.strip(), f"--param {name.strip()}")
+    return params
+
+
+def parse_grid(items: list[str]) -> dict[str, list[float]]:
+    """['fast=5,10', 'slow=20:60:10'] -> lists of values (START:STOP:STEP includes STOP)."""
+    grid: dict[str, list[float]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not text.strip():
+            raise BadInputError(f"--grid {item!r}: expected NAME=V1,V2,... or NAME=START:STOP:STEP")
+        if ":" in text:
+            parts = [_number(p, f"--grid {name}") for p in text.split(":")]
+            if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
+                raise BadInputError(
+                    f"--grid {item!r}: START:STOP:STEP needs STEP > 0, STOP >= START"
+                )
+            count = math.floor((parts[1] - parts[0]) / parts[2] + 1e-9) + 1
+            values = [parts[0] + k * parts[2] for k in range(count)]
+        else:
+            values = [_number(v, f"--grid {name}") for v in text.split(",") if v.strip()]
+        grid[name] = values
+    return grid
+
+
+def _config(**kwargs: Any) -> Any:
+    from cryptosignals.backtest import BacktestConfig
+
+    return BacktestConfig(**kwargs)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(type(value).__name__)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def backtest(
+    input: InputOpt = None,
+    coin: CoinOpt = "bitcoin",
+    strategy: StrategyOpt = "ma_cross",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE, repeatable.")
+    ] = None,
+    fee_bps: FeeOpt = 10.0,
+    slippage_bps: SlipOpt = 0.0,
+    long_only: LongOnlyOpt = False,
+    stop_loss_pct: Annotated[
+        float | None, typer.Option("--stop-loss-pct", help="Stop at this % against the entry.")
+    ] = None,
+    take_profit_pct: Annotated[
+        float | None, typer.Option("--take-profit-pct", help="Take profit at this % gain.")
+    ] = None,
+    sizing: Annotated[
+        Sizing, typer.Option("--sizing", help="fixed fraction of equity, or atr-scaled.")
+    ] = Sizing.fixed,
+    fraction: Annotated[
+        float, typer.Option("--fraction", help="Share of equity per position (atr: the cap).")
+    ] = 1.0,
+    risk_pct: Annotated[
+        float, typer.Option("--risk-pct", help="atr sizing: % of equity lost on a 2-ATR move.")
+    ] = 1.0,
+    cash: Annotated[float, typer.Option("--cash", help="Starting cash, USD.")] = 10_000.0,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+    ] = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Backtest a strategy on candles: trades, equity, figures next to buy-and-hold."""
+    from cryptosignals.backtest import Backtest, make_rule
+
+    candles = _candles(input, coin)
+    rule = make_rule(strategy, parse_params(param or []))
+    config = _config(
+        fee_bps=fee_bps,
+        slippage_bps=slippage_bps,
+        long_only=long_only,
+        stop_loss=None if stop_loss_pct is None else stop_loss_pct / 100.0,
+        take_profit=None if take_profit_pct is None else take_profit_pct / 100.0,
+        sizing=sizing.value,
+        fraction=fraction,
+        risk=risk_pct / 100.0,
+        cash=cash,
+    )
+    result = Backtest(candles, [rule], config, coin=coin).run()
+    if result.info["signals"] == 0:
+        raise BadInputError(
+            f"{strategy} gave no BUY or SELL signal in {len(candles)} candles: nothing to backtest"
+        )
+    if html is not None:
+        from cryptosignals.backtest.report import backtest_html
+
+        html.write_text(backtest_html(result, f"Backtest: {coin} {strategy}"), encoding="utf-8")
+        err.print(f"report written to {html}")
+    if format is Format.json:
+        print(json.dumps(_clean(result.to_json()), default=_json_default))
+        return
+    from cryptosignals.backtest.report import metric_rows
+
+    table = Table(title=f"{coin} · {rule} · {len(candles):,} bars", title_justify="left")
+    table.add_column("")
+    table.add_column("strategy", justify="right")
+    table.add_column("buy and hold", justify="right")
+    for row in metric_rows(result.metrics, result.buy_and_hold):
+        table.add_row(*row)
+    out.print(table)
+
+
+def scorecard(
+    input: InputOpt = None,
+    coin: CoinOpt = "bitcoin",
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the table and chart as HTML here.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 7,
+    boot: Annotated[int, typer.Option("--boot", help="Bootstrap resamples.")] = 1000,
+    format: FormatOpt = Format.table,
+) -> None:
+    """How every rule's signals did: forward returns, hit rates, bootstrap intervals."""
+    from cryptosignals.backtest.scorecard import Scorecard
+
+    if boot < 10:
+        raise BadInputError("--boot must be at least 10")
+    rows = Scorecard(_candles(input, coin), coin, n_boot=boot, seed=seed).run()
+    if html is not None:
+        from cryptosignals.backtest.report import scorecard_html
+
+        html.write_text(scorecard_html(rows, f"Signal scorecard: {coin}"), encoding="utf-8")
+        err.print(f"report written to {html}")
+    if format is Format.json:
+        print(json.dumps(_clean([r.to_json() for r in rows])))
+        return
+    table = Table(title=f"{coin}: forward returns after signals (bp = 0.01%)", title_justify="left")
+    for name in ("rule", "type", "horizon", "n", "hit rate [95% CI]", "base", "mean bp [95% CI]",
+                 "base bp", "edge"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("rule", "type") else "right")
+    for r in rows:
+        table.add_row(
+            r.rule, r.signal_type, r.horizon, str(r.n),
+            f"{r.hit_rate:.0%} [{r.hit_low:.0%}, {r.hit_high:.0%}]"
+            if math.isfinite(r.hit_low) else f"{r.hit_rate:.0%}",
+            f"{r.baseline_hit_rate:.0%}",
+            f"{r.mean_return * 1e4:+.1f} [{r.mean_low * 1e4:+.1f}, {r.mean_high * 1e4:+.1f}]",
+            f"{r.baseline_mean * 1e4:+.1f}",
+            "[green]yes[/]" if r.edge else "",
+        )  # fmt: skip
+    out.print(table)
+
+
+def optimize(
+    input: InputOpt = None,
+    coin: CoinOpt = "bitcoin",
+    strategy: StrategyOpt = "ma_cross",
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", "-g", help="NAME=V1,V2,... or NAME=START:STOP:STEP; repeatable."),
+    ] = None,
+    method: Annotated[Method, typer.Option("--method", help="grid or bayes (optuna).")] = (
+        Method.grid
+    ),
+    walk_forward: Annotated[
+        str | None,
+        typer.Option("--walk-forward", help="TRAIN:TEST windows, e.g. 7d:2d (bare = days)."),
+    ] = None,
+    objective: Annotated[str, typer.Option("--objective", help="Figure to maximise.")] = "sharpe",
+    trials: Annotated[int, typer.Option("--trials", help="bayes: trials per window.")] = 40,
+    seed: Annotated[int, typer.Option("--seed", help="bayes: sampler seed.")] = 7,
+    fee_bps: FeeOpt = 10.0,
+    slippage_bps: SlipOpt = 0.0,
+    long_only: LongOnlyOpt = False,
+    top: Annotated[int, typer.Option("--top", help="Rows of the ranking to show.")] = 10,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Search a strategy's parameters (grid or Bayesian), optionally walk-forward."""
+    from cryptosignals.backtest.search import Search, parse_walk_forward
+
+    candles = _candles(input, coin)
+    config = _config(fee_bps=fee_bps, slippage_bps=slippage_bps, long_only=long_only)
+    search = Search(
+        candles, strategy, parse_grid(grid or []), config, objective, method.value, trials, seed
+    )
+    windows = (
+        parse_walk_forward(walk_forward, candles.interval_ms // 1000) if walk_forward else None
+    )
+    with _progress() as progress:
+        task = progress.add_task(f"{method.value} search", total=search.steps(windows))
+        result = search.run(windows, lambda k: progress.advance(task, k))
+    summary = result.summary()
+    if result.ranking and not math.isfinite(result.ranking[0].score):
+        raise BadInputError("no parameter set traded at all: nothing to rank")
+    if format is Format.json:
+        print(json.dumps(_clean(summary)))
+        return
+    if result.folds:
+        table = Table(
+            title=f"{coin} · {strategy} · walk-forward {walk_forward} · {objective}",
+            title_justify="left",
+        )
+        for name in ("fold", "train bars", "test bars", "params", f"in-sample {objective}",
+                     f"out-of-sample {objective}", "IS return", "OOS return"):  # fmt: skip
+            table.add_column(name, justify="left" if name == "params" else "right")
+        for f in result.folds:
+            table.add_row(
+                str(f.index), f"{f.train_start}-{f.train_end}", f"{f.train_end}-{f.test_end}",
+                ", ".join(f"{k}={v:g}" for k, v in f.params.items()),
+                f"{f.in_score:.2f}", f"{f.out_score:.2f}",
+                f"{f.in_sample.total_return:+.2%}", f"{f.out_of_sample.total_return:+.2%}",
+            )  # fmt: skip
+        out.print(table)
+        out.print(
+            f"compounded out-of-sample return: {summary['out_of_sample_return']:+.2%}; "
+            f"mean {objective}: in-sample {summary['mean_in_sample_score']}, "
+            f"out-of-sample {summary['mean_out_of_sample_score']}"
+        )
+        return
+    table = Table(
+        title=f"{coin} · {strategy} · {method.value} · in-sample {objective}", title_justify="left"
+    )
+    for name in ("params", objective, "return", "max dd", "trades", "win rate"):
+        table.add_column(name, justify="left" if name == "params" else "right")
+    for e in result.ranking[:top]:
+        m = e.metrics
+        table.add_row(
+            ", ".join(f"{k}={v:g}" for k, v in e.params.items()), f"{e.score:.2f}",
+            f"{m.total_return:+.2%}", f"{m.max_drawdown:.2%}", str(m.n_trades),
+            f"{m.win_rate:.0%}" if math.isfinite(m.win_rate) else "n/a",
+        )  # fmt: skip
+    out.print(table)
+    out.print("in-sample only: use --walk-forward TRAIN:TEST to see out-of-sample results")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backtest")(backtest)
+    app.command("scorecard")(scorecard)
+    app.command("optimize")(optimize)
