@@ -3,8 +3,11 @@
 - raw ticks: keyed (crypto_id, loading_time = event time); rewriting the same tick writes the
   same item. `expires_at` = event time + TTL days, so the item is the same whenever written.
 - aggregates: one item per (crypto_id, time_window), the latest window; overwritten.
-- signals: conditional put on signal_id (deterministic), so a signal is stored once and
-  `put_signals` says which ones are new (only those go to the bus).
+- signals: conditional put on signal_id (deterministic), so a signal is stored once;
+  `put_signals` returns the ones not yet published (new, or stored by an attempt that crashed
+  before publishing), and `mark_published` records the publication. So a redelivered batch
+  neither duplicates a signal nor loses its event (at worst, one duplicate event if a crash
+  falls between publishing and marking; events carry signal_id for consumers to drop it).
 - engine state: one item per coin with a version; `put_state` succeeds only if the version is
   the one read (optimistic locking), else `StateConflictError` (retryable: redeliver the batch).
 """
@@ -126,14 +129,16 @@ class Store:
         )
 
     def put_signals(self, signals: Iterable[Signal]) -> list[Signal]:
-        """Store each signal once (conditional on its id); return the ones that were new."""
+        """Store each signal once (conditional on its id); return those still to publish."""
         new = []
         for signal in signals:
             try:
                 self.client.put_item(
                     TableName=self.settings.signals_table,
                     Item=_serialize(signal_item(signal)),
-                    ConditionExpression="attribute_not_exists(signal_id)",
+                    ConditionExpression=(
+                        "attribute_not_exists(signal_id) OR attribute_not_exists(published_at)"
+                    ),
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -143,6 +148,46 @@ class Store:
                 raise classify(exc, f"PutItem {self.settings.signals_table}") from exc
             new.append(signal)
         return new
+
+    def mark_published(self, signals: Iterable[Signal], at: int | None = None) -> None:
+        """Record that these signals' events are on the bus (same item + published_at)."""
+        stamp = int(time.time() if at is None else at)
+        for signal in signals:
+            try:
+                self.client.put_item(
+                    TableName=self.settings.signals_table,
+                    Item=_serialize({**signal_item(signal), "published_at": stamp}),
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise classify(exc, f"PutItem {self.settings.signals_table}") from exc
+
+    # -- ingest cursor -----------------------------------------------------------------------
+    def get_ingest_cursor(self) -> dict[str, int]:
+        """coin -> last `last_updated_at` sent, so an unchanged quote is not sent twice."""
+        try:
+            response = self.client.get_item(
+                TableName=self.settings.engine_state_table,
+                Key={"crypto_id": {"S": INGEST_CURSOR_ID}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, f"GetItem {self.settings.engine_state_table}") from exc
+        if "Item" not in response:
+            return {}
+        state = json.loads(_deserialize(response["Item"])["state"])
+        return {k: int(v) for k, v in state.items()}
+
+    def put_ingest_cursor(self, cursor: Mapping[str, int]) -> None:
+        item = {
+            "crypto_id": INGEST_CURSOR_ID,
+            "version": 0,
+            "state": json.dumps(dict(sorted(cursor.items())), separators=(",", ":")),
+            "updated_at": int(time.time()),
+        }
+        try:
+            self.client.put_item(TableName=self.settings.engine_state_table, Item=_serialize(item))
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, f"PutItem {self.settings.engine_state_table}") from exc
 
     # -- engine state ------------------------------------------------------------------------
     def get_states(self, crypto_ids: Iterable[str]) -> dict[str, StoredState]:
