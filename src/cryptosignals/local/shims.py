@@ -8,9 +8,9 @@ of silently skipping resources. Facts behind each patch: docs/aws.md ("The local
    so puts slow from ~9k rec/s to ~760 rec/s as a shard fills.
 2. moto's own event-source-mapping "invoke" on each Kinesis put is disabled: it needs Docker,
    only logs an error here, and our poller (cryptosignals.local.runtime) does the real work.
-3. CloudFormation models for AWS::CloudWatch::Alarm, AWS::SecretsManager::Secret and
-   AWS::SQS::QueuePolicy: without them moto skips these types with only a log line and still
-   reports CREATE_COMPLETE.
+3. CloudFormation models for AWS::CloudWatch::Alarm, AWS::SecretsManager::Secret,
+   AWS::SQS::QueuePolicy and AWS::Lambda::EventInvokeConfig: without them moto skips these
+   types with only a log line and still reports CREATE_COMPLETE.
 """
 
 from __future__ import annotations
@@ -289,8 +289,83 @@ class CfnQueuePolicy(CloudFormationModel):
         return True
 
 
+class CfnEventInvokeConfig(CloudFormationModel):
+    """AWS::Lambda::EventInvokeConfig through moto's Lambda backend (async retry settings)."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.function_name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::EventInvokeConfig"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnEventInvokeConfig:
+        from moto.awslambda.models import lambda_backends
+
+        props = cloudformation_json.get("Properties", {})
+        name = str(props["FunctionName"]).split(":function:")[-1].split(":")[0]
+        config = {
+            key: int(props[key]) if key != "DestinationConfig" else props[key]
+            for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+            if key in props
+        }
+        lambda_backends[account_id][region_name].put_function_event_invoke_config(name, config)
+        return cls(name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnEventInvokeConfig,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnEventInvokeConfig:
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[account_id][region_name]
+        backend.delete_function_event_invoke_config(original_resource.function_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        """Nothing to undo: the function's deletion removes its invoke config."""
+
+    def is_created(self) -> bool:
+        return True
+
+
+_MODELS = (CfnAlarm, CfnSecret, CfnQueuePolicy, CfnEventInvokeConfig)
 #: The CloudFormation types the shims add to moto.
-SHIMMED_TYPES = tuple(m.cloudformation_type() for m in (CfnAlarm, CfnSecret, CfnQueuePolicy))
+SHIMMED_TYPES = tuple(m.cloudformation_type() for m in _MODELS)
 
 
 def apply() -> None:
@@ -318,7 +393,7 @@ def verify() -> None:
     if LambdaBackend.send_kinesis_message is not _no_moto_lambda_invoke:
         problems.append("moto's Docker invoke on Kinesis puts is still active")
     models = parsing.get_model_map()
-    for model in (CfnAlarm, CfnSecret, CfnQueuePolicy):
+    for model in _MODELS:
         if models.get(model.cloudformation_type()) is not model:
             problems.append(f"no CloudFormation model for {model.cloudformation_type()}")
     if problems:

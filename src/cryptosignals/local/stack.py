@@ -28,6 +28,9 @@ from cryptosignals.local.emulator import (
 )
 from cryptosignals.local.runtime import Clock, KinesisPoller, LambdaRuntime, Scheduler
 
+#: The placeholder CoinGecko key stored in the local stack's secret (never a real key).
+LOCAL_API_KEY = "local-replay-key"
+
 #: Output key of the template -> the short name used in `LocalStack.names`.
 _NAMES = {
     "StreamName": "stream",
@@ -68,7 +71,13 @@ class LocalStack:
         except BaseException:
             emulator.stop()
             raise
-        return cls(emulator, deployed, LambdaRuntime(emulator.endpoint, deployed.region))
+        stack = cls(emulator, deployed, LambdaRuntime(emulator.endpoint, deployed.region))
+        # The secret is created empty, as on AWS. Locally the ingest function talks to the
+        # replay server, which takes any key: store a placeholder so reading it works.
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=stack.names["coingecko_secret_arn"], SecretString=LOCAL_API_KEY
+        )
+        return stack
 
     @property
     def endpoint(self) -> str:
@@ -88,6 +97,16 @@ class LocalStack:
             **FAKE_CREDENTIALS,
             **self.runtime.config(self.names["process_function"]).environment,
         }
+
+    def set_function_environment(self, function: str, values: dict[str, str]) -> None:
+        """Add or change variables of a deployed function (UpdateFunctionConfiguration), e.g.
+        COINGECKO_API_URL to point the ingest function at a replay server."""
+        config = self.runtime.config(function, refresh=True)
+        self.client("lambda").update_function_configuration(
+            FunctionName=config.name,
+            Environment={"Variables": {**config.environment, **values}},
+        )
+        self.runtime.config(function, refresh=True)
 
     def client(self, service: str) -> Any:
         return client(service, self.endpoint, self.stack.region)

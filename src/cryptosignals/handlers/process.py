@@ -1,0 +1,144 @@
+"""Process: Kinesis ticks -> raw items, aggregates, signals (DynamoDB) + signal events.
+
+Per batch: decode every record (malformed ones go to the dead-letter queue with their reason
+and are not retried); group the ticks by coin; read all engine states in one BatchGetItem; per
+coin, feed the engine (cryptosignals.engine) and write raw ticks, aggregates, new signals and
+the state (last, with an optimistic version check). A transient failure of one coin reports
+that coin's records in batchItemFailures, so Kinesis redelivers them; every write is idempotent
+and the engine drops ticks it has already seen, so redelivery changes nothing.
+
+Core interface used: `Engine(crypto_id)`, `Engine.from_state(dict)`, `.feed(TickSeries) ->
+EngineResult(signals, aggregates, accepted, duplicates, rejected)`, `.state() -> dict`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cryptosignals.aws import AwsSettings, SignalPublisher, Store, clients
+from cryptosignals.aws.records import KNOWN_COINS, decode_record
+from cryptosignals.engine import Engine
+from cryptosignals.errors import BadInputError, RetryableError
+from cryptosignals.model import Tick, TickSeries
+
+logger = Logger()
+metrics = Metrics()
+
+
+def _dead_letter(
+    settings: AwsSettings, dead: list[tuple[dict[str, Any], str]]
+) -> list[dict[str, Any]]:
+    """Send malformed records with their reasons; return the records that could not be sent."""
+    if not dead:
+        return []
+    if not settings.dead_letter_queue_url:
+        logger.error("no DEAD_LETTER_QUEUE_URL: malformed records are reported as failures")
+        return [record for record, _ in dead]
+    sqs = clients("sqs", settings)
+    unsent = []
+    for start in range(0, len(dead), 10):
+        chunk = dead[start : start + 10]
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps(
+                    {
+                        "reason": reason,
+                        "eventID": record.get("eventID"),
+                        "eventSourceARN": record.get("eventSourceARN"),
+                        "kinesis": record.get("kinesis", {}),
+                    }
+                ),
+            }
+            for i, (record, reason) in enumerate(chunk)
+        ]
+        try:
+            response = sqs.send_message_batch(
+                QueueUrl=settings.dead_letter_queue_url, Entries=entries
+            )
+            failed = {int(f["Id"]) for f in response.get("Failed", [])}
+        except (ClientError, BotoCoreError):
+            logger.exception("dead-letter queue unavailable")
+            failed = set(range(len(chunk)))
+        unsent += [chunk[i][0] for i in sorted(failed)]
+    return unsent
+
+
+def _process_coin(
+    store: Store, publisher: SignalPublisher, coin: str, ticks: list[Tick], stored: Any
+) -> dict[str, int]:
+    ticks = sorted(ticks, key=lambda t: t.timestamp)
+    engine = Engine.from_state(stored.state) if stored.state else Engine(coin)
+    result = engine.feed(TickSeries.from_ticks(coin, ticks))
+    store.put_ticks(ticks)
+    if result.accepted:
+        store.put_aggregates(result.aggregates)
+    to_publish = store.put_signals(result.signals)
+    publisher.publish(to_publish)
+    store.mark_published(to_publish)
+    store.put_state(coin, engine.state(), stored.version)
+    return {
+        "TicksProcessed": result.accepted,
+        "DuplicateTicks": result.duplicates,
+        "OutOfOrderTicks": len(result.rejected),
+        "SignalsEmitted": len(to_publish),
+    }
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = AwsSettings.from_env()
+    known = KNOWN_COINS | set(settings.tracked_coins)
+    records = event.get("Records", [])
+    by_coin: dict[str, list[Tick]] = defaultdict(list)
+    seqs_of: dict[str, set[str]] = defaultdict(set)
+    dead: list[tuple[dict[str, Any], str]] = []
+    for record in records:
+        seq = record.get("kinesis", {}).get("sequenceNumber", "")
+        try:
+            ticks = decode_record(record, known)
+        except BadInputError as exc:
+            dead.append((record, str(exc)))
+            continue
+        for tick in ticks:
+            by_coin[tick.crypto_id].append(tick)
+            seqs_of[tick.crypto_id].add(seq)
+    failed = {r.get("kinesis", {}).get("sequenceNumber", "") for r in _dead_letter(settings, dead)}
+    metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=len(dead))
+    for record, reason in dead:
+        logger.warning(
+            "record dead-lettered", extra={"eventID": record.get("eventID"), "reason": reason}
+        )
+
+    store, publisher = Store(settings), SignalPublisher(settings)
+    totals: dict[str, int] = defaultdict(int)
+    try:
+        states = store.get_states(by_coin)
+    except RetryableError:
+        logger.exception("engine states unavailable: the whole batch is retried")
+        states = None
+    for coin, ticks in sorted(by_coin.items()):
+        if states is None:
+            failed |= seqs_of[coin]
+            continue
+        try:
+            for name, value in _process_coin(store, publisher, coin, ticks, states[coin]).items():
+                totals[name] += value
+        except RetryableError:
+            logger.exception("transient failure: the coin's records will be redelivered")
+            failed |= seqs_of[coin]
+    for name, value in totals.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=len(failed))
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": s} for s in sorted(failed, key=lambda s: int(s or 0))
+        ]
+    }
