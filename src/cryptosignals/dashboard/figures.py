@@ -1,0 +1,381 @@
+"""Figures and table rows of the dashboard: pure functions of a `Market` and the controls.
+
+No Dash, no AWS: each returns a plotly Figure or plain rows, so the tests check them without a
+browser. Times on the axes are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cryptosignals.dashboard import stats
+from cryptosignals.dashboard.market import BASE_COIN, Market
+from cryptosignals.indicators import sma
+from cryptosignals.model import Signal, SignalType
+from cryptosignals.windows import Window
+
+#: Points per line after downsampling: enough for a 1,500-pixel-wide chart.
+MAX_POINTS = 1500
+#: Returns per coin in the correlation (the grid step grows with the span to stay under it).
+MAX_RETURNS = 2000
+MARKERS: dict[SignalType, tuple[str, str]] = {
+    SignalType.BUY: ("triangle-up", "#1a9850"),
+    SignalType.SELL: ("triangle-down", "#d73027"),
+    SignalType.ALERT: ("diamond", "#fd8d3c"),
+}
+_LAYOUT: dict[str, Any] = {
+    "template": "plotly_white",
+    "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
+    "font": {"size": 12},
+}
+
+
+def utc(timestamp: int | float) -> str:
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _times(timestamp: np.ndarray) -> np.ndarray:
+    return np.asarray(timestamp, dtype="int64").astype("datetime64[s]")
+
+
+def message_figure(text: str, title: str = "") -> go.Figure:
+    """An empty chart that says why it is empty."""
+    figure = go.Figure()
+    figure.update_layout(
+        **_LAYOUT,
+        title=title,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": text,
+                "showarrow": False,
+                "font": {"size": 15},
+                "xref": "paper",
+                "yref": "paper",
+            }
+        ],
+    )
+    return figure
+
+
+def _nullable(matrix: np.ndarray) -> list[list[float | None]]:
+    """A matrix as nested lists with None for NaN (a gap in a heatmap, not a zero)."""
+    return [[None if np.isnan(v) else float(v) for v in row] for row in np.asarray(matrix, float)]
+
+
+def _details(signal: Signal) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(signal.details.items())) or "-"
+
+
+def price_figure(
+    market: Market,
+    coins: Sequence[str],
+    span: int,
+    ma_periods: Sequence[int] = (),
+    max_points: int = MAX_POINTS,
+) -> go.Figure:
+    """Prices over the last `span` seconds (to the newest tick), with SMA overlays and signals.
+
+    One coin: prices in USD. Several: each normalised to 100 at its first tick in the span, so
+    they share one axis. SMAs are computed over the whole stored series (no warm-up gap at the
+    left edge) in ticks. Signals are markers at their price: BUY up-triangles, SELL
+    down-triangles, ALERT diamonds; hover shows rule, timeframe, confidence and details."""
+    coins = [c for c in coins if c in market.series and len(market.series[c])]
+    end = market.as_of
+    title = "Price"
+    if not coins or end is None:
+        return message_figure("No ticks yet for the selected coins.", title)
+    start = end - int(span)
+    normalise = len(coins) > 1
+    figure = go.Figure()
+    marker_points: dict[SignalType, list[tuple[Any, ...]]] = {t: [] for t in SignalType}
+    for coin in coins:
+        series = market.series[coin]
+        lo, hi = np.searchsorted(series.timestamp, [start, end], side="right")
+        ts, price = series.timestamp[lo:hi], series.price[lo:hi]
+        if len(ts) == 0:
+            continue
+        scale = 100.0 / price[0] if normalise else 1.0
+        x, y = stats.downsample(ts, price * scale, max_points)
+        figure.add_trace(
+            go.Scatter(
+                x=_times(x), y=y, name=coin, legendgroup=coin, mode="lines",
+                hovertemplate=f"{coin}<br>%{{x}}<br>%{{y:.6g}}<extra></extra>",
+            )
+        )  # fmt: skip
+        for period in ma_periods:
+            average = sma(series.price, int(period))[lo:hi] * scale
+            x, y = stats.downsample(ts, average, max_points)
+            figure.add_trace(
+                go.Scatter(
+                    x=_times(x), y=y, name=f"{coin} SMA {period}", legendgroup=coin,
+                    mode="lines", line={"dash": "dot", "width": 1},
+                    hovertemplate=f"{coin} SMA {period}<br>%{{x}}<br>%{{y:.6g}}<extra></extra>",
+                )
+            )  # fmt: skip
+        for signal in market.signals:
+            if signal.crypto_id == coin and start < signal.timestamp <= end:
+                marker_points[signal.signal_type].append(
+                    (
+                        signal.timestamp,
+                        signal.price * scale,
+                        coin,
+                        signal.rule,
+                        signal.timeframe,
+                        signal.confidence_score,
+                        _details(signal),
+                    )
+                )
+    for signal_type, points in marker_points.items():
+        if not points:
+            continue
+        symbol, colour = MARKERS[signal_type]
+        figure.add_trace(
+            go.Scatter(
+                x=_times(np.array([p[0] for p in points])),
+                y=[p[1] for p in points],
+                mode="markers",
+                name=str(signal_type),
+                legendgroup=f"signal-{signal_type}",
+                marker={"symbol": symbol, "color": colour, "size": 10, "line": {"width": 0.5}},
+                customdata=[list(p[2:]) for p in points],
+                hovertemplate=(
+                    f"<b>{signal_type}</b> %{{customdata[0]}}<br>%{{x}}<br>"
+                    "rule: %{customdata[1]} (%{customdata[2]})<br>"
+                    "confidence: %{customdata[3]:.2f}<br>%{customdata[4]}<extra></extra>"
+                ),
+            )
+        )
+    figure.update_layout(
+        **_LAYOUT,
+        title=f"{title}, last {_span_label(span)} to {utc(end)}",
+        yaxis_title="index (first tick in span = 100)" if normalise else "USD",
+        hovermode="closest",
+        legend={"orientation": "h", "y": -0.15},
+        uirevision=f"{','.join(coins)}|{span}",
+    )
+    return figure
+
+
+def _span_label(span: int) -> str:
+    hours = int(span) / 3600
+    return f"{hours / 24:g}d" if hours >= 48 else f"{hours:g}h"
+
+
+@dataclass(frozen=True)
+class Returns:
+    """Log returns of several coins on one time grid (rows follow `coins`)."""
+
+    coins: list[str]
+    step: int
+    values: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return self.values.shape[1]
+
+
+def returns_of(market: Market, coins: Sequence[str], span: int) -> Returns:
+    """Log returns of each coin over the span, on a grid of the coins' usual tick interval (at
+    least 1 minute, coarser when the span would give more than MAX_RETURNS returns)."""
+    end = market.as_of
+    coins = [c for c in coins if c in market.series and len(market.series[c])]
+    if end is None or not coins:
+        return Returns([], 60, np.zeros((0, 0)))
+    start = end - int(span)
+    gaps = [np.diff(market.series[c].timestamp[-500:]) for c in coins]
+    usual = int(np.median(np.concatenate(gaps))) if sum(len(g) for g in gaps) else 60
+    step = max(60, usual, -(-int(span) // MAX_RETURNS))
+    step = -(-step // 60) * 60
+    grid, matrix = stats.on_grid(
+        [market.series[c].timestamp for c in coins],
+        [market.series[c].price for c in coins],
+        start,
+        end,
+        step,
+    )
+    del grid
+    return Returns(list(coins), step, stats.log_returns(matrix))
+
+
+def correlation_figure(returns: Returns) -> go.Figure:
+    """Correlation matrix of returns, coins ordered by cluster."""
+    title = "Correlation of returns"
+    if len(returns.coins) < 2 or returns.count < 3:
+        return message_figure("Correlation needs at least two coins with a few ticks each.", title)
+    corr = stats.correlation(returns.values)
+    order = stats.cluster_order(corr)
+    names = [returns.coins[i] for i in order]
+    ordered = corr[np.ix_(order, order)]
+    text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in ordered]
+    figure = go.Figure(
+        go.Heatmap(
+            z=_nullable(ordered),
+            x=names,
+            y=names,
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu",
+            text=text,
+            texttemplate="%{text}" if len(names) <= 16 else None,
+            hovertemplate="%{y} / %{x}: %{z:.3f}<extra></extra>",
+            colorbar={"title": "ρ"},
+        )
+    )
+    figure.update_layout(
+        **_LAYOUT,
+        title=f"{title} ({returns.step // 60}-minute log returns, ordered by cluster)",
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
+def beta_rows(returns: Returns, base: str = BASE_COIN) -> list[dict[str, Any]]:
+    """Each other coin's correlation and beta to `base` (is the base coin driving the move?)."""
+    if base not in returns.coins or returns.count < 3:
+        return []
+    b = returns.coins.index(base)
+    corr = stats.correlation(returns.values)[b]
+    betas = stats.beta(returns.values, b)
+    rows = []
+    for i, coin in enumerate(returns.coins):
+        if i == b:
+            continue
+        rows.append(
+            {
+                "coin": coin,
+                f"corr_{base}": None if np.isnan(corr[i]) else round(float(corr[i]), 3),
+                f"beta_{base}": None if np.isnan(betas[i]) else round(float(betas[i]), 3),
+            }
+        )
+    return sorted(rows, key=lambda r: -(r[f"corr_{base}"] or -2.0))
+
+
+class HeatmapMetric(StrEnum):
+    """What the heatmap colours: the 24h volume, or how much the price moves."""
+
+    VOLUME = "volume"
+    ACTIVITY = "activity"
+
+
+def volume_heatmap(
+    market: Market, coins: Sequence[str], span: int, metric: str = HeatmapMetric.VOLUME
+) -> go.Figure:
+    """Coins x UTC hour of day over the span.
+
+    `volume`: the mean 24h-volume reading per hour, as % above/below the coin's own mean over the
+    span (coins of any size share one scale; hover gives USD). CoinGecko volumes are 24-hour
+    totals, so this shows when the daily total grows (see docs/assumptions.md).
+    `activity`: the mean absolute 1-step return per hour, in basis points: when the coin moves."""
+    end = market.as_of
+    coins = [c for c in coins if c in market.series and len(market.series[c])]
+    title = "Volume by hour of day" if metric == HeatmapMetric.VOLUME else "Activity by hour"
+    if end is None or not coins:
+        return message_figure("No ticks yet.", title)
+    start = end - int(span)
+    z, absolute = [], []
+    for coin in coins:
+        window = market.window(coin, start, end)
+        if metric == HeatmapMetric.VOLUME:
+            hourly = stats.hour_of_day_mean(window.timestamp, window.volume_24h)
+            mean = np.nanmean(hourly) if np.any(~np.isnan(hourly)) else np.nan
+            relative = (hourly / mean - 1.0) * 100.0 if mean and mean > 0 else hourly * np.nan
+            z.append(relative)
+            absolute.append(hourly)
+        else:
+            moves = np.abs(np.diff(np.log(window.price))) * 1e4
+            hourly = stats.hour_of_day_mean(window.timestamp[1:], moves)
+            z.append(hourly)
+            absolute.append(hourly)
+    z_matrix = np.array(z, dtype=float).reshape(len(coins), 24)
+    absolute_matrix = np.array(absolute, dtype=float).reshape(len(coins), 24)
+    if metric == HeatmapMetric.VOLUME:
+        colour = {"colorscale": "RdBu_r", "zmid": 0, "colorbar": {"title": "% vs mean"}}
+        hover = "%{y} %{x}:00 UTC<br>%{z:+.2f}% vs mean<br>24h volume $%{customdata:,.0f}"
+    else:
+        colour = {"colorscale": "Viridis", "colorbar": {"title": "bp"}}
+        hover = "%{y} %{x}:00 UTC<br>mean |move| %{z:.2f} bp<extra></extra>"
+    figure = go.Figure(
+        go.Heatmap(
+            z=_nullable(z_matrix),
+            x=list(range(24)),
+            y=list(coins),
+            customdata=_nullable(absolute_matrix),
+            hovertemplate=hover + ("" if "extra" in hover else "<extra></extra>"),
+            **colour,
+        )
+    )
+    figure.update_layout(
+        **_LAYOUT,
+        title=f"{title} (UTC), last {_span_label(span)}",
+        xaxis={"title": "hour of day (UTC)", "dtick": 2},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure
+
+
+def filter_signals(
+    signals: Iterable[Signal],
+    coins: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    rules: Sequence[str] | None = None,
+    min_confidence: float = 0.0,
+) -> list[Signal]:
+    """Signals matching every given filter (an empty or None filter lets everything through),
+    newest first."""
+    chosen = [
+        s
+        for s in signals
+        if (not coins or s.crypto_id in coins)
+        and (not types or str(s.signal_type) in types)
+        and (not rules or s.rule in rules)
+        and s.confidence_score >= min_confidence
+    ]
+    return sorted(chosen, key=lambda s: (-s.timestamp, s.crypto_id, s.rule))
+
+
+def signal_rows(signals: Iterable[Signal], limit: int = 500) -> list[dict[str, Any]]:
+    """Rows of the signals table."""
+    return [
+        {
+            "time": utc(s.timestamp),
+            "coin": s.crypto_id,
+            "type": str(s.signal_type),
+            "rule": s.rule,
+            "timeframe": s.timeframe,
+            "price": float(f"{s.price:.6g}"),
+            "confidence": round(s.confidence_score, 2),
+            "details": _details(s),
+        }
+        for s in list(signals)[:limit]
+    ]
+
+
+def aggregate_rows(market: Market) -> list[dict[str, Any]]:
+    """One row per coin: each window's average price and % change, and the 24h range."""
+    by_coin: dict[str, dict[str, Any]] = {}
+    for a in market.aggregates:
+        row = by_coin.setdefault(a.crypto_id, {"coin": a.crypto_id, "as_of": 0})
+        label = {Window.M5: "5m", Window.M30: "30m", Window.M60: "60m", Window.H24: "24h"}[
+            Window(a.time_window)
+        ]
+        row["as_of"] = max(row["as_of"], a.window_end)
+        row[f"avg_{label}"] = float(f"{a.avg_price:.6g}")
+        row[f"chg_{label}"] = round(a.chg_pct, 3)
+        if a.time_window == Window.H24:
+            row["low_24h"] = float(f"{a.min_price:.6g}")
+            row["high_24h"] = float(f"{a.max_price:.6g}")
+            row["volume_24h"] = None if a.volume_aggregated is None else round(a.volume_aggregated)
+            row["samples_24h"] = a.sample_count
+    rows = sorted(by_coin.values(), key=lambda r: (r["coin"] != BASE_COIN, r["coin"]))
+    for row in rows:
+        row["as_of"] = utc(row["as_of"])
+    return rows
