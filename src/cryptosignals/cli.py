@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "cryptosignals.commands.demo",
     "cryptosignals.commands.catalog",
     "cryptosignals.commands.coingecko",
+    "cryptosignals.commands.dashboard",
     "cryptosignals.commands.backtest",
 )
 
