@@ -10,8 +10,9 @@ errors; exponential backoff with jitter; `Retry-After`, else CoinGecko's `x-rate
 date, else 60 s for a 429). The `Retry` subclass below adds what urllib3 lacks: a total time
 budget per call (a retry whose wait would end past the deadline is not made, and the last
 answer is reported), and a rate-limit token plus a call credit for every attempt, retries
-included. The per-call state it needs travels in a context variable, set for the duration of
-one call.
+included. No retry starts unless its wait plus a whole request timeout fit before the deadline,
+so a call ends within its budget; the per-call state the `Retry` needs travels in a context
+variable, set for the duration of one call.
 
 The key lives in an `ApiKey`, whose repr and str are redacted; it is sent only as a header and
 is scrubbed from every error message.
@@ -170,13 +171,15 @@ class _Call:
     bucket: TokenBucket | None
     counter: CallCounter
     default_429_wait: float
+    timeout: float = 0.0
     attempts: int = 0
     refused_wait: float | None = None
 
     def attempt(self) -> None:
-        """Before every HTTP request: a rate-limit token (within the budget), one credit."""
+        """Before every HTTP request: a rate-limit token, one credit. A retry's token must come
+        early enough for a whole timeout to fit before the deadline."""
         if self.bucket is not None:
-            self.bucket.acquire(self.deadline)
+            self.bucket.acquire(self.deadline - (self.timeout if self.attempts else 0.0))
         self.counter.record()
         self.attempts += 1
 
@@ -211,11 +214,11 @@ class _BudgetRetry(Retry):
             wait += random.uniform(0, 0.1 * wait)  # jitter, so clients do not retry in step
         new._wait = wait  # type: ignore[attr-defined]
         call = _CALL.get()
-        if call is not None and time.monotonic() + wait > call.deadline:
+        if call is not None and time.monotonic() + wait + call.timeout > call.deadline:
             call.refused_wait = wait
             error = kwargs.get("error")
             reason = error or ResponseError(f"retry refused: {wait:.1f} s wait past the budget")
-            raise MaxRetryError(kwargs.get("_pool"), kwargs.get("url"), reason)
+            raise MaxRetryError(kwargs.get("_pool"), kwargs.get("url"), reason)  # type: ignore[arg-type]
         return new
 
     def sleep(self, response: Any = None) -> None:
@@ -364,6 +367,7 @@ class CoinGeckoClient:
             call.attempt()
             left = max(0.05, call.deadline - time.monotonic())
             timeout = (min(self.connect_timeout_s, left), min(self.timeout_s, left))
+            call.timeout = timeout[1]
             log.debug("GET %s %s", path, params or {})
             response = self._session.get(
                 self.base_url + path, params=params, headers=headers, timeout=timeout

@@ -71,10 +71,10 @@ def error_fields(data: Any) -> tuple[int | None, str | None] | None:
     """
     if not isinstance(data, Mapping):
         return None
-    status = data.get("status") if isinstance(data.get("status"), Mapping) else {}
+    status: Mapping[str, Any] = data["status"] if isinstance(data.get("status"), Mapping) else {}
     error = data.get("error")
-    nested = error.get("status") if isinstance(error, Mapping) else None
-    nested = nested if isinstance(nested, Mapping) else {}
+    inner = error.get("status") if isinstance(error, Mapping) else None
+    nested: Mapping[str, Any] = inner if isinstance(inner, Mapping) else {}
     if not (status or nested or isinstance(error, str) or "error_code" in data):
         return None
     code = _int_or_none(status.get("error_code"))
@@ -201,8 +201,9 @@ def parse_json(status: int, body: bytes | str, *, path: str = "") -> Any:
     text = _decode(body)
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        what = "a truncated JSON body" if text.lstrip()[:1] in "{[" else "a body that is not JSON"
+    except json.JSONDecodeError as exc:
+        start = text.lstrip()[:1]
+        what = "a truncated JSON body" if start and start in "{[" else "a body that is not JSON"
         raise MalformedResponseError(
             f"CoinGecko HTTP {status} for {path} gave {what} ({exc.msg} at char {exc.pos}): "
             f"{_quote(text) or 'empty body'}",

@@ -6,7 +6,7 @@ import math
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.table import Table
 from cryptosignals.candles import SAMPLE_COINS
 from cryptosignals.errors import BadInputError
 
+if TYPE_CHECKING:
+    from cryptosignals.coingecko.client import CoinGeckoClient
+
 out = Console()
 
 
@@ -24,12 +27,12 @@ def _coin_list(arguments: list[str] | None, option: list[str] | None) -> list[st
     return [c for c in coins if c] or list(SAMPLE_COINS)
 
 
-def _client(api_url: str | None, rate_limit: float | None = None):  # type: ignore[no-untyped-def]
+def _client(api_url: str | None, rate_limit: float | None = None) -> CoinGeckoClient:
     from cryptosignals.coingecko.client import CoinGeckoClient
 
-    overrides = {"base_url": api_url} if api_url else {}
+    overrides: dict[str, Any] = {"base_url": api_url} if api_url else {}
     if rate_limit:
-        overrides["rate_limit_per_min"] = rate_limit  # type: ignore[assignment]
+        overrides["rate_limit_per_min"] = rate_limit
     return CoinGeckoClient.from_settings(**overrides)
 
 
