@@ -154,11 +154,11 @@ def directions_from_signals(signals: Iterable[Signal], candles: Candles) -> np.n
     return np.where(votes != 0, np.sign(votes), np.nan)
 
 
-def frame_directions(candles: Candles, rules: Sequence[Rule]) -> np.ndarray:
-    """The same per-bar directions as `directions_from_signals(engine_signals(...))`, computed
-    in one pass: the engine's own feature streams over the bars it would build, then each
-    rule's `fire`. (One tick per candle, at its close, makes one bar per candle whose open,
-    high, low and close are the candle's close, and whose volume is the 24h volume.)"""
+def engine_bars(candles: Candles) -> dict[str, np.ndarray]:
+    """The 5m bars the engine builds from the candles' ticks, as columns.
+
+    One tick per candle, at its close, makes one bar per candle whose open, high, low and close
+    are the candle's close, and whose volume is the 24h volume (the last known one)."""
     close = candles.close.astype(float)
     ticks = candles_to_ticks("backtest", candles)
     volume = ticks.volume_24h.copy()
@@ -167,7 +167,7 @@ def frame_directions(candles: Candles, rules: Sequence[Rule]) -> np.ndarray:
         idx = np.where(known, np.arange(len(volume)), 0)
         np.maximum.accumulate(idx, out=idx)
         volume = np.where(np.arange(len(volume)) >= np.argmax(known), volume[idx], np.nan)
-    bars = {
+    return {
         "end": ticks.timestamp.astype(float),
         "open": close,
         "high": close,
@@ -175,6 +175,15 @@ def frame_directions(candles: Candles, rules: Sequence[Rule]) -> np.ndarray:
         "close": close,
         "volume": volume,
     }
+
+
+def frame_directions(
+    candles: Candles, rules: Sequence[Rule], bars: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """The same per-bar directions as `directions_from_signals(engine_signals(...))`, computed
+    in one pass: the engine's own feature streams (`engine._Features`) over the bars it would
+    build (`engine_bars`, pass them in to reuse them), then each rule's own `fire`."""
+    bars = engine_bars(candles) if bars is None else bars
     votes = np.zeros(len(candles))
     for rule in rules:
         frame = _Features(rule.features(), None).update(bars)

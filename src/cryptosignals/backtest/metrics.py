@@ -99,7 +99,10 @@ def cagr(start_equity: float, final_equity: float, years: float) -> float:
         return math.nan
     if final_equity <= 0:
         return -1.0
-    return float((final_equity / start_equity) ** (1.0 / years) - 1.0)
+    try:  # over a few bars the annual rate can exceed what a float holds
+        return float(math.exp(math.log(final_equity / start_equity) / years) - 1.0)
+    except OverflowError:
+        return math.inf
 
 
 def compute_metrics(

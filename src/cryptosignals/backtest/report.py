@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -73,10 +74,10 @@ class _Plot:
         self.h, self.fmt = h, fmt
         self.parts: list[str] = []
 
-    def sx(self, x: np.ndarray | float) -> np.ndarray | float:
+    def sx(self, x: np.ndarray | float) -> Any:
         return _PAD_L + (np.asarray(x) - self.x0) / (self.x1 - self.x0) * (_W - _PAD_L - _PAD_R)
 
-    def sy(self, y: np.ndarray | float) -> np.ndarray | float:
+    def sy(self, y: np.ndarray | float) -> Any:
         inner = self.h - _PAD_T - _PAD_B
         return _PAD_T + (self.hi - np.asarray(y)) / (self.hi - self.lo) * inner
 
@@ -84,7 +85,7 @@ class _Plot:
         idx = _extremes(y)
         pts = " ".join(
             f"{px:.1f},{py:.1f}"
-            for px, py in zip(self.sx(x[idx]), self.sy(y[idx]), strict=True)  # type: ignore[arg-type]
+            for px, py in zip(self.sx(x[idx]), self.sy(y[idx]), strict=True)
             if math.isfinite(py)
         )
         self.parts.append(
@@ -95,8 +96,8 @@ class _Plot:
         idx = _extremes(y)
         xs, ys = self.sx(x[idx]), self.sy(y[idx])
         base = self.sy(0.0)
-        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))  # type: ignore[arg-type]
-        first, last = xs[0], xs[-1]  # type: ignore[index]
+        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
+        first, last = xs[0], xs[-1]
         self.parts.append(
             f'<polygon fill="{color}" fill-opacity="0.35" stroke="{color}" '
             f'points="{first:.1f},{base:.1f} {pts} {last:.1f},{base:.1f}"/>'
@@ -107,7 +108,7 @@ class _Plot:
     ) -> None:
         for px, py, t in zip(
             self.sx(np.array(x, float)), self.sy(np.array(y, float)), tip, strict=True
-        ):  # type: ignore[arg-type]
+        ):
             if shape == "up":
                 d = f"M{px:.1f},{py - 6:.1f} l5,9 h-10 z"
             elif shape == "down":
@@ -133,8 +134,9 @@ class _Plot:
         for k in range(5):
             t = self.x0 + (self.x1 - self.x0) * k / 4
             x = self.sx(t)
+            anchor = "start" if k == 0 else "end" if k == 4 else "middle"
             axes.append(
-                f'<text x="{x:.1f}" y="{self.h - 8}" text-anchor="middle" font-size="11">'
+                f'<text x="{x:.1f}" y="{self.h - 8}" text-anchor="{anchor}" font-size="11">'
                 f"{_when(t)[:10]}</text>"
             )
         keys = "".join(
@@ -200,7 +202,7 @@ def backtest_html(result: BacktestResult, title: str = "Backtest") -> str:
         )  # fmt: skip
     closed = [tr for tr in result.trades if tr.exit_time is not None]
     price.markers(
-        [tr.exit_time for tr in closed], [tr.exit_price for tr in closed], "x", "#333",
+        [tr.exit_time or 0 for tr in closed], [tr.exit_price for tr in closed], "x", "#333",
         [f"exit {tr.side} @ {tr.exit_price:,.2f}, {tr.return_pct:+.2f}% ({tr.exit_reason})"
          for tr in closed],
     )  # fmt: skip

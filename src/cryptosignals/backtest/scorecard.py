@@ -144,4 +144,5 @@ class Scorecard:
                 )  # fmt: skip
         if not rows:
             raise BadInputError("the data is too short for any forward horizon")
-        return rows
+        order = list(HORIZONS)
+        return sorted(rows, key=lambda r: (r.rule, r.signal_type, order.index(r.horizon)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from cryptosignals.backtest.core import (
     BacktestConfig,
+    engine_bars,
     frame_directions,
     make_rule,
     orders_from_directions,
@@ -97,10 +98,10 @@ class SearchResult:
             growth = np.prod([1 + f.out_of_sample.total_return for f in self.folds])
             out["out_of_sample_return"] = float(growth - 1)
             out["mean_in_sample_score"] = _finite(
-                np.nanmean([_nan(f.in_score) for f in self.folds])
+                float(np.nanmean([_nan(f.in_score) for f in self.folds]))
             )
             out["mean_out_of_sample_score"] = _finite(
-                np.nanmean([_nan(f.out_score) for f in self.folds])
+                float(np.nanmean([_nan(f.out_score) for f in self.folds]))
             )
         return out
 
@@ -141,7 +142,7 @@ class Search:
         self,
         candles: Candles,
         strategy: str,
-        space: dict[str, Sequence[float]],
+        space: Mapping[str, Sequence[float]],
         config: BacktestConfig | None = None,
         objective: str = "sharpe",
         method: Literal["grid", "bayes"] = "grid",
@@ -173,6 +174,7 @@ class Search:
         ]
         self._fractions = self.config.fractions(candles)
         self._orders: dict[tuple[tuple[str, Any], ...], np.ndarray] = {}
+        self._bars = engine_bars(candles)
 
     # -- evaluation ------------------------------------------------------------------------
     def candidates(self) -> list[Params]:
@@ -196,7 +198,7 @@ class Search:
         key = tuple(sorted(params.items()))
         if key not in self._orders:
             rule = make_rule(self.strategy, params)
-            directions = frame_directions(self.candles, [rule])
+            directions = frame_directions(self.candles, [rule], self._bars)
             self._orders[key] = orders_from_directions(directions, self.config.long_only)
         return self._orders[key]
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from cryptosignals.candles import Candles, read_candles, sample_path
 from cryptosignals.errors import BadInputError
 
-out = Console()
+out = Console(width=max(Console().width, 130))  # tables stay readable when piped
 err = Console(stderr=True)
 
 
