@@ -285,10 +285,10 @@ def load_candles(
         if wanted and match["coin"] not in wanted:
             continue
         found[match["coin"]] = read_candles(path)
-    if not found:
-        raise BadInputError(f"{directory}: no candle files named <coin>_{interval}.csv[.gz]")
     if wanted and wanted - set(found):
         raise BadInputError(f"{directory}: no {interval} candles for {sorted(wanted - set(found))}")
+    if not found:
+        raise BadInputError(f"{directory}: no candle files named <coin>_{interval}.csv[.gz]")
     return found
 
 
@@ -762,7 +762,7 @@ def _count(items: Iterable[Any]) -> dict[str, int]:
 def _vs(query: Mapping[str, str], name: str) -> list[str]:
     values = [v.strip().lower() for v in query.get(name, "").split(",") if v.strip()]
     if not values or any(v != "usd" for v in values):
-        raise _HttpError(400, {"error": f"invalid {name.rstrip('s')}"})
+        raise _HttpError(400, {"error": "invalid vs_currency"})  # for either parameter
     return values
 
 
