@@ -225,7 +225,8 @@ class Store:
         item = {
             "crypto_id": crypto_id,
             "version": version,
-            "state": json.dumps(state, separators=(",", ":"), allow_nan=False),
+            # The state is opaque to DynamoDB; Python's JSON keeps NaN (a bar not yet known).
+            "state": json.dumps(state, separators=(",", ":")),
             "updated_at": int(time.time()),
         }
         if expected_version == 0:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -55,6 +55,7 @@ class LocalStack:
     emulator: Emulator
     stack: DeployedStack
     runtime: LambdaRuntime
+    _pollers: list[KinesisPoller] | None = field(default=None, repr=False)
 
     @classmethod
     def start(
@@ -115,9 +116,19 @@ class LocalStack:
         """A virtual clock over the stack's schedule rules (nothing fires until advanced)."""
         return Scheduler(self.runtime, start, functions=[self.names["ingest_function"]])
 
-    def pollers(self, clock: Clock = time.time) -> list[KinesisPoller]:
-        """The process function's deployed Kinesis mappings, ready to poll."""
-        return KinesisPoller.for_function(self.runtime, self.names["process_function"], clock)
+    def pollers(self, clock: Clock | None = None) -> list[KinesisPoller]:
+        """The process function's deployed Kinesis mappings, ready to poll.
+
+        Without `clock` these are the stack's own pollers, created once, so their position in
+        the stream persists like a mapping's checkpoint. With a clock (a test's manual clock),
+        new pollers that start from the mapping's StartingPosition.
+        """
+        function = self.names["process_function"]
+        if clock is not None:
+            return KinesisPoller.for_function(self.runtime, function, clock)
+        if self._pollers is None:
+            self._pollers = KinesisPoller.for_function(self.runtime, function, time.time)
+        return self._pollers
 
     def stop(self) -> None:
         self.emulator.stop()

@@ -1,0 +1,214 @@
+"""The handlers on the local stack: schedule -> ingest (replay server) -> Kinesis -> process
+-> tables + bus, malformed records dead-lettered, and redelivery changing nothing.
+
+This module has its own stack (its own emulator), because it drives the deployed engine state
+of real coin ids, which the other modules' tests must not see."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cryptosignals.aws import TickProducer
+from cryptosignals.aws.config import AwsSettings
+from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
+from cryptosignals.coingecko.replay import ReplayServer
+from cryptosignals.local.runtime import KinesisPoller
+from cryptosignals.local.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack.start() as local:
+        yield local
+
+
+def _scan(stack: LocalStack, table: str) -> list[dict[str, Any]]:
+    client = stack.client("dynamodb")
+    items, kwargs = [], {"TableName": table}
+    while True:
+        page = client.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return sorted(items, key=lambda i: json.dumps(i, sort_keys=True))
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _drain_queue(stack: LocalStack, url: str) -> list[dict[str, Any]]:
+    sqs, found = stack.client("sqs"), []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return found
+        found += [json.loads(m["Body"]) for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def _put(stack: LocalStack, *payloads: bytes) -> None:
+    kinesis = stack.client("kinesis")
+    for payload in payloads:
+        kinesis.put_record(StreamName="lambda-stream", Data=payload, PartitionKey="seed")
+
+
+def _aws_cli() -> str:
+    for candidate in (Path(sys.prefix) / "bin" / "aws",):
+        if candidate.is_file():
+            return str(candidate)
+    return "aws"
+
+
+def test_the_seeds_test_record_sent_with_the_cli_lands_as_bitcoin(stack: LocalStack) -> None:
+    record = '{"crypto": "BTC", "price_usd": 67000.5, "market_cap_usd": 1.3e12, '
+    record += '"24hr_vol": 2.5e10, "24hr_change": 1.2}'
+    env = {**os.environ, **stack.environment()}
+    subprocess.run(
+        [
+            *(_aws_cli(), "--endpoint-url", stack.endpoint, "kinesis", "put-record"),
+            *("--stream-name", "lambda-stream", "--partition-key", "1", "--data", record),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    (poller,) = stack.pollers()
+    poller.drain()
+    items = [
+        i
+        for i in _scan(stack, "crypto_raw_data")
+        if i["crypto_id"]["S"] == "bitcoin" and i["price"]["N"] == "67000.5"
+    ]
+    assert len(items) == 1
+    assert items[0]["price"]["N"] == "67000.5" and items[0]["volume_24h"]["N"] == "25000000000.0"
+    assert not _drain_queue(stack, stack.names["process_failure_queue_url"])
+
+
+def test_malformed_records_are_dead_lettered_with_their_reason(stack: LocalStack) -> None:
+    _put(
+        stack,
+        b"not json",
+        b'{"crypto": "BTC", "price_usd": NaN}',
+        b'{"crypto": "BTC", "price": -5}',
+        b'{"crypto": "NOPE", "price": 5}',
+        b'{"crypto": "ETH"}',
+        b'{"crypto": "ETH", "price": "abc"}',
+    )
+    (poller,) = stack.pollers()
+    report = poller.drain()
+    assert report.invocations == 1 and report.batches_ok == 1
+    reasons = [m["reason"] for m in _drain_queue(stack, stack.names["dead_letter_queue_url"])]
+    assert len(reasons) == 6
+    for expected in ("not JSON", "NaN", "positive", "unknown coin", "missing", "not a number"):
+        assert any(expected in r for r in reasons), (expected, reasons)
+    bad_base64 = {"Records": [{"kinesis": {"data": "%%%", "sequenceNumber": "9"}}]}
+    invocation = stack.runtime.invoke(stack.names["process_function"], bad_base64)
+    assert invocation.result == {"batchItemFailures": []}
+    (message,) = _drain_queue(stack, stack.names["dead_letter_queue_url"])
+    assert "base64" in message["reason"]
+    assert not _drain_queue(stack, stack.names["process_failure_queue_url"])
+
+
+def test_scheduled_ingest_from_the_replay_server_reaches_the_tables(stack: LocalStack) -> None:
+    with ReplayServer() as server:
+        stack.set_function_environment(
+            stack.names["ingest_function"], {"COINGECKO_API_URL": server.url}
+        )
+        scheduler = stack.scheduler(start=0)
+        results = []
+        for _ in range(3):
+            server.clock.advance(300)
+            results += scheduler.advance(300)
+        assert [r.failed for r in results] == [False] * 3, [r.error_message for r in results]
+        assert [r.result["sent"] for r in results] == [4, 4, 4]
+        again = scheduler.advance(300)  # the replay clock did not move: nothing new to send
+        assert again[0].result["sent"] == 0 and again[0].result["skipped"] == 4
+    (poller,) = stack.pollers()
+    poller.drain()
+    raw = _scan(stack, "crypto_raw_data")
+    for coin in ("ethereum", "solana", "cardano"):
+        assert len([i for i in raw if i["crypto_id"]["S"] == coin]) == 3
+    states = {i["crypto_id"]["S"] for i in _scan(stack, "engine_state")}
+    assert {"ethereum", "solana", "cardano", "_ingest"} <= states
+    metrics = stack.client("cloudwatch").list_metrics(Namespace="CryptoSignals")["Metrics"]
+    assert {"TicksSent", "TicksProcessed"} <= {m["MetricName"] for m in metrics}
+
+
+@pytest.mark.slow
+def test_a_replayed_day_makes_signals_and_full_redelivery_changes_nothing(
+    stack: LocalStack,
+) -> None:
+    candles = read_candles(sample_path("solana"))
+    ticks = candles_to_ticks("solana", candles)[2000:2600].ticks()
+    producer = TickProducer(
+        AwsSettings(stream_name="lambda-stream"), client=stack.client("kinesis")
+    )
+    producer.send(ticks)
+    (poller,) = stack.pollers()
+    poller.drain()
+    tables = ("crypto_raw_data", "crypto_aggregated_data", "trading_signals")
+    before = {t: _scan(stack, t) for t in tables}
+    alerts = _drain_queue(stack, stack.names["alert_queue_url"])
+    signals = [i for i in before["trading_signals"] if i["crypto_id"]["S"] == "solana"]
+    assert signals, "a day of 5-minute ticks should produce at least one signal"
+    assert all("published_at" in s for s in signals)
+    assert len([i for i in before["crypto_raw_data"] if i["crypto_id"]["S"] == "solana"]) >= 600
+
+    # Lambda redelivers: a second consumer of the same mapping reads the stream from the start.
+    again = KinesisPoller(stack.runtime, poller.mapping["UUID"])
+    report = again.drain()
+    assert report.records_read >= 600 and report.batches_ok == report.invocations
+    after = {t: _scan(stack, t) for t in tables}
+    assert after == before
+    assert _drain_queue(stack, stack.names["alert_queue_url"]) == []
+    assert len(alerts) <= len(signals)
+
+
+def test_a_transient_failure_reports_only_that_coins_records(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptosignals.aws import store as store_module
+    from cryptosignals.errors import RetryableError
+
+    real = store_module.Store.put_ticks
+
+    def throttled(self: Any, ticks: Any, source: str = "coingecko") -> int:
+        ticks = list(ticks)
+        if any(t.crypto_id == "ripple" for t in ticks):
+            raise RetryableError("BatchWriteItem: ProvisionedThroughputExceededException")
+        return real(self, ticks, source)
+
+    monkeypatch.setattr(store_module.Store, "put_ticks", throttled)
+    payloads = [
+        json.dumps({"crypto": "XRP", "price": 0.5}).encode(),
+        json.dumps({"crypto": "DOGE", "price": 0.1}).encode(),
+    ]
+    event = {
+        "Records": [
+            {
+                "kinesis": {
+                    "data": base64.b64encode(p).decode(),
+                    "sequenceNumber": str(100 + i),
+                    "approximateArrivalTimestamp": 1_700_000_000.0 + i,
+                },
+                "eventID": f"shardId-000000000000:{100 + i}",
+            }
+            for i, p in enumerate(payloads)
+        ]
+    }
+    invocation = stack.runtime.invoke(stack.names["process_function"], event)
+    assert not invocation.failed, invocation.error_message
+    assert invocation.result == {"batchItemFailures": [{"itemIdentifier": "100"}]}
+    raw = _scan(stack, "crypto_raw_data")
+    assert any(i["crypto_id"]["S"] == "dogecoin" for i in raw)
+    assert not any(i["crypto_id"]["S"] == "ripple" for i in raw)
