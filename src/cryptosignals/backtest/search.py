@@ -28,6 +28,7 @@ from cryptosignals.backtest.core import (
     make_rule,
     orders_from_directions,
     quick_metrics,
+    rule_parameters,
     warmup_bars,
 )
 from cryptosignals.backtest.metrics import Metrics
@@ -161,7 +162,12 @@ class Search:
         for name, values in self.space.items():
             if not values:
                 raise BadInputError(f"--grid {name}: no values")
-        make_rule(strategy, {k: v[0] for k, v in self.space.items()})  # names and types
+        known = rule_parameters(strategy)
+        unknown = sorted(set(self.space) - set(known))
+        if unknown:
+            raise BadInputError(
+                f"{strategy}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
         self.config = config or BacktestConfig()
         self.objective = objective
         self.method = method
