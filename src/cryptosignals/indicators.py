@@ -35,18 +35,12 @@ EPSILON = 1e-14
 
 
 # State layout shared by all kernels: [0] values counted since the first number, [1] started
-# (a number has been seen), then indicator-specific slots.
+# (a number has been seen: leading NaNs are skipped, as TA-Lib starts at the first number), then
+# indicator-specific slots. For speed, each kernel copies its counters and accumulators into local
+# variables and writes them back once, at the end (numba cannot keep `state[k]` in a register, as
+# the output arrays might alias it), and walks its ring buffer with a wrapping position rather
+# than `%`. The arithmetic, and its order, is that of the per-value form: the outputs are the same.
 _N, _STARTED = 0, 1
-
-
-@_kernel
-def _skip_leading_nan(state, value):  # type: ignore[no-untyped-def]
-    """True while the series has only produced NaNs so far (TA-Lib starts at the first number)."""
-    if state[_STARTED] == 0.0:
-        if math.isnan(value):
-            return True
-        state[_STARTED] = 1.0
-    return False
 
 
 # --- rolling mean and variance: SMA, STDDEV, BBANDS ---------------------------------------------
@@ -56,81 +50,96 @@ def _skip_leading_nan(state, value):  # type: ignore[no-untyped-def]
 # state: n, started, running sum, (unused), ring buffer[period]
 @_kernel
 def _mean_var_kernel(x, period, with_var, state, mean_out, var_out):  # type: ignore[no-untyped-def]
+    n, started, running = int(state[_N]), state[_STARTED] != 0.0, state[2]
+    pos = n % period  # ring slot of the next value, = the oldest value's slot once full
     for i in range(x.shape[0]):
         value = x[i]
         mean_out[i] = np.nan
         var_out[i] = np.nan
-        if _skip_leading_nan(state, value):
-            continue
-        n = int(state[_N])
-        state[4 + n % period] = value
-        state[2] += value
+        if not started:
+            if math.isnan(value):
+                continue
+            started = True
+        state[4 + pos] = value
+        running += value
         n += 1
-        state[_N] = n
+        pos = pos + 1 if pos + 1 < period else 0
         if n >= period:
-            mean = state[2] / period
+            mean = running / period
             mean_out[i] = mean
             if with_var:
                 total = 0.0
-                for j in range(period):
-                    deviation = state[4 + (n + j) % period] - mean
+                for j in range(pos, period):  # oldest first, as before
+                    deviation = state[4 + j] - mean
+                    total += deviation * deviation
+                for j in range(pos):
+                    deviation = state[4 + j] - mean
                     total += deviation * deviation
                 var_out[i] = total / period
-            state[2] -= state[4 + n % period]
+            running -= state[4 + pos]
+    state[_N], state[_STARTED], state[2] = n, 1.0 if started else 0.0, running
 
 
 # --- EMA, seeded with the SMA of `period` values after `skip` values (TA_INT_EMA) --------------
 # state: n, started, seed sum, previous EMA
 @_kernel
 def _ema_kernel(x, period, k, skip, state, out):  # type: ignore[no-untyped-def]
+    n, started, seed, ema = int(state[_N]), state[_STARTED] != 0.0, state[2], state[3]
     for i in range(x.shape[0]):
         value = x[i]
         out[i] = np.nan
-        if _skip_leading_nan(state, value):
-            continue
-        n = int(state[_N]) + 1
-        state[_N] = n
+        if not started:
+            if math.isnan(value):
+                continue
+            started = True
+        n += 1
         if n <= skip:
             continue
         if n < skip + period:
-            state[2] += value
+            seed += value
         elif n == skip + period:
-            state[2] += value
-            state[3] = state[2] / period
-            out[i] = state[3]
+            seed += value
+            ema = seed / period
+            out[i] = ema
         else:
-            state[3] = ((value - state[3]) * k) + state[3]
-            out[i] = state[3]
+            ema = ((value - ema) * k) + ema
+            out[i] = ema
+    state[_N], state[_STARTED], state[2], state[3] = n, 1.0 if started else 0.0, seed, ema
 
 
 # --- RSI with Wilder smoothing (TA_RSI) ---------------------------------------------------------
 # state: n, started, previous value, average gain, average loss
 @_kernel
 def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
+    n, started = int(state[_N]), state[_STARTED] != 0.0
+    prev, gain, loss = state[2], state[3], state[4]
     for i in range(x.shape[0]):
         value = x[i]
         out[i] = np.nan
-        if _skip_leading_nan(state, value):
-            continue
-        n = int(state[_N]) + 1
-        state[_N] = n
+        if not started:
+            if math.isnan(value):
+                continue
+            started = True
+        n += 1
         if n == 1:
-            state[2] = value
+            prev = value
             continue
-        diff = value - state[2]
-        state[2] = value
+        diff = value - prev
+        prev = value
         if n > period + 1:
-            state[3] *= period - 1
-            state[4] *= period - 1
+            gain *= period - 1
+            loss *= period - 1
         if diff < 0:
-            state[4] -= diff
+            loss -= diff
         else:
-            state[3] += diff
+            gain += diff
         if n >= period + 1:
-            state[3] /= period
-            state[4] /= period
-            total = state[3] + state[4]
-            out[i] = 100.0 * (state[3] / total) if not (-EPSILON < total < EPSILON) else 0.0
+            gain /= period
+            loss /= period
+            total = gain + loss
+            out[i] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
+    state[_N], state[_STARTED] = n, 1.0 if started else 0.0
+    state[2], state[3], state[4] = prev, gain, loss
 
 
 @_kernel
@@ -149,93 +158,109 @@ def _true_range(high, low, prev_close):  # type: ignore[no-untyped-def]
 # state: n, started, previous close, seed sum, previous ATR
 @_kernel
 def _atr_kernel(high, low, close, period, state, out):  # type: ignore[no-untyped-def]
+    n, started = int(state[_N]), state[_STARTED] != 0.0
+    prev_close, seed, atr = state[2], state[3], state[4]
     for i in range(close.shape[0]):
         out[i] = np.nan
-        if _skip_leading_nan(state, high[i] + low[i] + close[i]):
-            continue
-        n = int(state[_N]) + 1
-        state[_N] = n
+        if not started:
+            if math.isnan(high[i] + low[i] + close[i]):
+                continue
+            started = True
+        n += 1
         if n > 1:
-            tr = _true_range(high[i], low[i], state[2])
+            tr = _true_range(high[i], low[i], prev_close)
             if period == 1:
                 out[i] = tr
             elif n <= period + 1:
-                state[3] += tr
+                seed += tr
                 if n == period + 1:
-                    state[4] = state[3] / period
-                    out[i] = state[4]
+                    atr = seed / period
+                    out[i] = atr
             else:
-                state[4] *= period - 1
-                state[4] += tr
-                state[4] /= period
-                out[i] = state[4]
-        state[2] = close[i]
+                atr *= period - 1
+                atr += tr
+                atr /= period
+                out[i] = atr
+        prev_close = close[i]
+    state[_N], state[_STARTED] = n, 1.0 if started else 0.0
+    state[2], state[3], state[4] = prev_close, seed, atr
 
 
 # --- ADX (TA_ADX, including its Wilder "x -= x / n" form and zero tests) -------------------------
 # state: n, started, prev high, prev low, prev close, +DM, -DM, TR, sum of DX, ADX
 @_kernel
 def _adx_kernel(high, low, close, period, state, out):  # type: ignore[no-untyped-def]
+    n, started = int(state[_N]), state[_STARTED] != 0.0
+    prev_high, prev_low, prev_close = state[2], state[3], state[4]
+    plus_dm, minus_dm, tr_sum, dx_sum, adx = state[5], state[6], state[7], state[8], state[9]
     for i in range(close.shape[0]):
         out[i] = np.nan
-        if _skip_leading_nan(state, high[i] + low[i] + close[i]):
-            continue
-        n = int(state[_N]) + 1
-        state[_N] = n
+        if not started:
+            if math.isnan(high[i] + low[i] + close[i]):
+                continue
+            started = True
+        n += 1
         if n == 1:
-            state[2], state[3], state[4] = high[i], low[i], close[i]
+            prev_high, prev_low, prev_close = high[i], low[i], close[i]
             continue
-        diff_plus = high[i] - state[2]
-        diff_minus = state[3] - low[i]
-        state[2], state[3] = high[i], low[i]
+        diff_plus = high[i] - prev_high
+        diff_minus = prev_low - low[i]
+        prev_high, prev_low = high[i], low[i]
         smoothing = n > period
         if smoothing:
-            state[5] -= state[5] / period
-            state[6] -= state[6] / period
+            plus_dm -= plus_dm / period
+            minus_dm -= minus_dm / period
         if diff_minus > 0 and diff_plus < diff_minus:
-            state[6] += diff_minus
+            minus_dm += diff_minus
         elif diff_plus > 0 and diff_plus > diff_minus:
-            state[5] += diff_plus
-        tr = _true_range(high[i], low[i], state[4])
-        state[7] = state[7] - (state[7] / period) + tr if smoothing else state[7] + tr
-        state[4] = close[i]
+            plus_dm += diff_plus
+        tr = _true_range(high[i], low[i], prev_close)
+        tr_sum = tr_sum - (tr_sum / period) + tr if smoothing else tr_sum + tr
+        prev_close = close[i]
         if not smoothing:
             continue
         dx = np.nan
-        if not (-EPSILON < state[7] < EPSILON):
-            minus_di = 100.0 * (state[6] / state[7])
-            plus_di = 100.0 * (state[5] / state[7])
+        if not (-EPSILON < tr_sum < EPSILON):
+            minus_di = 100.0 * (minus_dm / tr_sum)
+            plus_di = 100.0 * (plus_dm / tr_sum)
             di_sum = minus_di + plus_di
             if not (-EPSILON < di_sum < EPSILON):
                 dx = 100.0 * (abs(minus_di - plus_di) / di_sum)
         if n <= 2 * period:
             if not math.isnan(dx):
-                state[8] += dx
+                dx_sum += dx
             if n == 2 * period:
-                state[9] = state[8] / period
-                out[i] = state[9]
+                adx = dx_sum / period
+                out[i] = adx
         else:
             if not math.isnan(dx):
-                state[9] = ((state[9] * (period - 1)) + dx) / period
-            out[i] = state[9]
+                adx = ((adx * (period - 1)) + dx) / period
+            out[i] = adx
+    state[_N], state[_STARTED] = n, 1.0 if started else 0.0
+    state[2], state[3], state[4] = prev_high, prev_low, prev_close
+    state[5], state[6], state[7], state[8], state[9] = plus_dm, minus_dm, tr_sum, dx_sum, adx
 
 
 # --- ROC: (x / x[t - period] - 1) * 100, 0 where x[t - period] is 0 (TA_ROC) --------------------
 # state: n, started, ring buffer[period]
 @_kernel
 def _roc_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
+    n, started = int(state[_N]), state[_STARTED] != 0.0
+    pos = n % period
     for i in range(x.shape[0]):
         value = x[i]
         out[i] = np.nan
-        if _skip_leading_nan(state, value):
-            continue
-        n = int(state[_N])
-        slot = 2 + n % period
+        if not started:
+            if math.isnan(value):
+                continue
+            started = True
         if n >= period:
-            old = state[slot]
+            old = state[2 + pos]
             out[i] = ((value / old) - 1.0) * 100.0 if old != 0.0 else 0.0
-        state[slot] = value
-        state[_N] = n + 1
+        state[2 + pos] = value
+        n += 1
+        pos = pos + 1 if pos + 1 < period else 0
+    state[_N], state[_STARTED] = n, 1.0 if started else 0.0
 
 
 # --- linear regression slope over the last `period` values (TA_LINEARREG_SLOPE) ----------------
@@ -245,44 +270,78 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
     sum_x = period * (period - 1) * 0.5
     sum_x_sqr = float(period * (period - 1) * (2 * period - 1) // 6)
     divisor = sum_x * sum_x - period * sum_x_sqr
+    n, started = int(state[_N]), state[_STARTED] != 0.0
+    pos = n % period
     for i in range(x.shape[0]):
         value = x[i]
         out[i] = np.nan
-        if _skip_leading_nan(state, value):
-            continue
-        n = int(state[_N])
-        state[2 + n % period] = value
+        if not started:
+            if math.isnan(value):
+                continue
+            started = True
+        state[2 + pos] = value
         n += 1
-        state[_N] = n
+        pos = pos + 1 if pos + 1 < period else 0
         if n >= period:
             sum_xy = 0.0
             sum_y = 0.0
-            for back in range(period - 1, -1, -1):
-                y = state[2 + (n - 1 - back) % period]
+            back = period - 1  # oldest value first, as before
+            for j in range(pos, period):
+                y = state[2 + j]
                 sum_y += y
                 sum_xy += back * y
+                back -= 1
+            for j in range(pos):
+                y = state[2 + j]
+                sum_y += y
+                sum_xy += back * y
+                back -= 1
             out[i] = (period * sum_xy - sum_x * sum_y) / divisor
+    state[_N], state[_STARTED] = n, 1.0 if started else 0.0
 
 
 # --- rolling MIN / MAX over `period` values (TA_MIN / TA_MAX) ------------------------------------
+# The extreme is tracked, TA-Lib's way: the window is rescanned only when the extreme leaves it,
+# while it holds a NaN, or on a tie of zeros. The rescan is the plain scan in ring-slot order, so
+# NaNs and the sign of a zero come out as that scan has them, for every value.
 # state: n, started, ring buffer[period]
 @_kernel
 def _extreme_kernel(x, period, sign, state, out):  # type: ignore[no-untyped-def]
+    n, started = int(state[_N]), state[_STARTED] != 0.0
+    pos = n % period
+    best, best_at, nan_at, scanned = 0.0, -1, -1, False  # positions count values, like n
     for i in range(x.shape[0]):
         value = x[i]
         out[i] = np.nan
-        if _skip_leading_nan(state, value):
-            continue
-        n = int(state[_N])
-        state[2 + n % period] = value
+        if not started:
+            if math.isnan(value):
+                continue
+            started = True
+        state[2 + pos] = value
+        if math.isnan(value):
+            nan_at = n
         n += 1
-        state[_N] = n
-        if n >= period:
-            best = state[2]
+        pos = pos + 1 if pos + 1 < period else 0
+        if n < period:
+            continue
+        oldest = n - period  # its slot is `pos`
+        if scanned and best_at >= oldest and nan_at < oldest and not (value == best == 0.0):
+            if (value > best) if sign > 0.0 else (value < best):
+                best, best_at = value, n - 1
+        else:
+            best, best_slot = state[2], 0
             for j in range(1, period):
-                if sign * state[2 + j] > sign * best:
-                    best = state[2 + j]
-            out[i] = best
+                y = state[2 + j]
+                if (y > best) if sign > 0.0 else (y < best):
+                    best, best_slot = y, j
+            best_at = oldest + (best_slot - pos) % period
+            if not scanned:  # NaNs stored before this call
+                for j in range(period):
+                    if math.isnan(state[2 + j]):
+                        nan_at = max(nan_at, oldest + (j - pos) % period)
+                scanned = True
+        out[i] = best
+    state[_N], state[_STARTED] = n, 1.0 if started else 0.0
 
 
 # --- the public, declarative layer ---------------------------------------------------------------
