@@ -58,11 +58,15 @@ def test_raw_items_are_keyed_by_event_time_with_an_event_time_ttl(
     assert store.raw_ticks(coin, now=tick.timestamp + 31 * 86_400) == []  # TTL is lazy
 
 
-def test_a_signal_is_stored_once_and_reported_new_once(aws_env: LocalStack, coin: str) -> None:
+def test_a_signal_is_stored_once_and_published_once(aws_env: LocalStack, coin: str) -> None:
     store = Store()
     signal = _signal(coin)
     assert store.put_signals([signal]) == [signal]
+    # a crash before publishing: the redelivered batch still gets it to publish
+    assert store.put_signals([signal]) == [signal]
+    store.mark_published([signal], at=1_700_000_700)
     stored = _scan(aws_env, "trading_signals", coin)
+    assert len(stored) == 1 and stored[0]["published_at"]["N"] == "1700000700"
     assert store.put_signals([signal]) == []
     assert _scan(aws_env, "trading_signals", coin) == stored
     (back,) = store.signals_for(coin)
