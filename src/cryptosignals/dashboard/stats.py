@@ -48,15 +48,15 @@ def on_grid(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(grid times, matrix coins x times): each coin's last price at or before each grid time.
 
-    NaN before a coin's first tick, and after its last tick by more than one step (a coin that
-    stopped reporting is not carried forward indefinitely)."""
+    NaN before a coin's first tick, and where its last tick is more than two steps old (one
+    missed poll is bridged; a coin that stopped reporting is not carried forward)."""
     grid = np.arange(start - start % step + step, end + 1, step, dtype=np.int64)
     matrix = np.full((len(timestamps), len(grid)), np.nan)
     for row, (ts, price) in enumerate(zip(timestamps, prices, strict=True)):
         if len(ts) == 0:
             continue
         at = np.searchsorted(ts, grid, side="right") - 1
-        valid = (at >= 0) & (grid - ts[np.maximum(at, 0)] <= step)
+        valid = (at >= 0) & (grid - ts[np.maximum(at, 0)] <= 2 * step)
         matrix[row, valid] = price[at[valid]]
     return grid, matrix
 

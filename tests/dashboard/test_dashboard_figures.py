@@ -1,0 +1,186 @@
+"""Figure builders without a browser: a Market in, plotly figures and table rows out."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from dashboard_support import planted_betas, sample_market, synthetic_market
+
+from cryptosignals.candles import SAMPLE_COINS
+from cryptosignals.dashboard import figures
+from cryptosignals.dashboard.app import status_text
+from cryptosignals.dashboard.market import Market, Span
+from cryptosignals.indicators import sma
+from cryptosignals.model import Signal, SignalType
+
+
+@pytest.fixture(scope="module")
+def market() -> Market:
+    return sample_market(days=2)
+
+
+def _traces(figure, kind: str = "lines") -> dict:  # type: ignore[no-untyped-def]
+    return {t.name: t for t in figure.data if t.mode == kind}
+
+
+def test_one_coin_is_drawn_in_usd_with_its_sma_over_the_span(market: Market) -> None:
+    figure = figures.price_figure(market, ["bitcoin"], Span.H6, [20])
+    lines = _traces(figure)
+    assert set(lines) == {"bitcoin", "bitcoin SMA 20"}
+    btc = market.series["bitcoin"]
+    assert len(lines["bitcoin"].x) == 72  # 6 hours of 5-minute ticks
+    assert lines["bitcoin"].y[-1] == btc.price[-1]
+    assert lines["bitcoin SMA 20"].y[-1] == pytest.approx(sma(btc.price, 20)[-1])
+    assert not np.isnan(lines["bitcoin SMA 20"].y[0]), "the SMA is warm at the left edge"
+    assert figure.layout.yaxis.title.text == "USD"
+
+
+def test_several_coins_are_normalised_to_100_at_the_start_of_the_span(market: Market) -> None:
+    figure = figures.price_figure(market, list(SAMPLE_COINS), Span.H24)
+    lines = _traces(figure)
+    assert set(lines) == set(SAMPLE_COINS)
+    for coin in SAMPLE_COINS:
+        y = np.asarray(lines[coin].y)
+        assert y[0] == pytest.approx(100.0)
+        window = market.window(coin, market.as_of - Span.H24, market.as_of)  # type: ignore[operator]
+        assert y[-1] == pytest.approx(100.0 * window.price[-1] / window.price[0])
+
+
+def test_signals_are_triangles_and_diamonds_with_rule_and_confidence_on_hover(
+    market: Market,
+) -> None:
+    figure = figures.price_figure(market, ["ethereum"], Span.H24)
+    markers = _traces(figure, "markers")
+    assert {"BUY", "SELL"} <= set(markers)
+    assert markers["BUY"].marker.symbol == "triangle-up"
+    assert markers["SELL"].marker.symbol == "triangle-down"
+    end = market.as_of
+    expected = [
+        s
+        for s in market.signals
+        if s.crypto_id == "ethereum" and end - Span.H24 < s.timestamp <= end  # type: ignore[operator]
+    ]
+    assert sum(len(t.x) for t in markers.values()) == len(expected)
+    coin, _rule, timeframe, confidence, details = markers["BUY"].customdata[0]
+    assert coin == "ethereum" and timeframe == "5m" and 0.4 <= confidence <= 1.0
+    assert "rule: %{customdata[1]}" in markers["BUY"].hovertemplate
+    assert "confidence" in markers["BUY"].hovertemplate and details
+
+
+def test_alert_markers_are_diamonds() -> None:
+    base = sample_market(days=1)
+    alert = Signal("bitcoin", base.as_of or 0, SignalType.ALERT, "volume_spike", "5m", 1.0, 0.7)
+    market = Market(base.series, [alert], base.aggregates)
+    markers = _traces(figures.price_figure(market, ["bitcoin"], Span.H1), "markers")
+    assert list(markers) == ["ALERT"] and markers["ALERT"].marker.symbol == "diamond"
+
+
+def test_long_series_are_downsampled_but_keep_their_extremes() -> None:
+    market = synthetic_market(coins=2, minutes=7 * 1440)
+    figure = figures.price_figure(market, ["bitcoin"], Span.D7, max_points=500)
+    line = _traces(figure)["bitcoin"]
+    assert len(line.x) <= 500
+    assert max(line.y) == market.series["bitcoin"].price.max()
+
+
+def test_heatmap_has_a_row_of_24_hours_for_every_coin(market: Market) -> None:
+    for metric in figures.HeatmapMetric:
+        heatmap = figures.volume_heatmap(market, market.coins, Span.H24, metric).data[0]
+        assert list(heatmap.y) == market.coins
+        assert list(heatmap.x) == list(range(24))
+        for row in heatmap.z:
+            assert len(row) == 24 and sum(v is not None for v in row) >= 23
+
+
+def test_correlation_matrix_covers_every_coin_ordered_by_cluster_with_betas(
+    market: Market,
+) -> None:
+    returns = figures.returns_of(market, market.coins, Span.H24)
+    assert returns.step == 300 and returns.count == 287
+    heatmap = figures.correlation_figure(returns).data[0]
+    assert sorted(heatmap.x) == sorted(SAMPLE_COINS) and list(heatmap.x) == list(heatmap.y)
+    z = np.array(heatmap.z, dtype=float)
+    assert np.allclose(np.diag(z), 1.0) and np.allclose(z, z.T)
+    rows = figures.beta_rows(returns)
+    assert {r["coin"] for r in rows} == set(SAMPLE_COINS) - {"bitcoin"}
+    assert all(0.5 < r["corr_bitcoin"] <= 1 and r["beta_bitcoin"] > 0 for r in rows)
+
+
+def test_planted_betas_come_back_from_the_dashboard_rows() -> None:
+    market = synthetic_market(coins=5, minutes=1440)
+    rows = figures.beta_rows(figures.returns_of(market, market.coins, Span.H24))
+    found = {r["coin"]: r["beta_bitcoin"] for r in rows}
+    planted = dict(zip(market.coins[1:], planted_betas(5), strict=True))
+    assert found == pytest.approx(planted, abs=0.1)
+    assert all(r["corr_bitcoin"] > 0.6 for r in rows)
+
+
+def test_signal_filters_combine_and_sort_newest_first(market: Market) -> None:
+    everything = figures.filter_signals(market.signals)
+    assert len(everything) == len(market.signals)
+    assert [s.timestamp for s in everything] == sorted(s.timestamp for s in everything)[::-1]
+    chosen = figures.filter_signals(
+        market.signals, coins=["solana"], types=["SELL"], min_confidence=0.6
+    )
+    assert chosen and all(
+        s.crypto_id == "solana" and s.signal_type == "SELL" and s.confidence_score >= 0.6
+        for s in chosen
+    )
+    rule = chosen[0].rule
+    assert all(s.rule == rule for s in figures.filter_signals(market.signals, rules=[rule]))
+    rows = figures.signal_rows(chosen)
+    assert rows[0]["coin"] == "solana" and rows[0]["time"].endswith("UTC")
+
+
+def test_aggregate_rows_give_every_window_per_coin_bitcoin_first(market: Market) -> None:
+    rows = figures.aggregate_rows(market)
+    assert next(r["coin"] for r in rows) == "bitcoin" and len(rows) == len(SAMPLE_COINS)
+    for row in rows:
+        for window in ("5m", "30m", "60m", "24h"):
+            assert isinstance(row[f"avg_{window}"], float)
+            assert isinstance(row[f"chg_{window}"], float)
+        assert row["low_24h"] <= row["avg_24h"] <= row["high_24h"]
+        assert row["samples_24h"] == 288
+
+
+def test_an_empty_market_gives_messages_not_errors() -> None:
+    empty = Market()
+    for figure in (
+        figures.price_figure(empty, ["bitcoin"], Span.H24),
+        figures.volume_heatmap(empty, [], Span.H24),
+        figures.correlation_figure(figures.returns_of(empty, [], Span.H24)),
+    ):
+        assert not figure.data and figure.layout.annotations[0].text
+    assert figures.aggregate_rows(empty) == [] and figures.signal_rows([]) == []
+    assert "empty" in status_text(empty, None, 0.1)
+    assert status_text(empty, "Cannot reach DynamoDB", 0.1).startswith("Cannot reach")
+
+
+@pytest.mark.slow
+def test_one_refresh_of_every_view_at_24h_x_50_coins_of_1_minute_data_is_quick() -> None:
+    """The work of one page refresh after the read: every chart and table for 72,000 ticks."""
+    market = synthetic_market(coins=50, minutes=1440)
+    assert market.tick_count == 72_000
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        price = figures.price_figure(market, market.coins[:8], Span.H24, [20, 50])
+        all_coins = figures.price_figure(market, market.coins, Span.H24)
+        heatmap = figures.volume_heatmap(market, market.coins, Span.H24)
+        returns = figures.returns_of(market, market.coins, Span.H24)
+        correlation = figures.correlation_figure(returns)
+        betas = figures.beta_rows(returns)
+        rows = figures.signal_rows(figures.filter_signals(market.signals))
+        aggregates = figures.aggregate_rows(market)
+        payload = sum(
+            len(f.to_json()) for f in (price, all_coins, heatmap, correlation)
+        )  # what Dash sends to the browser
+        timings.append(time.perf_counter() - started)
+    assert len(correlation.data[0].x) == 50 and len(betas) == 49
+    assert len(heatmap.data[0].y) == 50 and rows and len(aggregates) == 50
+    best = min(timings)
+    print(f"\none refresh, 50 coins x 1,440 1-minute ticks: {best * 1000:.0f} ms, "
+          f"{payload / 1e6:.1f} MB of figures")  # fmt: skip
+    assert best < 3.0
