@@ -350,7 +350,10 @@ def _extreme_kernel(x, period, sign, state, out):  # type: ignore[no-untyped-def
 def _stddev_from_var(var: np.ndarray, nbdev: float) -> np.ndarray:
     """TA-Lib: sqrt(var) * nbdev, 0 where the variance is zero or negative (rounding)."""
     with np.errstate(invalid="ignore"):
-        return np.where(var < EPSILON, np.where(np.isnan(var), np.nan, 0.0), np.sqrt(var) * nbdev)
+        out = np.sqrt(var)
+        out *= nbdev
+        np.copyto(out, 0.0, where=var < EPSILON)  # NaN < EPSILON is False: NaN stays NaN
+    return out
 
 
 def _as_float(x: Any) -> np.ndarray:
@@ -360,7 +363,10 @@ def _as_float(x: Any) -> np.ndarray:
 def _run_mean_var(
     state: np.ndarray, x: np.ndarray, period: int, with_var: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    mean, var = np.empty_like(x), np.empty_like(x)
+    mean = np.empty_like(x)
+    # without the variance (SMA) there is no second array: the kernel writes var_out[i] = NaN
+    # into `mean` just before mean_out[i], which it then overwrites
+    var = np.empty_like(x) if with_var else mean
     _mean_var_kernel(x, period, with_var, state, mean, var)
     return mean, var
 
@@ -380,7 +386,9 @@ def _run_bbands(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     middle, var = _run_mean_var(state, x, period)
     deviation = _stddev_from_var(var, 1.0)
-    return middle + deviation * nbdev_up, middle, middle - deviation * nbdev_dn
+    upper = np.add(middle, deviation * nbdev_up, out=var)  # in place: same values, less memory
+    deviation *= nbdev_dn
+    return upper, middle, np.subtract(middle, deviation, out=deviation)
 
 
 def _run_ema(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
@@ -401,10 +409,10 @@ def _run_macd(
     # TA-Lib seeds the fast EMA on the slow EMA's first bar: its SMA seed ends where slow's does.
     _ema_kernel(x, fast, 2.0 / (fast + 1), slow - fast, state[0:4], fast_ema)
     _ema_kernel(x, slow, 2.0 / (slow + 1), 0, state[4:8], slow_ema)
-    line = fast_ema - slow_ema
+    line = np.subtract(fast_ema, slow_ema, out=fast_ema)
     _ema_kernel(line, signal, 2.0 / (signal + 1), 0, state[8:12], signal_line)
-    line = np.where(np.isnan(signal_line), np.nan, line)
-    return line, signal_line, line - signal_line
+    line[np.isnan(signal_line)] = np.nan
+    return line, signal_line, np.subtract(line, signal_line, out=slow_ema)
 
 
 def _run_rsi(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
