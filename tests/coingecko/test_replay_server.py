@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -211,3 +212,11 @@ def test_a_data_directory_of_candle_files_is_served(tmp_path: Path) -> None:
 def test_the_server_listens_on_loopback_only() -> None:
     with pytest.raises(BadInputError):
         ReplayServer(host="0.0.0.0")
+
+
+def test_the_python_example_in_the_docs_runs() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "coingecko.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/coingecko.md", "exec"), {})
