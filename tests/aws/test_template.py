@@ -323,3 +323,12 @@ def test_no_per_coin_custom_metric_dimension(template: dict[str, Any]) -> None:
 def test_code_uri_packages_src_for_the_cryptosignals_package(template: dict[str, Any]) -> None:
     assert template["Globals"]["Function"]["CodeUri"] == "src/"
     assert (REPO / "src" / "cryptosignals" / "__init__.py").is_file()
+
+
+def test_the_lambda_package_leaves_out_numba_and_pandas() -> None:
+    """sam build installs src/requirements.txt: what the handlers import, nothing heavy."""
+    lines = (REPO / "src" / "requirements.txt").read_text().splitlines()
+    names = {line.split(">=")[0].split("==")[0].strip() for line in lines if line.strip()}
+    names = {n for n in names if n and not n.startswith("#")}
+    assert {"numpy", "aws-lambda-powertools", "requests"} <= names
+    assert not names & {"numba", "llvmlite", "pandas", "scikit-learn", "ta-lib"}
