@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from cryptosignals.candles import SAMPLE_COINS, candles_to_ticks, read_candles, sample_path
 from cryptosignals.dashboard.market import Market
 from cryptosignals.engine import Engine
+from cryptosignals.local.stack import LocalStack
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.windows import WINDOWS, Aggregate
 
@@ -64,3 +67,24 @@ def synthetic_market(
                           float(price.max()), float(volume[-1]), 0.5, int(window))
             )  # fmt: skip
     return Market(series, signals, aggregates)
+
+
+def run_pipeline(stack: LocalStack, ticks: list[TickSeries]) -> int:
+    """Put ticks on the stack's stream and let the process function store them (as on AWS:
+    Kinesis -> event source mapping -> handler -> DynamoDB). Returns the records processed."""
+    from cryptosignals.aws.config import AwsSettings
+    from cryptosignals.aws.kinesis import TickProducer
+
+    environment = stack.environment()
+    saved = {k: os.environ.get(k) for k in environment}
+    os.environ.update(environment)
+    try:
+        producer = TickProducer(AwsSettings.from_env())
+        producer.send([t for series in ticks for t in series.ticks()])
+        return sum(poller.drain().records_read for poller in stack.pollers())
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

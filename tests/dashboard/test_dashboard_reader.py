@@ -1,0 +1,119 @@
+"""The dashboard's reader against the emulator: what the pipeline stored, incrementally; clear
+messages for empty tables, missing tables and an endpoint nobody answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from dashboard_support import run_pipeline, sample_ticks
+
+from cryptosignals.aws.config import AwsSettings
+from cryptosignals.candles import SAMPLE_COINS
+from cryptosignals.dashboard.app import status_text
+from cryptosignals.dashboard.market import Span
+from cryptosignals.dashboard.reader import DashboardReader, DataUnavailableError
+from cryptosignals.engine import Engine
+from cryptosignals.local.emulator import FAKE_CREDENTIALS, Emulator, free_port
+from cryptosignals.local.stack import LocalStack
+
+
+class _CountingClient:
+    """A DynamoDB client that counts the items each call returned."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.items: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.real, name)
+
+        def counted(**kwargs: Any) -> Any:
+            response = call(**kwargs)
+            key = f"{name}:{kwargs.get('TableName')}:{kwargs.get('IndexName', '')}"
+            self.items[key] = self.items.get(key, 0) + len(response.get("Items", []))
+            return response
+
+        return counted
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
+    fresh_stack: LocalStack,
+) -> None:
+    ticks = {coin: sample_ticks(coin, 1.5) for coin in SAMPLE_COINS}
+    first = {coin: series[:-12] for coin, series in ticks.items()}
+    run_pipeline(fresh_stack, list(first.values()))
+    reader = DashboardReader()
+    counting = _CountingClient(reader.client)
+    reader._client = counting
+
+    market = reader.refresh()
+    assert market.coins == ["bitcoin", "cardano", "ethereum", "solana"]
+    end = int(first["bitcoin"].timestamp[-1])
+    assert market.as_of == end
+    for coin, series in first.items():
+        held = market.series[coin]
+        expected = series[series.timestamp > end - Span.H24]
+        assert np.array_equal(held.timestamp, expected.timestamp)
+        assert np.array_equal(held.price, expected.price)
+        assert np.array_equal(held.volume_24h, expected.volume_24h, equal_nan=True)
+    expected_signals = {
+        s.signal_id
+        for coin, series in first.items()
+        for s in Engine(coin).feed(series).signals
+        if s.timestamp > end - Span.H24
+    }
+    assert {s.signal_id for s in market.signals} == expected_signals
+    assert len(market.aggregates) == 4 * len(SAMPLE_COINS)
+    assert {a.window_end for a in market.aggregates} == {end}
+
+    read_before = counting.items.get("query:crypto_raw_data:", 0)
+    run_pipeline(fresh_stack, [series[-12:] for series in ticks.values()])
+    market = reader.refresh()
+    assert market.as_of == int(ticks["bitcoin"].timestamp[-1])
+    assert counting.items["query:crypto_raw_data:"] - read_before == 12 * len(SAMPLE_COINS)
+    for coin, series in ticks.items():
+        assert market.series[coin].price[-1] == series.price[-1]
+        assert market.series[coin].timestamp[0] > market.as_of - Span.H24
+
+    reader.want_history(Span.D7)  # a longer span reads the older part once
+    market = reader.refresh()
+    assert len(market.series["bitcoin"]) == len(ticks["bitcoin"])
+
+
+@pytest.mark.integration
+def test_empty_tables_give_an_empty_market_and_a_message(fresh_stack: LocalStack) -> None:
+    market = DashboardReader().refresh()
+    assert market.coins == [] and market.as_of is None
+    assert "tables are empty" in status_text(market, None, 0.0)
+
+
+@pytest.mark.integration
+def test_missing_tables_say_to_deploy_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator = Emulator.start()
+    try:
+        settings = AwsSettings(endpoint_url=emulator.endpoint)
+        for key, value in FAKE_CREDENTIALS.items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(DataUnavailableError, match=r"does not exist .* deploy the stack"):
+            DashboardReader(settings).refresh()
+    finally:
+        emulator.stop()
+
+
+def test_an_endpoint_nobody_answers_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    reader = DashboardReader(AwsSettings(endpoint_url=endpoint))
+    with pytest.raises(DataUnavailableError) as caught:
+        reader.refresh()
+    message = str(caught.value)
+    assert message.startswith(f"Cannot reach DynamoDB at {endpoint}")
+    assert "emulator" in message and "Traceback" not in message
+    assert status_text(reader.market, message, 0.0) == message
