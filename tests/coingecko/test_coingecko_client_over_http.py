@@ -248,6 +248,20 @@ def test_without_the_limiter_the_server_does_throttle(start_server: Start) -> No
     assert 429 in [r.status for r in server.requests]
 
 
+def test_a_throttled_client_waits_for_coingeckos_reset_date_and_gets_through(
+    start_server: Start,
+) -> None:
+    server = start_server(rate_limit=2, rate_window_s=1.0)  # no Retry-After: the reset date only
+    with make_client(server) as client:
+        began = time.monotonic()
+        for _ in range(4):
+            assert client.ping()
+        elapsed = time.monotonic() - began
+    statuses = [r.status for r in server.requests]
+    assert 429 in statuses and statuses.count(200) == 4
+    assert elapsed < 2.5  # waited for the next one-second window, not for the 60 s default
+
+
 # --- retries and the time budget ----------------------------------------------------------
 def test_5xx_answers_are_retried_and_every_attempt_is_counted(start_server: Start) -> None:
     server = start_server()
