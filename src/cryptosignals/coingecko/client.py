@@ -218,7 +218,8 @@ class _BudgetRetry(Retry):
             call.refused_wait = wait
             error = kwargs.get("error")
             reason = error or ResponseError(f"retry refused: {wait:.1f} s wait past the budget")
-            raise MaxRetryError(kwargs.get("_pool"), kwargs.get("url"), reason)  # type: ignore[arg-type]
+            url = kwargs.get("url", args[1] if len(args) > 1 else None)
+            raise MaxRetryError(kwargs.get("_pool"), url, reason)  # type: ignore[arg-type]
         return new
 
     def sleep(self, response: Any = None) -> None:
