@@ -1,0 +1,5 @@
+"""`python -m cryptosignals.local up ...`: the same as `cryptosignals local up`."""
+
+from cryptosignals.local.command import main
+
+main()

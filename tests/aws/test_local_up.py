@@ -1,0 +1,86 @@
+"""`python -m cryptosignals.local up` (= `cryptosignals local up`) as a user runs it: the seed's
+AWS CLI commands against the printed endpoint, the record processed by the running stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
+
+
+def _aws() -> str:
+    local = Path(sys.prefix) / "bin" / "aws"
+    return str(local) if local.is_file() else "aws"
+
+
+def test_local_up_serves_the_seeds_cli_commands_until_interrupted() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryptosignals.local", "up", "--duration", "90"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("endpoint http://127.0.0.1:"), first
+        endpoint = first.split()[1]
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+        def aws(*args: str) -> dict:
+            done = subprocess.run(
+                [_aws(), "--endpoint-url", endpoint, "--output", "json", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout) if done.stdout.strip() else {}
+
+        assert "crypto_raw_data" in aws("dynamodb", "list-tables")["TableNames"]
+        record = {"crypto": "BTC", "price_usd": 67000.5, "24hr_vol": 1e10, "24hr_change": 1.0}
+        aws(
+            "kinesis",
+            "put-record",
+            "--stream-name",
+            "lambda-stream",
+            "--partition-key",
+            "1",
+            "--data",
+            json.dumps(record),
+        )
+        query = (
+            "dynamodb",
+            "query",
+            "--table-name",
+            "crypto_raw_data",
+            "--key-condition-expression",
+            "crypto_id = :c",
+            "--expression-attribute-values",
+            '{":c": {"S": "bitcoin"}}',
+        )
+        deadline = time.monotonic() + 30  # the mapping's batching window is 5 s
+        items: list = []
+        while time.monotonic() < deadline and not items:
+            items = aws(*query)["Items"]
+            time.sleep(0.5)
+        assert items and items[0]["price"]["N"] == "67000.5"
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert "stopped" in output
+    assert process.returncode == 0
