@@ -27,7 +27,12 @@ MA_PERIODS = (20, 50, 200)
 DEFAULT_CHART_COINS = 8
 _TABLE_STYLE: dict[str, Any] = {
     "style_table": {"overflowX": "auto"},
-    "style_cell": {"fontFamily": "system-ui, sans-serif", "fontSize": 13, "padding": "4px 8px"},
+    "style_cell": {
+        "fontFamily": "system-ui, sans-serif",
+        "fontSize": 13,
+        "padding": "4px 8px",
+        "textAlign": "left",
+    },
     "style_header": {"fontWeight": "bold", "backgroundColor": "#f4f4f4"},
 }
 _logger = logging.getLogger(__name__)

@@ -145,7 +145,7 @@ def price_figure(
                 mode="markers",
                 name=str(signal_type),
                 legendgroup=f"signal-{signal_type}",
-                marker={"symbol": symbol, "color": colour, "size": 10, "line": {"width": 0.5}},
+                marker={"symbol": symbol, "color": colour, "size": 9, "line": {"width": 0.5}},
                 customdata=[list(p[2:]) for p in points],
                 hovertemplate=(
                     f"<b>{signal_type}</b> %{{customdata[0]}}<br>%{{x}}<br>"

@@ -6,8 +6,9 @@ every few seconds stays cheap with 24 hours x 50 coins of 1-minute ticks:
 
 - the aggregates table (4 items per coin) is scanned whole: it names the coins and, through
   `window_end`, each coin's newest tick time;
-- per coin, raw ticks are queried only after the newest one already held (and, once, back to
-  the start of the history the page asked for), projecting just time, price and 24h volume;
+- per coin, raw ticks are queried only from shortly before the newest one already held (and,
+  once, back to the start of the history the page asked for), projecting just time, price and
+  24h volume;
 - per coin, signals come from the `crypto_id-timestamp-index` GSI, the same way.
 
 Coins are read in parallel threads (boto3 clients are thread-safe). Anything that goes wrong
@@ -31,6 +32,8 @@ from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.windows import Aggregate, Window
 
 SIGNALS_INDEX = "crypto_id-timestamp-index"
+#: Each refresh reads this much before a coin's newest held tick again (see `_update_coin`).
+OVERLAP_SECONDS = 600
 
 
 class DataUnavailableError(CryptoSignalsError):
@@ -250,7 +253,14 @@ class DashboardReader:
             parts_price.insert(0, price)
             parts_volume.insert(0, volume)
         newest = int(cache.timestamp[-1]) if len(cache.timestamp) else cache.covered_from
-        ts, price, volume = self._ticks(coin, newest, None)
+        # Re-read the last few minutes: a batch write is not atomic, so a tick may become
+        # visible after a later one; the overlap catches it (the fresh read replaces them).
+        after = max(cache.covered_from, newest - OVERLAP_SECONDS)
+        ts, price, volume = self._ticks(coin, after, None)
+        held = np.concatenate(parts_ts) <= after
+        parts_ts = [np.concatenate(parts_ts)[held]]
+        parts_price = [np.concatenate(parts_price)[held]]
+        parts_volume = [np.concatenate(parts_volume)[held]]
         parts_ts.append(ts)
         parts_price.append(price)
         parts_volume.append(volume)

@@ -1,0 +1,266 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright) over a local stack.
+
+The emulator starts empty; `cryptosignals dashboard` runs as a subprocess on a free 127.0.0.1
+port (it dies with this process). Then, as a user would see it: the empty-tables message; the
+real pipeline replays 36 hours of the bundled sample (Kinesis -> process function -> DynamoDB)
+and the page fills by itself; the three charts hold every coin, signals are drawn as markers, a
+filter narrows the signals table; the last hour of ticks arrives and the page shows it without
+a reload. With DASHBOARD_SCREENSHOT=path the page is also saved there (docs/dashboard.png).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from dashboard_support import run_pipeline, sample_ticks
+
+from cryptosignals.candles import SAMPLE_COINS
+from cryptosignals.dashboard.figures import utc
+from cryptosignals.local.emulator import free_port
+from cryptosignals.local.stack import LocalStack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 30_000
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run)"),
+]
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+@pytest.fixture
+def dashboard(fresh_stack: LocalStack) -> Iterator[str]:
+    """`cryptosignals dashboard` over the stack, refreshing every second; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cryptosignals", "dashboard", "--port", str(port), "--refresh", "1"],
+        env={**os.environ, **fresh_stack.environment()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(url, timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                pytest.fail(f"the dashboard did not start: {stderr[-2000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_FIGURE = """(id) => {
+    const plot = document.querySelector('#' + id + ' .js-plotly-plot');
+    if (!plot || !plot._fullData) return null;
+    // _fullData: numpy arrays arrive base64-encoded and are decoded into typed arrays there
+    return plot._fullData.map(t => ({
+        name: t.name, mode: t.mode || null, type: t.type || 'scatter',
+        x: t.x ? Array.from(t.x) : [], y: t.y ? Array.from(t.y) : [],
+        z: t.z ? Array.from(t.z, row => Array.from(row)) : null,
+        symbol: t.marker && typeof t.marker.symbol === 'string' ? t.marker.symbol : null,
+        hover: t.hovertemplate || null}));
+}"""
+
+
+def _figure(page: Any, chart: str) -> list[dict[str, Any]]:
+    return page.evaluate(_FIGURE, chart) or []
+
+
+def _column(page: Any, table: str, column: str) -> list[str]:
+    cells = page.locator(f"#{table} td[data-dash-column='{column}']")
+    return [cells.nth(i).inner_text() for i in range(cells.count())]
+
+
+def _wait_for_status(page: Any, text: str) -> None:
+    page.wait_for_function(
+        "(t) => (document.querySelector('#status') || {}).innerText?.includes(t)",
+        arg=text,
+        timeout=WAIT_MS,
+    )
+
+
+def _wait_for_chart_end(page: Any, end: int) -> None:
+    """Until every coin's price line ends at `end` (a refresh may land mid-write)."""
+    page.wait_for_function(
+        """([coins, end]) => {
+            const plot = document.querySelector('#price-chart .js-plotly-plot');
+            if (!plot || !plot.data) return false;
+            return coins.every(coin => {
+                const line = plot.data.find(t => t.name === coin);
+                return line && line.x[line.x.length - 1] === end; }); }""",
+        arg=[list(SAMPLE_COINS), f"{utc(end)[:10]}T{utc(end)[11:16]}:00"],
+        timeout=WAIT_MS,
+    )
+
+
+def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itself(
+    fresh_stack: LocalStack, dashboard: str
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ticks = {coin: sample_ticks(coin, 1.5) for coin in SAMPLE_COINS}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+            # 1. The page loads; the tables are empty and it says so.
+            page.goto(dashboard)
+            _wait_for_status(page, "tables are empty")
+            assert "Traceback" not in page.inner_text("body")
+
+            # 2. The pipeline stores all but the last hour; the page fills without a reload.
+            run_pipeline(fresh_stack, [series[:-12] for series in ticks.values()])
+            first_end = int(ticks["bitcoin"].timestamp[-13])
+            _wait_for_status(page, f"newest tick {utc(first_end)}")
+            _wait_for_chart_end(page, first_end)
+            page.wait_for_function(
+                "() => (document.querySelector('#correlation-matrix .js-plotly-plot') || {})"
+                ".data?.[0]?.x?.length === 4",
+                timeout=WAIT_MS,
+            )
+
+            # 3. The three charts hold data for every coin.
+            price = _figure(page, "price-chart")
+            lines = {t["name"]: t for t in price if t["mode"] == "lines"}
+            for coin in SAMPLE_COINS:
+                assert len(lines[coin]["x"]) == 288, coin  # 24h of 5-minute ticks
+                assert all(y is not None for y in lines[coin]["y"])
+                assert lines[coin]["x"][-1].startswith(utc(first_end)[:10]) and lines[coin]["x"][
+                    -1
+                ].endswith(utc(first_end)[11:16] + ":00")
+            heatmap = _figure(page, "volume-heatmap")[0]
+            assert sorted(heatmap["y"]) == sorted(SAMPLE_COINS)
+            assert all(sum(v is not None for v in row) == 24 for row in heatmap["z"])
+            correlation = _figure(page, "correlation-matrix")[0]
+            assert sorted(correlation["x"]) == sorted(SAMPLE_COINS)
+            assert all(v is not None for row in correlation["z"] for v in row)
+            assert len(_column(page, "beta-table", "coin")) == 3
+            assert sorted(_column(page, "aggregates-table", "coin")) == sorted(SAMPLE_COINS)
+
+            # 4. Signals are markers: BUY up, SELL down, with rule and confidence on hover.
+            markers = {t["name"]: t for t in price if t["mode"] == "markers"}
+            assert markers["BUY"]["symbol"] == "triangle-up" and markers["BUY"]["x"]
+            assert markers["SELL"]["symbol"] == "triangle-down" and markers["SELL"]["x"]
+            assert "rule:" in markers["BUY"]["hover"] and "confidence" in markers["BUY"]["hover"]
+
+            # 5. A filter works: only ALERT signals left when BUY and SELL are unticked.
+            types = _column(page, "signals-table", "type")
+            assert {"BUY", "SELL"} <= set(types)
+            page.locator("#signal-types input[value='BUY']").click()
+            page.locator("#signal-types input[value='SELL']").click()
+            page.wait_for_function(
+                """() => { const cells = [...document.querySelectorAll(
+                        "#signals-table td[data-dash-column='type']")];
+                    return cells.length > 0 && cells.every(c => c.innerText === 'ALERT'); }""",
+                timeout=WAIT_MS,
+            )
+            assert set(_column(page, "signals-table", "type")) == {"ALERT"}
+            page.locator("#signal-types input[value='BUY']").click()
+            page.locator("#signal-types input[value='SELL']").click()
+            page.wait_for_function(
+                """() => [...document.querySelectorAll("#signals-table td")]
+                    .some(c => c.dataset.dashColumn === 'type' && c.innerText !== 'ALERT')""",
+                timeout=WAIT_MS,
+            )
+
+            # 6. The last hour of ticks arrives; the next refresh shows it, no reload.
+            run_pipeline(fresh_stack, [series[-12:] for series in ticks.values()])
+            last_end = int(ticks["bitcoin"].timestamp[-1])
+            _wait_for_status(page, f"newest tick {utc(last_end)}")
+            _wait_for_chart_end(page, last_end)
+            lines = {t["name"]: t for t in _figure(page, "price-chart") if t["mode"] == "lines"}
+            for coin, series in ticks.items():
+                assert lines[coin]["y"][-1] == pytest.approx(
+                    100.0 * series.price[-1] / series.price[-288]
+                )
+            assert errors == [], errors
+
+            page.wait_for_timeout(500)
+            screenshot = page.screenshot(full_page=True)
+            assert len(screenshot) > 50_000
+            target = os.environ.get("DASHBOARD_SCREENSHOT")
+            if target:
+                Path(target).write_bytes(screenshot)
+        finally:
+            browser.close()
+
+
+def test_an_unreachable_endpoint_is_a_message_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from cryptosignals.aws.config import AwsSettings
+    from cryptosignals.dashboard.app import create_app
+    from cryptosignals.dashboard.reader import DashboardReader
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    app = create_app(DashboardReader(AwsSettings(endpoint_url=endpoint)), refresh_seconds=1)
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{server.server_port}/")
+                _wait_for_status(page, f"Cannot reach DynamoDB at {endpoint}")
+                assert "Traceback" not in page.inner_text("body")
+                page.locator("#price-chart").get_by_text("No ticks yet").wait_for(timeout=WAIT_MS)
+                page.locator("#correlation-matrix").get_by_text("needs at least two").wait_for(
+                    timeout=WAIT_MS
+                )
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
