@@ -65,7 +65,7 @@ def test_backfill_writes_candle_files_that_read_back(
 ) -> None:
     server.clock.set(server.clock.last)
     result = cli(
-        "backfill", "--coins", ",".join(SAMPLE_COINS), "--days", "14", "--out", str(tmp_path),
+        "backfill", "--coins", *SAMPLE_COINS, "--days", "14", "--out", str(tmp_path),
         "--api-url", server.url, "--rate-limit", "100000",
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -28,8 +28,16 @@ def get(server: ReplayServer, path: str, **params: object) -> requests.Response:
     return requests.get(server.url + path, params=params, timeout=5)
 
 
+def _window_start(window_s: float, margin_s: float) -> None:
+    """Sleep into a fresh fixed window if fewer than `margin_s` seconds are left of this one."""
+    left = window_s - time.time() % window_s
+    if left < margin_s:
+        time.sleep(left + 0.01)
+
+
 def test_over_the_limit_the_answer_is_coingeckos_429_with_its_headers(start_server: Start) -> None:
     server = start_server(rate_limit=3, rate_window_s=30)
+    _window_start(30, 2.0)
     answers = [get(server, "/ping") for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
     limited = answers[3]
@@ -42,11 +50,12 @@ def test_over_the_limit_the_answer_is_coingeckos_429_with_its_headers(start_serv
 
 
 def test_retry_after_is_sent_when_asked_and_the_window_resets(start_server: Start) -> None:
-    server = start_server(rate_limit=1, rate_window_s=0.3, retry_after=True)
+    server = start_server(rate_limit=1, rate_window_s=1.0, retry_after=True)
+    _window_start(1.0, 0.8)
     assert get(server, "/ping").status_code == 200
     limited = get(server, "/ping")
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
-    time.sleep(0.35)
+    time.sleep(1.0)
     assert get(server, "/ping").status_code == 200
 
 
@@ -73,7 +82,7 @@ def test_a_speed_factor_runs_the_market_faster_than_the_wall(start_server: Start
     server = start_server(speed=600)
     before = server.clock.now()
     time.sleep(0.2)
-    assert 100 <= server.clock.now() - before <= 200
+    assert 0.2 * 600 <= server.clock.now() - before <= 1.0 * 600
     requests.post(f"{server.root_url}/_replay/speed?x=0", timeout=5)
     frozen = server.clock.now()
     time.sleep(0.05)

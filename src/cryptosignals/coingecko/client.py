@@ -51,6 +51,7 @@ from cryptosignals.coingecko.errors import (
 )
 from cryptosignals.coingecko.limits import CallCounter, TokenBucket, shared_bucket
 from cryptosignals.coingecko.parsing import (
+    CLOUDFLARE_BAN_WAIT_S,
     OHLC_DAYS,
     Chart,
     Quotes,
@@ -200,8 +201,13 @@ class _BudgetRetry(Retry):
     def get_retry_after(self, response: Any) -> float | None:
         wait = retry_after_s(dict(response.headers))
         if wait is None and response.status == 429:
-            call = _CALL.get()
-            wait = call.default_429_wait if call else 60.0
+            if "json" not in response.headers.get("Content-Type", "json").lower():
+                # Not CoinGecko's JSON 429 but Cloudflare's text ban (`error code: 1015`):
+                # back off for minutes (decided on the header; the body is not read yet).
+                wait = CLOUDFLARE_BAN_WAIT_S
+            else:
+                call = _CALL.get()
+                wait = call.default_429_wait if call else 60.0
         return None if wait is None else min(wait, self.retry_after_max)
 
     def increment(self, *args: Any, **kwargs: Any) -> _BudgetRetry:
