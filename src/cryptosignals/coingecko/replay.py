@@ -458,7 +458,7 @@ class ReplayServer:
         if demo and not pro:
             raise _HttpError(400, _body_demo_key_on_pro())
         if not pro:
-            raise _HttpError(401, {**BODY_KEY_MISSING, "status": dict(BODY_KEY_MISSING["status"])})
+            raise _HttpError(401, BODY_KEY_MISSING)
         if pro != self.require_key:
             raise _HttpError(401, BODY_KEY_INVALID)
         return pro
@@ -619,6 +619,7 @@ class ReplayServer:
         day = (coin.close_time > now - DAY_SECONDS) & (coin.close_time <= now)
         price = float(t.price[i])
         change = _num(t.change_24h[i])
+        cap = _num(t.market_cap[i])
         supply = CIRCULATING_SUPPLY.get(coin_id)
         symbol, name = _NAMES.get(coin_id, (coin_id, coin_id))
         return {
@@ -627,7 +628,7 @@ class ReplayServer:
             "name": name,
             "image": None,
             "current_price": price,
-            "market_cap": _num(t.market_cap[i]),
+            "market_cap": cap,
             "market_cap_rank": None,
             "fully_diluted_valuation": None,
             "total_volume": _num(t.volume_24h[i]),
@@ -635,7 +636,9 @@ class ReplayServer:
             "low_24h": float(c.low[day].min()),
             "price_change_24h": None if change is None else price - price / (1 + change / 100),
             "price_change_percentage_24h": change,
-            "market_cap_change_24h": None,
+            "market_cap_change_24h": None
+            if cap is None or change is None
+            else cap - cap / (1 + change / 100),
             "market_cap_change_percentage_24h": change,
             "circulating_supply": supply,
             "total_supply": supply,
