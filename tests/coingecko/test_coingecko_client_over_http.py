@@ -32,6 +32,7 @@ from cryptosignals.coingecko.errors import (
     CloudflareBlockedError,
     CoinGeckoError,
     CoinNotFoundError,
+    ConnectionFailedError,
     MalformedResponseError,
     PlanLimitError,
     QuotaExhaustedError,
@@ -324,6 +325,18 @@ def test_a_malformed_body_is_not_retried_but_reported(start_server: Start) -> No
         with pytest.raises(MalformedResponseError, match="not JSON"):
             client.simple_price(["bitcoin"])
     assert len(server.requests) == 2
+
+
+def test_a_connection_broken_mid_answer_is_a_retryable_connection_error(
+    start_server: Start,
+) -> None:
+    server = start_server()
+    with make_client(server) as client:
+        server.inject("drop")
+        with pytest.raises(ConnectionFailedError) as caught:
+            client.simple_price(["bitcoin"])
+        assert isinstance(caught.value, RetryableError)
+        assert client.simple_price(["bitcoin"]).ticks  # the next call is fine
 
 
 def test_retries_stop_at_the_time_budget_with_the_last_answer(start_server: Start) -> None:

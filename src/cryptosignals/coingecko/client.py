@@ -301,10 +301,10 @@ class CoinGeckoClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = "cryptosignals"
+        self._session.headers["Accept"] = "application/json"
         #: The server's clock (its `Date` header) at the last answer: the replay clock on a
         #: replay server. A backfill uses it as "now".
         self.server_time: int | None = None
-        self._session.headers["Accept"] = "application/json"
 
     @classmethod
     def from_settings(
@@ -379,7 +379,7 @@ class CoinGeckoClient:
             response = self._session.get(
                 self.base_url + path, params=params, headers=headers, timeout=timeout
             )
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except requests.RequestException as exc:  # timeouts, refused or broken connections
             self._raise(self._transport_error(exc, path, call, time.monotonic() - started))
         finally:
             _CALL.reset(token)

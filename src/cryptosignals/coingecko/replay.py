@@ -214,7 +214,7 @@ class ReplayClock:
 
 
 # --- faults ------------------------------------------------------------------------------------
-FAULT_KINDS = ("429", "1015", "5xx", "slow", "truncated", "html")
+FAULT_KINDS = ("429", "1015", "5xx", "slow", "truncated", "html", "drop")
 _FIXED_FAULTS = {"500", "502", "503", "504", "408"}
 
 
@@ -413,7 +413,9 @@ class ReplayServer:
 
     def inject(self, *faults: str) -> None:
         """Answer the next API requests with these faults, in order (`"503"`, `"429"`, `"slow"`,
-        `"truncated"`, `"html"`, `"1015"`, `"5xx"`), before any random fault."""
+        `"truncated"`, `"html"`, `"drop"`, `"1015"`, `"5xx"`), before any random fault.
+        `truncated` is a well-framed 200 whose JSON is cut; `drop` announces the whole body,
+        sends half and closes the connection."""
         for fault in faults:
             if fault not in FAULT_KINDS and fault not in _FIXED_FAULTS:
                 raise BadInputError(f"unknown fault {fault!r}")
@@ -832,7 +834,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(status, body, extra)
                 return status, None
             fault = self._fault_kind = replay._next_fault()
-            if fault is not None and fault != "slow" and fault != "truncated":
+            if fault is not None and fault not in ("slow", "truncated", "drop"):
                 return self._fault(fault), fault
             if fault == "slow":
                 replay.sleep(replay.faults.slow_s)
@@ -843,6 +845,9 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.dumps(answer, separators=(",", ":")).encode()
         if fault == "truncated":
             payload = payload[: max(1, len(payload) // 2)]
+        if fault == "drop":
+            self._send(200, payload, "application/json", cut=True)
+            return 200, fault
         self._send(200, payload, "application/json")
         log.debug("served %s in %.3f s", path, time.monotonic() - arrived)
         return 200, fault
@@ -880,6 +885,8 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes,
         content_type: str,
         headers: Mapping[str, str] | None = None,
+        *,
+        cut: bool = False,
     ) -> None:
         arrived = getattr(self, "_arrived", None)
         if arrived is not None:
@@ -894,6 +901,10 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
+            if cut:  # the connection breaks mid-answer
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+                return
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             self.close_connection = True
