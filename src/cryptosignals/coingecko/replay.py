@@ -686,9 +686,7 @@ class ReplayServer:
     def _points(self, coin: _Coin, lo: int, hi: int, step: int, *, final: bool) -> Any:
         t = coin.ticks
         ts = coin.close_time
-        select = (ts >= lo) & (ts <= hi)
-        if step > 300:
-            select &= ts % step == 0
+        select = (ts >= lo) & (ts <= hi) & (ts % step == 0)  # 1-minute files give 5-minute points
         idx = [int(i) for i in np.flatnonzero(select)]
         last = self._tick_index(coin, hi)
         if final and last >= 0 and ts[last] >= lo and (not idx or idx[-1] != last):
