@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 
 from cryptosignals.aws import TickProducer
 from cryptosignals.aws.config import AwsSettings
-from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
+from cryptosignals.candles import SAMPLE_COINS, candles_to_ticks, read_candles, sample_path
 from cryptosignals.coingecko.replay import ReplayServer
 from cryptosignals.local.runtime import KinesisPoller
 from cryptosignals.local.stack import LocalStack
@@ -212,3 +213,41 @@ def test_a_transient_failure_reports_only_that_coins_records(
     raw = _scan(stack, "crypto_raw_data")
     assert any(i["crypto_id"]["S"] == "dogecoin" for i in raw)
     assert not any(i["crypto_id"]["S"] == "ripple" for i in raw)
+
+
+def test_a_429_storm_during_ingest_loses_nothing(stack: LocalStack) -> None:
+    ingest = stack.names["ingest_function"]
+    with ReplayServer() as server:
+        stack.set_function_environment(
+            ingest, {"COINGECKO_API_URL": server.url, "COINGECKO_TIME_BUDGET_S": "2"}
+        )
+        # 19 days on (of the sample's 21): later than any tick other tests of this module send
+        now = server.clock.advance(19 * 86_400)
+        kinesis = stack.client("kinesis")
+        shard = kinesis.list_shards(StreamName="lambda-stream")["Shards"][0]
+        server.inject(*["429"] * 40)
+        storm = stack.runtime.invoke(ingest, {})
+        assert storm.failed
+        assert any('"IngestFailures"' in line for line in storm.log_lines)
+        with server._lock:  # the storm is over
+            server._queue.clear()
+        calm = stack.runtime.invoke(ingest, {})
+        assert not calm.failed, calm.error_message
+        assert calm.result["sent"] == 4  # the cursor did not move during the storm
+        iterator = kinesis.get_shard_iterator(
+            StreamName="lambda-stream", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = kinesis.get_records(ShardIterator=iterator, Limit=10000)["Records"]
+        payloads = [json.loads(r["Data"]) for r in records]
+        late = [p for p in payloads if p.get("timestamp", 0) >= now - 600]
+        assert sorted(p["crypto_id"] for p in late) == sorted(SAMPLE_COINS)  # once each
+    stats = stack.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=[{"Name": "FunctionName", "Value": ingest}],
+        StartTime=time.time() - 600,
+        EndTime=time.time() + 60,
+        Period=60,
+        Statistics=["Sum"],
+    )
+    assert sum(p["Sum"] for p in stats["Datapoints"]) >= 1

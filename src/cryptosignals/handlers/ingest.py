@@ -16,17 +16,19 @@ from cryptosignals.aws import AwsSettings, Store, TickProducer
 
 logger = Logger()
 metrics = Metrics()
-_client: Any = None
+_clients: dict[Any, Any] = {}
 
 
 def _coingecko() -> Any:
-    """The CoinGecko client, created once per container (the key is read from Secrets Manager)."""
-    global _client
-    if _client is None:
-        from cryptosignals.coingecko.client import CoinGeckoClient
+    """The CoinGecko client, created once per container and configuration (the key is read
+    from Secrets Manager once); a changed configuration is a new container on Lambda."""
+    from cryptosignals import settings
+    from cryptosignals.coingecko.client import CoinGeckoClient
 
-        _client = CoinGeckoClient.from_settings()
-    return _client
+    config = settings.coingecko()
+    if config not in _clients:
+        _clients[config] = CoinGeckoClient.from_settings(config)
+    return _clients[config]
 
 
 @metrics.log_metrics
