@@ -205,6 +205,11 @@ def test_bad_configurations_and_too_little_data_are_clear_errors() -> None:
         BacktestConfig(stop_loss=2.0)
     with pytest.raises(BadInputError, match="too few"):
         Backtest(random_walk(20, 1), [MACrossover(5, 30)])
+    walk = random_walk(100, 1)
+    shifted = type(walk)(walk.timestamp + 60_000, walk.open, walk.high, walk.low, walk.close,
+                         walk.volume)  # fmt: skip
+    with pytest.raises(BadInputError, match="boundaries"):
+        Backtest(shifted, [MACrossover(5, 30)])
     with pytest.raises(BadInputError, match="unknown strategy"):
         make_rule("moon")
     with pytest.raises(BadInputError, match="unknown parameter"):

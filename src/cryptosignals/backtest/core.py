@@ -134,6 +134,22 @@ def engine_signals(candles: Candles, coin: str, rules: Sequence[Rule]) -> list[S
     return Engine(coin, config).feed(candles_to_ticks(coin, candles)).signals
 
 
+def check_candles(candles: Candles) -> None:
+    """Candles the engine turns into one bar each: a whole number of 5-minute steps apart and
+    closing on 5-minute boundaries (UTC), as exchange candles do."""
+    if len(candles) < 2:
+        raise BadInputError(f"{len(candles)} candle(s): at least two are needed")
+    interval = candles.interval_ms // 1000
+    if interval % _BAR_SECONDS or np.any((candles.timestamp // 1000) % _BAR_SECONDS):
+        raise BadInputError(
+            f"candles must open on {_BAR_SECONDS // 60}-minute boundaries and be a multiple of"
+            f" {_BAR_SECONDS // 60} minutes long (found {interval} s candles)"
+        )
+
+
+_BAR_SECONDS = 300  # the engine's base bars (EngineConfig.timeframe "5m")
+
+
 def close_times(candles: Candles) -> np.ndarray:
     """Unix seconds at which each candle closes: the time of its bar's signals."""
     return candles.timestamp // 1000 + candles.interval_ms // 1000
@@ -406,6 +422,7 @@ class Backtest:
     ) -> None:
         if not rules:
             raise BadInputError("a backtest needs at least one rule")
+        check_candles(candles)
         self.candles = candles
         self.rules = tuple(rules)
         self.config = config or BacktestConfig()

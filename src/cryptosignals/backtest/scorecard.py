@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from cryptosignals.backtest.core import close_times
+from cryptosignals.backtest.core import check_candles, close_times
 from cryptosignals.candles import Candles, candles_to_ticks
 from cryptosignals.engine import Engine, EngineConfig
 from cryptosignals.errors import BadInputError
@@ -85,6 +85,7 @@ class Scorecard:
         level: float = 0.95,
         seed: int = 7,
     ) -> None:
+        check_candles(candles)
         self.candles = candles
         self.coin = coin
         self.config = config or EngineConfig()

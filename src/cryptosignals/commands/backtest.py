@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -122,6 +123,10 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%m-%d %H:%M")
 
 
 def _progress() -> Progress:
@@ -296,21 +301,30 @@ def optimize(
             title=f"{coin} · {strategy} · walk-forward {walk_forward} · {objective}",
             title_justify="left",
         )
-        for name in ("fold", "train bars", "test bars", "params", f"in-sample {objective}",
-                     f"out-of-sample {objective}", "IS return", "OOS return"):  # fmt: skip
-            table.add_column(name, justify="left" if name == "params" else "right")
+        for name in ("fold", "train (UTC)", "test (UTC)", "params", f"IS {objective}",
+                     f"OOS {objective}", "IS return", "OOS return"):  # fmt: skip
+            table.add_column(name, justify="left" if name == "params" else "right", no_wrap=True)
+        times = candles.timestamp // 1000
+
+        def span(a: int, b: int) -> str:
+            return f"{_day(times[a])}→{_day(times[b - 1] + candles.interval_ms // 1000)}"
+
         for f in result.folds:
             table.add_row(
-                str(f.index), f"{f.train_start}-{f.train_end}", f"{f.train_end}-{f.test_end}",
+                str(f.index), span(f.train_start, f.train_end), span(f.train_end, f.test_end),
                 ", ".join(f"{k}={v:g}" for k, v in f.params.items()),
                 f"{f.in_score:.2f}", f"{f.out_score:.2f}",
                 f"{f.in_sample.total_return:+.2%}", f"{f.out_of_sample.total_return:+.2%}",
             )  # fmt: skip
         out.print(table)
+
+        def mean(key: str) -> str:
+            return "n/a" if summary[key] is None else f"{summary[key]:.2f}"
+
         out.print(
             f"compounded out-of-sample return: {summary['out_of_sample_return']:+.2%}; "
-            f"mean {objective}: in-sample {summary['mean_in_sample_score']}, "
-            f"out-of-sample {summary['mean_out_of_sample_score']}"
+            f"mean {objective}: in-sample {mean('mean_in_sample_score')}, "
+            f"out-of-sample {mean('mean_out_of_sample_score')}"
         )
         return
     table = Table(
