@@ -53,6 +53,21 @@ def test_backtest_long_only_with_a_file_writes_a_self_contained_report(tmp_path:
     assert "Trades (" in page and "short" not in page.split("Trades (", 1)[1]
 
 
+def test_a_combination_of_rules_trades_their_votes() -> None:
+    result = run("backtest", "--strategy", "ma_cross,rsi_reversal", "--param", "ma_cross.fast=8",
+                 "--param", "period=10", "--format", "json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["strategy"] == "ma_crossover+rsi_reversal"
+    assert data["params"]["ma_crossover"] == {"fast": 8, "slow": 30}
+    assert data["params"]["rsi_reversal"]["period"] == 10
+    from cryptosignals.rules import RSIReversal
+
+    api = Backtest(read_candles(sample_path("bitcoin")), [MACrossover(8, 30), RSIReversal(10)],
+                   BacktestConfig(fee_bps=10)).run()  # fmt: skip
+    assert data["final_equity"] == pytest.approx(api.metrics.final_equity, rel=1e-12)
+
+
 def test_scorecard_json_rows_per_rule_and_horizon(tmp_path: Path) -> None:
     page = tmp_path / "card.html"
     result = run("scorecard", "--coin", "ethereum", "--format", "json", "--html", str(page),
@@ -84,6 +99,7 @@ def test_optimize_walk_forward_reports_in_and_out_of_sample() -> None:
     [
         (["backtest", "--strategy", "moonshot"], "unknown strategy"),
         (["backtest", "--param", "fastest=3"], "unknown parameter"),
+        (["backtest", "--strategy", "ma_cross", "--param", "rsi.period=3"], "is not one of"),
         (["backtest", "--param", "fast=abc"], "not a number"),
         (["optimize", "--grid", "fast=5,10", "--walk-forward", "30d:10d"], "too little data"),
         (["optimize", "--grid", "fast=50", "--grid", "slow=20"], "no valid parameter set"),

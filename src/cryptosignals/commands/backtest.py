@@ -43,7 +43,12 @@ InputOpt = Annotated[
 ]
 CoinOpt = Annotated[str, typer.Option("--coin", "-c", help="Coin id, e.g. bitcoin.")]
 StrategyOpt = Annotated[
-    str, typer.Option("--strategy", "-s", help="ma_cross or a BUY/SELL rule's name.")
+    str,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help="ma_cross or a BUY/SELL rule's name (backtest: several, comma-separated, vote).",
+    ),
 ]
 FeeOpt = Annotated[float, typer.Option("--fee-bps", help="Fee per fill, basis points of value.")]
 SlipOpt = Annotated[
@@ -79,6 +84,29 @@ def parse_params(items: list[str]) -> dict[str, float]:
             raise BadInputError(f"--param {item!r}: expected NAME=VALUE, e.g. fast=5")
         params[name.strip()] = _number(value.strip(), f"--param {name.strip()}")
     return params
+
+
+def strategy_rules(strategy: str, params: dict[str, float]) -> list[Any]:
+    """'ma_cross' or a combination 'ma_cross,rsi_reversal' -> rules. A parameter NAME goes to
+    every rule that has it; RULE.NAME to that rule only. Unused parameters are errors."""
+    from cryptosignals.backtest import make_rule
+    from cryptosignals.backtest.core import rule_parameters
+
+    names = [n.strip() for n in strategy.split(",") if n.strip()]
+    if not names:
+        raise BadInputError("--strategy is empty")
+    per_rule: dict[str, dict[str, float]] = {n: {} for n in names}
+    for key, value in params.items():
+        target, dot, name = key.rpartition(".")
+        if dot and target not in per_rule:
+            raise BadInputError(f"--param {key}: {target!r} is not one of --strategy {strategy}")
+        takers = [target] if dot else [n for n in names if name in rule_parameters(n)]
+        if not takers:
+            known = {n: list(rule_parameters(n)) for n in names}
+            raise BadInputError(f"unknown parameter {key!r}; known: {known}")
+        for n in takers:
+            per_rule[n][name] = value
+    return [make_rule(n, p) for n, p in per_rule.items()]
 
 
 def parse_grid(items: list[str]) -> dict[str, list[float]]:
@@ -172,10 +200,10 @@ def backtest(
     format: FormatOpt = Format.table,
 ) -> None:
     """Backtest a strategy on candles: trades, equity, figures next to buy-and-hold."""
-    from cryptosignals.backtest import Backtest, make_rule
+    from cryptosignals.backtest import Backtest
 
     candles = _candles(input, coin)
-    rule = make_rule(strategy, parse_params(param or []))
+    rules = strategy_rules(strategy, parse_params(param or []))
     config = _config(
         fee_bps=fee_bps,
         slippage_bps=slippage_bps,
@@ -187,7 +215,7 @@ def backtest(
         risk=risk_pct / 100.0,
         cash=cash,
     )
-    result = Backtest(candles, [rule], config, coin=coin).run()
+    result = Backtest(candles, rules, config, coin=coin).run()
     if result.info["signals"] == 0:
         raise BadInputError(
             f"{strategy} gave no BUY or SELL signal in {len(candles)} candles: nothing to backtest"
@@ -202,7 +230,8 @@ def backtest(
         return
     from cryptosignals.backtest.report import metric_rows
 
-    table = Table(title=f"{coin} · {rule} · {len(candles):,} bars", title_justify="left")
+    names = " + ".join(str(r) for r in rules)
+    table = Table(title=f"{coin} · {names} · {len(candles):,} bars", title_justify="left")
     table.add_column("")
     table.add_column("strategy", justify="right")
     table.add_column("buy and hold", justify="right")
