@@ -62,7 +62,8 @@ def up(
 
             server = ReplayServer(speed=speed).start()
             stack.set_function_environment(
-                names["ingest_function"], {"COINGECKO_API_URL": server.url}
+                names["ingest_function"],
+                {"COINGECKO_API_URL": server.url, "COINGECKO_RATE_LIMIT_PER_MIN": "6000"},
             )
             scheduler = stack.scheduler()
         pollers = stack.pollers()
