@@ -28,7 +28,7 @@ from cryptosignals.engine import Engine, EngineConfig, _Features, _stream_of
 from cryptosignals.errors import BadInputError
 from cryptosignals.indicators import INDICATORS
 from cryptosignals.model import Signal, SignalType
-from cryptosignals.rules import RULES, Rule
+from cryptosignals.rules import RULES, Frame, Rule
 
 #: Strategy names of the command line -> rule classes. Every rule that says BUY or SELL can be
 #: traded; `ma_cross` is the short name of the MA crossover.
@@ -121,10 +121,7 @@ def warmup_bars(rules: Iterable[Rule]) -> int:
             return memo[name]
 
         longest = max([longest, *(lookback(n) for n in specs)])
-    return longest + Rule_DEPTH
-
-
-Rule_DEPTH = 2  # a rule compares a bar with the ones before it (rules.Frame.DEPTH)
+    return longest + Frame.DEPTH  # a rule compares a bar with the ones before it
 
 
 # -- signals ------------------------------------------------------------------------------------
