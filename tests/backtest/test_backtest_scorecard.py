@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import make_candles, random_walk
+from bt_support import make_candles, random_walk
 
 from cryptosignals.backtest.scorecard import HORIZONS, Scorecard, bootstrap, forward_returns
 from cryptosignals.errors import BadInputError

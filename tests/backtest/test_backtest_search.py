@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from support import random_walk
+from bt_support import random_walk
 
 from cryptosignals.backtest import Backtest, BacktestConfig, make_rule
 from cryptosignals.backtest.search import Search, parse_duration, parse_walk_forward

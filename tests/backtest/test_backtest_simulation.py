@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from support import START_MS, make_candles, random_walk
+from bt_support import START_MS, make_candles, random_walk
 
 from cryptosignals.backtest import Backtest, BacktestConfig, make_rule, simulate
 from cryptosignals.backtest.core import (
