@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import sys
 import time
 import uuid
 from collections import deque
@@ -59,6 +60,37 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+class _CaptureStream(io.TextIOBase):
+    """One stdout for every invocation, switched to a fresh buffer per invocation.
+
+    Powertools' Logger keeps the stream that was sys.stdout when it was created (during the
+    first invocation, at import); a new StringIO per invocation would leave later invocations'
+    log lines in the first one's buffer. Outside an invocation, writes go to the real stdout.
+    """
+
+    def __init__(self) -> None:
+        self._buffer: io.StringIO | None = None
+
+    def begin(self) -> None:
+        self._buffer = io.StringIO()
+
+    def end(self) -> str:
+        text = self._buffer.getvalue() if self._buffer is not None else ""
+        self._buffer = None
+        return text
+
+    def write(self, text: str) -> int:
+        if self._buffer is None:
+            return sys.__stdout__.write(text) if sys.__stdout__ else len(text)
+        return self._buffer.write(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+_CAPTURE = _CaptureStream()
 
 
 @dataclass(frozen=True)
@@ -209,9 +241,9 @@ class LambdaRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory),
             "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
         }
-        output = io.StringIO()
         started = time.perf_counter()
-        with _environment(env), contextlib.redirect_stdout(output):
+        _CAPTURE.begin()
+        with _environment(env), contextlib.redirect_stdout(_CAPTURE):
             try:
                 handler = self.resolve_handler(config.handler)
                 invocation.result = handler(event, LambdaContext(config, request_id))
@@ -219,7 +251,7 @@ class LambdaRuntime:
                 invocation.error_type = type(exc).__name__
                 invocation.error_message = str(exc)
         invocation.duration_ms = (time.perf_counter() - started) * 1000
-        invocation.log_lines = output.getvalue().splitlines()
+        invocation.log_lines = _CAPTURE.end().splitlines()
         self.invocations.append(invocation)
         self._publish(config, invocation)
         return invocation

@@ -254,3 +254,13 @@ def test_a_429_storm_during_ingest_loses_nothing(stack: LocalStack) -> None:
         Statistics=["Sum"],
     )
     assert sum(p["Sum"] for p in stats["Datapoints"]) >= 1
+
+
+def test_each_invocation_keeps_its_own_log_lines(stack: LocalStack) -> None:
+    """Powertools' Logger holds on to the stdout of the first invocation; later ones too must
+    reach their own log lines (and so CloudWatch Logs)."""
+    event = {"Records": [{"kinesis": {"data": "bm90IGpzb24=", "sequenceNumber": "7"}}]}
+    runs = [stack.runtime.invoke(stack.names["process_function"], event) for _ in range(2)]
+    for run in runs:
+        assert any("record dead-lettered" in line for line in run.log_lines), run.log_lines
+    _drain_queue(stack, stack.names["dead_letter_queue_url"])
