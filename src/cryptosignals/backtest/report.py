@@ -26,7 +26,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
-td,th{padding:3px 10px;border-bottom:1px solid #e4e4e4;text-align:right}
+td,th{padding:3px 10px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 .small{color:#666;font-size:12px}.scroll{max-height:420px;overflow:auto}
 svg{background:#fcfcfc;border:1px solid #eee}
