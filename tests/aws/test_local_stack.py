@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,31 @@ def test_the_seeds_cli_commands_work_against_the_stack(local_stack: LocalStack) 
         '{":c": {"S": "no-such-coin"}}',
     )
     assert item["Count"] == 0
+
+
+def test_the_emulator_exits_by_itself_when_its_parent_dies() -> None:
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from cryptosignals.local.emulator import Emulator; "
+            "e = Emulator.start(); print(e.process.pid, e.port, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    pid, port = map(int, parent.stdout.readline().split())
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status")
+        if not status.exists() or "State:\tZ" in status.read_text():  # gone, or a zombie
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the emulator outlived its parent")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=2)
