@@ -264,3 +264,36 @@ def test_each_invocation_keeps_its_own_log_lines(stack: LocalStack) -> None:
     for run in runs:
         assert any("record dead-lettered" in line for line in run.log_lines), run.log_lines
     _drain_queue(stack, stack.names["dead_letter_queue_url"])
+
+
+def test_a_handler_crash_mid_batch_is_bisected_to_the_bad_record(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptosignals import engine as engine_module
+
+    real_feed = engine_module.Engine.feed
+
+    def crashing_feed(self: Any, ticks: Any) -> Any:
+        if self.crypto_id == "litecoin":
+            raise ZeroDivisionError("a bug in the core, for litecoin only")
+        return real_feed(self, ticks)
+
+    monkeypatch.setattr(engine_module.Engine, "feed", crashing_feed)
+    _drain_queue(stack, stack.names["process_failure_queue_url"])
+    _put(
+        stack,
+        *(
+            json.dumps({"crypto": symbol, "price": price}).encode()
+            for symbol, price in (("DOT", 4.5), ("LTC", 80.0), ("LINK", 15.0), ("BNB", 600.0))
+        ),
+    )
+    (poller,) = stack.pollers()
+    report = poller.drain()
+    assert report.records_sent_to_on_failure == 1
+    (message,) = _drain_queue(stack, stack.names["process_failure_queue_url"])
+    assert message["KinesisBatchInfo"]["batchSize"] == 1
+    assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert message["requestContext"]["approximateInvokeCount"] == 4  # 1 try + 3 retries
+    raw = {i["crypto_id"]["S"] for i in _scan(stack, "crypto_raw_data")}
+    assert {"polkadot", "chainlink", "binancecoin"} <= raw
+    assert "litecoin" not in raw  # the engine runs before any write: nothing half-done
