@@ -41,7 +41,7 @@ def _scan(stack: LocalStack, table: str) -> list[dict[str, Any]]:
         page = client.scan(**kwargs)
         items += page["Items"]
         if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda i: json.dumps(i, sort_keys=True))
+            return sorted(items, key=lambda i: json.dumps(i, sort_keys=True, default=repr))
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 

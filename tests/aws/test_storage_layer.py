@@ -24,7 +24,7 @@ def _scan(stack: LocalStack, table: str, coin: str) -> list[dict[str, Any]]:
     items = stack.client("dynamodb").scan(TableName=table)["Items"]
     return sorted(
         (i for i in items if i.get("crypto_id", {}).get("S") == coin),
-        key=lambda i: json.dumps(i, sort_keys=True),
+        key=lambda i: json.dumps(i, sort_keys=True, default=repr),
     )
 
 
@@ -111,6 +111,9 @@ def test_engine_state_is_optimistic(aws_env: LocalStack, coin: str) -> None:
     with pytest.raises(StateConflictError):
         store.put_state(coin, state, 1)  # a stale writer loses
     assert store.get_state(coin).state["last_timestamp"] == 6  # type: ignore[index]
+    (item,) = _scan(aws_env, "engine_state", coin)
+    assert "B" in item["state"]  # compressed: a day of engine state is ~7.5 KB, not ~23 KB
+    assert item["version"] == {"N": "2"}
 
 
 def test_decimal_conversions_round_trip_floats_exactly() -> None:
