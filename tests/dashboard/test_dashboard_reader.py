@@ -46,7 +46,7 @@ def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
     ticks = {coin: sample_ticks(coin, 1.5) for coin in SAMPLE_COINS}
     first = {coin: series[:-12] for coin, series in ticks.items()}
     run_pipeline(fresh_stack, list(first.values()))
-    reader = DashboardReader()
+    reader = DashboardReader(budget=None)
     counting = _CountingClient(reader.client)
     reader._client = counting
 
@@ -86,6 +86,31 @@ def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
     reader.want_history(Span.D7)  # a longer span reads the older part once
     market = reader.refresh()
     assert len(market.series["bitcoin"]) == len(ticks["bitcoin"])
+
+    before = dict(counting.items)
+    assert reader.refresh().tick_count == market.tick_count
+    reader.refresh()
+    assert counting.items.get("query:crypto_raw_data:", 0) == before["query:crypto_raw_data:"], (
+        "nothing new: no coin is queried"
+    )
+
+
+@pytest.mark.integration
+def test_a_slow_backend_gets_the_last_hour_first_then_the_rest_in_chunks(
+    fresh_stack: LocalStack,
+) -> None:
+    ticks = {coin: sample_ticks(coin, 1.0) for coin in SAMPLE_COINS[:2]}
+    run_pipeline(fresh_stack, list(ticks.values()))
+    reader = DashboardReader(budget=0.0)  # as if every read took longer than the budget
+    market = reader.refresh()
+    assert reader.loading
+    assert {len(s) for s in market.series.values()} == {12}  # the last hour of 5-minute ticks
+    assert "reading older ticks" in status_text(market, None, 0.0, reader.loading)
+    sizes = []
+    while reader.loading:
+        sizes.append(len(reader.refresh().series["bitcoin"]))
+    assert sizes == [12 + 72, 12 + 144, 12 + 216, 288]  # 6-hour chunks, then the rest
+    assert np.array_equal(reader.market.series["bitcoin"].timestamp, ticks["bitcoin"].timestamp)
 
 
 @pytest.mark.integration

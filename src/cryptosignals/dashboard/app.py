@@ -59,7 +59,7 @@ def default_coins(market: Market) -> list[str]:
     return market.coins[:DEFAULT_CHART_COINS]
 
 
-def status_text(market: Market, error: str | None, seconds: float) -> str:
+def status_text(market: Market, error: str | None, seconds: float, loading: bool = False) -> str:
     """The banner: what is shown and how fresh it is, or what is wrong."""
     if error:
         kept = f" Showing the last data read ({market.tick_count} ticks)." if market.coins else ""
@@ -72,6 +72,7 @@ def status_text(market: Market, error: str | None, seconds: float) -> str:
     return (
         f"{len(market.coins)} coins · {market.tick_count:,} ticks · {len(market.signals):,} "
         f"signals · newest tick {figures.utc(market.as_of or 0)} · read in {seconds * 1000:.0f} ms"
+        + (" · reading older ticks…" if loading else "")
     )
 
 
@@ -280,7 +281,7 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         style = {**(style or {}), "background": "#fde8e8" if error else "#eef3f8"}
         return (
             {"version": int(version.get("version", 0)) + 1, "as_of": market.as_of, "error": error},
-            status_text(market, error, seconds),
+            status_text(market, error, seconds, reader.loading),
             style,
             coins,
             coins,

@@ -6,10 +6,11 @@ every few seconds stays cheap with 24 hours x 50 coins of 1-minute ticks:
 
 - the aggregates table (4 items per coin) is scanned whole: it names the coins and, through
   `window_end`, each coin's newest tick time;
-- per coin, raw ticks are queried only from shortly before the newest one already held (and,
-  once, back to the start of the history the page asked for), projecting just time, price and
-  24h volume;
-- per coin, signals come from the `crypto_id-timestamp-index` GSI, the same way.
+- a coin whose newest aggregate is no newer than its newest held tick is not queried at all;
+  otherwise its raw ticks are queried from shortly before the newest one held, and its signals
+  from the `crypto_id-timestamp-index` GSI the same way;
+- older history (a first load, or a longer span chosen) is read in chunks within a time budget
+  per refresh, so a first page appears quickly even on a slow backend.
 
 Coins are read in parallel threads (boto3 clients are thread-safe). Anything that goes wrong
 becomes a `DataUnavailableError` whose message says what to do, never a traceback on the page.
@@ -18,6 +19,7 @@ becomes a `DataUnavailableError` whose message says what to do, never a tracebac
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -131,25 +133,40 @@ def explain(exc: Exception, settings: AwsSettings) -> str:
     return f"Reading DynamoDB at {where} failed: {type(exc).__name__}: {exc}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class _CoinCache:
+    """What is held of one coin: every tick and signal with time > covered_from."""
+
     timestamp: np.ndarray
     price: np.ndarray
     volume: np.ndarray
-    covered_from: int  # ticks after this time are all held
     signals: dict[str, Signal]
-    signals_from: int
-    last_signal: int
+    covered_from: int
 
+    @property
+    def newest(self) -> int | None:
+        return int(self.timestamp[-1]) if len(self.timestamp) else None
 
-def _empty_cache(start: int) -> _CoinCache:
-    return _CoinCache(
-        np.zeros(0, np.int64), np.zeros(0), np.zeros(0), start, {}, start, start
-    )  # fmt: skip
+    def trimmed(self, start: int) -> _CoinCache:
+        keep = self.timestamp > start
+        return _CoinCache(
+            self.timestamp[keep], self.price[keep], self.volume[keep],
+            {k: v for k, v in self.signals.items() if v.timestamp > start},
+            max(start, self.covered_from),
+        )  # fmt: skip
 
 
 class DashboardReader:
-    """Reads the pipeline's tables into a `Market` snapshot, incrementally and thread-safely."""
+    """Reads the pipeline's tables into a `Market` snapshot, incrementally and thread-safely.
+
+    `history`: seconds kept before the newest tick (the longest span asked for). A coin seen
+    for the first time is read from FIRST_READ_SECONDS back; older ticks are then read in
+    BACKFILL_SECONDS chunks, as many as fit in `budget` seconds per refresh (None: all at once),
+    so the first page appears quickly even when the backend is slow; `loading` says whether
+    some history is still missing."""
+
+    FIRST_READ_SECONDS = 3600
+    BACKFILL_SECONDS = 6 * 3600
 
     def __init__(
         self,
@@ -157,15 +174,19 @@ class DashboardReader:
         client: Any = None,
         history: int = Span.H24,
         max_workers: int = 8,
+        budget: float | None = 2.0,
     ) -> None:
         self.settings = settings or AwsSettings.from_env()
         self._client = client
         self.history = int(history)
+        self.budget = budget
         self._max_workers = max_workers
         self._cache: dict[str, _CoinCache] = {}
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self.market = Market()
+        self.loading = False
+        self._changed: set[str] = set()
 
     @property
     def client(self) -> Any:
@@ -188,8 +209,8 @@ class DashboardReader:
         return self._client
 
     def want_history(self, seconds: int) -> None:
-        """Keep at least this much history (a longer span was chosen); the next refresh reads
-        the missing older part once."""
+        """Keep at least this much history (a longer span was chosen); the next refreshes read
+        the missing older part."""
         with self._lock:
             self.history = max(self.history, int(seconds))
 
@@ -207,6 +228,7 @@ class DashboardReader:
         return [a for a in map(_aggregate, items) if a is not None]
 
     def _ticks(self, coin: str, after: int, until: int | None) -> tuple[np.ndarray, ...]:
+        """Raw ticks with after < time (<= until)."""
         values: dict[str, Any] = {":c": {"S": coin}, ":a": {"N": str(after)}}
         condition = "crypto_id = :c AND loading_time > :a"
         if until is not None:
@@ -218,7 +240,6 @@ class DashboardReader:
                 TableName=self.settings.raw_table,
                 KeyConditionExpression=condition,
                 ExpressionAttributeValues=values,
-                ProjectionExpression="loading_time, price, volume_24h",
             )
         )
         ts = np.array([int(i["loading_time"]["N"]) for i in items], dtype=np.int64)
@@ -226,7 +247,8 @@ class DashboardReader:
         volume = np.array([_number(i.get("volume_24h")) for i in items])
         return ts, price, volume
 
-    def _signals(self, coin: str, after: int, until: int | None) -> list[Signal]:
+    def _signals(self, coin: str, after: int, until: int | None) -> dict[str, Signal]:
+        """Signals with after < time (<= until), by id."""
         values: dict[str, Any] = {":c": {"S": coin}, ":a": {"N": str(after + 1)}}
         condition = "crypto_id = :c AND #t >= :a"
         if until is not None:
@@ -240,98 +262,177 @@ class DashboardReader:
             ExpressionAttributeNames={"#t": "timestamp"},
             ExpressionAttributeValues=values,
         )
-        return [s for s in map(_signal, items) if s is not None]
+        return {s.signal_id: s for s in map(_signal, items) if s is not None}
 
     # -- one coin ----------------------------------------------------------------------------
-    def _update_coin(self, coin: str, start: int, cache: _CoinCache | None) -> _CoinCache:
-        """The coin's cache brought up to date for history from `start` (exclusive)."""
-        cache = cache or _empty_cache(start)
-        parts_ts, parts_price, parts_volume = [cache.timestamp], [cache.price], [cache.volume]
-        if start < cache.covered_from:  # a longer span was asked for: read the older part once
-            ts, price, volume = self._ticks(coin, start, cache.covered_from)
-            parts_ts.insert(0, ts)
-            parts_price.insert(0, price)
-            parts_volume.insert(0, volume)
-        newest = int(cache.timestamp[-1]) if len(cache.timestamp) else cache.covered_from
-        # Re-read the last few minutes: a batch write is not atomic, so a tick may become
-        # visible after a later one; the overlap catches it (the fresh read replaces them).
+    def _latest_ticks(self, keys: dict[str, int]) -> dict[str, tuple[np.ndarray, ...]]:
+        """The ticks at known (coin, time) keys, by BatchGetItem: one call per 100 coins, cheap
+        whatever the table's size. Keys not returned are left out (the caller queries them)."""
+        found: dict[str, tuple[np.ndarray, ...]] = {}
+        table = self.settings.raw_table
+        pending = [
+            {"crypto_id": {"S": coin}, "loading_time": {"N": str(t)}} for coin, t in keys.items()
+        ]
+        for begin in range(0, len(pending), 100):
+            request: dict[str, Any] = {table: {"Keys": pending[begin : begin + 100]}}
+            for _ in range(3):
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(table, []):
+                    found[item["crypto_id"]["S"]] = (
+                        np.array([int(item["loading_time"]["N"])], dtype=np.int64),
+                        np.array([_number(item.get("price"))]),
+                        np.array([_number(item.get("volume_24h"))]),
+                    )
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return found
+
+    def _forward(
+        self,
+        coin: str,
+        cache: _CoinCache | None,
+        start: int,
+        anchor: int,
+        tick: tuple[np.ndarray, ...] | None = None,
+    ) -> _CoinCache:
+        """The coin's new ticks (`tick` when it is known to be the only one) and signals.
+
+        Otherwise re-reads OVERLAP_SECONDS of ticks (a batch write is not atomic: a tick may
+        become visible after a later one) and an hour of signals (a bar's signal is stored with
+        a later tick); the fresh read replaces what it covers."""
+        if cache is None:
+            first = max(start, anchor - self.FIRST_READ_SECONDS)
+            ts, price, volume = self._ticks(coin, first, None)
+            return _CoinCache(ts, price, volume, self._signals(coin, first, None), first)
+        newest = cache.newest if cache.newest is not None else cache.covered_from
         after = max(cache.covered_from, newest - OVERLAP_SECONDS)
-        ts, price, volume = self._ticks(coin, after, None)
-        held = np.concatenate(parts_ts) <= after
-        parts_ts = [np.concatenate(parts_ts)[held]]
-        parts_price = [np.concatenate(parts_price)[held]]
-        parts_volume = [np.concatenate(parts_volume)[held]]
-        parts_ts.append(ts)
-        parts_price.append(price)
-        parts_volume.append(volume)
-        timestamp = np.concatenate(parts_ts)
-        price, volume = np.concatenate(parts_price), np.concatenate(parts_volume)
-        keep = timestamp > start
+        if tick is not None:
+            ts, price, volume = tick
+            after = newest
+        else:
+            ts, price, volume = self._ticks(coin, after, None)
+        held = cache.timestamp <= after
         signals = dict(cache.signals)
-        if start < cache.signals_from:
-            signals.update({s.signal_id: s for s in self._signals(coin, start, cache.signals_from)})
-        for s in self._signals(coin, cache.last_signal, None):
-            signals[s.signal_id] = s
-        # A signal may be stored after ticks later than it (a bar closes on a later tick): the
-        # last hour of signals is read again each time so none is missed; ids deduplicate.
-        last_signal = max([cache.last_signal, *[s.timestamp for s in signals.values()]])
-        signals = {k: s for k, s in signals.items() if s.timestamp > start}
+        signals.update(self._signals(coin, max(cache.covered_from, newest - 3600), None))
         return _CoinCache(
-            timestamp[keep],
-            price[keep],
-            volume[keep],
-            start,
+            np.concatenate([cache.timestamp[held], ts]),
+            np.concatenate([cache.price[held], price]),
+            np.concatenate([cache.volume[held], volume]),
             signals,
-            start,
-            max(start, last_signal - 3600),
+            cache.covered_from,
+        )
+
+    def _backfill(self, coin: str, cache: _CoinCache, start: int) -> _CoinCache:
+        """One older chunk of the coin's history (down to `start`)."""
+        until = cache.covered_from
+        after = max(start, until - self.BACKFILL_SECONDS)
+        ts, price, volume = self._ticks(coin, after, until)
+        signals = self._signals(coin, after, until)
+        signals.update(cache.signals)
+        return _CoinCache(
+            np.concatenate([ts, cache.timestamp]),
+            np.concatenate([price, cache.price]),
+            np.concatenate([volume, cache.volume]),
+            signals,
+            after,
         )
 
     # -- the snapshot ------------------------------------------------------------------------
     def refresh(self) -> Market:
-        """Read what is new and return the updated snapshot (also kept in `self.market`)."""
+        """Read what is new (and some missing history) and return the updated snapshot, also
+        kept in `self.market`. Coins whose newest aggregate is not newer than their newest held
+        tick are not queried at all."""
         with self._refresh_lock:
+            started = time.monotonic()
             try:
-                aggregates = self._aggregates()
-                coins = sorted({a.crypto_id for a in aggregates}) or list(
-                    self.settings.tracked_coins
-                )
-                newest = [a.window_end for a in aggregates]
-                anchor = max(newest) if newest else None
-                with self._lock:
-                    cache = dict(self._cache)
-                    history = self.history
-                if anchor is None:
-                    anchor = max(
-                        (int(c.timestamp[-1]) for c in cache.values() if len(c.timestamp)),
-                        default=0,
-                    )
-                start = anchor - history if anchor else 0
-                with ThreadPoolExecutor(max_workers=self._max_workers) as pool:
-                    updated = dict(
-                        zip(
-                            coins,
-                            pool.map(lambda c: self._update_coin(c, start, cache.get(c)), coins),
-                            strict=True,
-                        )
-                    )
+                cache, aggregates = self._read(started)
             except CryptoSignalsError:
                 raise
             except Exception as exc:
                 raise DataUnavailableError(explain(exc, self.settings)) from exc
-            with self._lock:
-                self._cache = updated
-                self.market = Market(
-                    series={
-                        coin: TickSeries(
-                            coin, c.timestamp, c.price, c.volume,
-                            np.full(len(c.timestamp), np.nan), np.full(len(c.timestamp), np.nan),
-                        )
-                        for coin, c in updated.items()
-                    },
-                    signals=sorted(
-                        (s for c in updated.values() for s in c.signals.values()),
-                        key=lambda s: (s.timestamp, s.crypto_id, s.rule),
-                    ),
-                    aggregates=aggregates,
-                )  # fmt: skip
-                return self.market
+            return self._publish(cache, aggregates)
+
+    def _read(self, started: float) -> tuple[dict[str, _CoinCache], list[Aggregate]]:
+        aggregates = self._aggregates()
+        newest: dict[str, int] = {}
+        for a in aggregates:
+            newest[a.crypto_id] = max(newest.get(a.crypto_id, 0), a.window_end)
+        coins = sorted(newest) or list(self.settings.tracked_coins)
+        with self._lock:
+            cache = {c: self._cache[c] for c in coins if c in self._cache}
+            history = self.history
+        held = [c.newest for c in cache.values() if c.newest is not None]
+        anchor = max([*newest.values(), *held], default=0)
+        start = anchor - history
+        # A coin that changed last time is read once more: the process function stores a
+        # batch's signals after its aggregates, so a refresh in between would miss them.
+        advanced = {
+            c for c in coins if c not in cache or newest.get(c, anchor) > (cache[c].newest or 0)
+        }
+        changed = sorted(advanced | (self._changed & set(coins)))
+        self._changed = advanced
+        single = self._latest_ticks(self._one_new_tick(advanced, cache, aggregates))
+        with ThreadPoolExecutor(max_workers=self._max_workers) as pool:
+            for coin, updated in zip(
+                changed,
+                pool.map(
+                    lambda c: self._forward(c, cache.get(c), start, anchor, single.get(c)),
+                    changed,
+                ),
+                strict=True,
+            ):
+                cache[coin] = updated
+            cache = {c: v.trimmed(start) for c, v in cache.items()}
+            first_read = bool(advanced - set(self._cache))
+            while True:  # older chunks, at least one per refresh unless coins were new
+                missing = [c for c, v in cache.items() if v.covered_from > start]
+                over = self.budget is not None and time.monotonic() - started > self.budget
+                if not missing or (over and first_read):
+                    break
+                for coin, updated in zip(
+                    missing,
+                    pool.map(lambda c: self._backfill(c, cache[c], start), missing),
+                    strict=True,
+                ):
+                    cache[coin] = updated
+                first_read = True
+        self.loading = any(v.covered_from > start for v in cache.values())
+        return cache, aggregates
+
+    @staticmethod
+    def _one_new_tick(
+        coins: set[str], cache: dict[str, _CoinCache], aggregates: list[Aggregate]
+    ) -> dict[str, int]:
+        """Coins whose only new tick is the one at their newest aggregate's end, with its time.
+
+        The 60-minute aggregate counts the ticks in (end - 1h, end]: if that is the held ones in
+        that hour plus one, the tick at `end` is the only one missing, and one BatchGetItem for
+        all such coins replaces a query per coin (in the steady state of a live pipeline, every
+        coin). Anything else (a gap, a late tick) falls back to the query."""
+        keys = {}
+        for a in aggregates:
+            held = cache.get(a.crypto_id)
+            if a.time_window != Window.M60 or a.crypto_id not in coins or held is None:
+                continue
+            end = a.window_end
+            if held.newest is None or held.newest >= end or held.covered_from > end - 3600:
+                continue
+            if int(np.sum(held.timestamp > end - 3600)) + 1 == a.sample_count:
+                keys[a.crypto_id] = end
+        return keys
+
+    def _publish(self, cache: dict[str, _CoinCache], aggregates: list[Aggregate]) -> Market:
+        nan = np.full(0, np.nan)
+        series = {}
+        for coin, c in cache.items():
+            nan = np.full(len(c.timestamp), np.nan)
+            series[coin] = TickSeries(coin, c.timestamp, c.price, c.volume, nan, nan)
+        signals = sorted(
+            (s for c in cache.values() for s in c.signals.values()),
+            key=lambda s: (s.timestamp, s.crypto_id, s.rule),
+        )
+        with self._lock:
+            self._cache = cache
+            self.market = Market(series=series, signals=signals, aggregates=aggregates)
+            return self.market

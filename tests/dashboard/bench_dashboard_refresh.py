@@ -1,0 +1,101 @@
+"""How long one dashboard refresh takes with 24 hours x 50 coins of 1-minute ticks (72,000 raw
+items) in the local emulator. Not a test (moto is far slower than DynamoDB, so the figures are
+an upper bound); run it by hand:
+
+    .venv/bin/python tests/dashboard/bench_dashboard_refresh.py
+
+It prints: the first (cold) read of every table, an incremental refresh after one new tick per
+coin (what every `dcc.Interval` tick costs), and the work of drawing every chart and table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dashboard_support import synthetic_market
+
+from cryptosignals.aws.store import Store
+from cryptosignals.dashboard import figures
+from cryptosignals.dashboard.market import Market, Span
+from cryptosignals.dashboard.reader import DashboardReader
+from cryptosignals.local.stack import LocalStack
+from cryptosignals.model import Tick
+
+
+def draw(market: Market) -> float:
+    """Every view of one refresh, as the page's callbacks build them (default controls)."""
+    started = time.perf_counter()
+    figures.price_figure(market, market.coins[:8], Span.H24, [20]).to_json()
+    figures.volume_heatmap(market, market.coins, Span.H24).to_json()
+    returns = figures.returns_of(market, market.coins, Span.H24)
+    figures.correlation_figure(returns).to_json()
+    figures.beta_rows(returns)
+    figures.signal_rows(figures.filter_signals(market.signals))
+    figures.aggregate_rows(market)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    market = synthetic_market(coins=50, minutes=1440)
+    with LocalStack.start() as stack:
+        os.environ.update(stack.environment())
+        store = Store()
+        started = time.perf_counter()
+        for series in market.series.values():
+            store.put_ticks(series.ticks())
+        store.put_aggregates(market.aggregates)
+        store.put_signals(market.signals)
+        print(
+            f"wrote {market.tick_count:,} ticks, {len(market.signals):,} signals "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        reader = DashboardReader()
+        started = time.perf_counter()
+        read = reader.refresh()
+        first = time.perf_counter() - started
+        print(
+            f"first refresh: {first:.2f} s, {read.tick_count:,} ticks (the last hour first); "
+            f"drawing: {draw(read) * 1000:.0f} ms"
+        )
+        rounds = 1
+        while reader.loading:
+            read = reader.refresh()
+            rounds += 1
+        full = time.perf_counter() - started
+        assert read.tick_count == market.tick_count, read.tick_count
+        print(f"whole 24 hours held after {rounds} refreshes, {full:.1f} s of reading")
+        started = time.perf_counter()
+        reader.refresh()
+        idle = time.perf_counter() - started
+        print(
+            f"refresh with nothing new: read {idle * 1000:.0f} ms, "
+            f"drawing {draw(read) * 1000:.0f} ms"
+        )
+        end = read.as_of or 0
+        for round_ in range(1, 4):
+            new = [
+                Tick(coin, end + 60 * round_, float(s.price[-1]), float(s.volume_24h[-1]))
+                for coin, s in market.series.items()
+            ]
+            store.put_ticks(new)
+            store.put_aggregates(
+                [a.__class__(**{**a.__dict__, "window_end": end + 60 * round_})
+                 for a in market.aggregates]
+            )  # fmt: skip
+            started = time.perf_counter()
+            read = reader.refresh()
+            incremental = time.perf_counter() - started
+            drawing = draw(read)
+            print(
+                f"refresh {round_} (1 new tick per coin): read {incremental * 1000:.0f} ms + "
+                f"drawing {drawing * 1000:.0f} ms = {(incremental + drawing) * 1000:.0f} ms"
+            )
+
+
+if __name__ == "__main__":
+    main()
