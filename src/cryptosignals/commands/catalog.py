@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Mapping
 
 import typer
 from rich.table import Table
@@ -13,7 +14,7 @@ from cryptosignals.indicators import INDICATORS
 from cryptosignals.rules import RULES
 
 
-def _params(values: dict[str, object]) -> str:
+def _params(values: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
