@@ -20,17 +20,19 @@ from cryptosignals.local.stack import LocalStack
 
 
 class _CountingClient:
-    """A DynamoDB client that counts the items each call returned."""
+    """A DynamoDB client that counts its calls and the items queries returned."""
 
     def __init__(self, real: Any) -> None:
         self.real = real
         self.items: dict[str, int] = {}
+        self.calls: dict[str, int] = {}
 
     def __getattr__(self, name: str) -> Any:
         call = getattr(self.real, name)
 
         def counted(**kwargs: Any) -> Any:
             response = call(**kwargs)
+            self.calls[name] = self.calls.get(name, 0) + 1
             key = f"{name}:{kwargs.get('TableName')}:{kwargs.get('IndexName', '')}"
             self.items[key] = self.items.get(key, 0) + len(response.get("Items", []))
             return response
@@ -70,18 +72,31 @@ def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
     assert len(market.aggregates) == 4 * len(SAMPLE_COINS)
     assert {a.window_end for a in market.aggregates} == {end}
 
+    # 11 new ticks per coin: each coin's tail is queried again, from a little before its newest
     read_before = counting.items.get("query:crypto_raw_data:", 0)
-    run_pipeline(fresh_stack, [series[-12:] for series in ticks.values()])
+    run_pipeline(fresh_stack, [series[-12:-1] for series in ticks.values()])
     market = reader.refresh()
-    assert market.as_of == int(ticks["bitcoin"].timestamp[-1])
+    assert market.as_of == int(ticks["bitcoin"].timestamp[-2])
     overlap = sum(
         int(np.sum(series.timestamp[:-12] > end - OVERLAP_SECONDS)) for series in ticks.values()
     )
     read = counting.items["query:crypto_raw_data:"] - read_before
-    assert read == 12 * len(SAMPLE_COINS) + overlap
+    assert read == 11 * len(SAMPLE_COINS) + overlap
+    reader.refresh()  # settles (signals stored after the aggregates), no tick read
+
+    # 1 new tick per coin (a live pipeline's usual case): one BatchGetItem, no query
+    read_before = counting.items["query:crypto_raw_data:"]
+    gets_before = counting.calls.get("batch_get_item", 0)
+    run_pipeline(fresh_stack, [series[-1:] for series in ticks.values()])
+    market = reader.refresh()
+    assert counting.items["query:crypto_raw_data:"] == read_before
+    assert counting.calls["batch_get_item"] == gets_before + 1
+    assert market.as_of == int(ticks["bitcoin"].timestamp[-1])
     for coin, series in ticks.items():
-        assert market.series[coin].price[-1] == series.price[-1]
-        assert market.series[coin].timestamp[0] > market.as_of - Span.H24
+        held = market.series[coin]
+        assert np.array_equal(held.timestamp, series.timestamp[-len(held) :])
+        assert held.price[-1] == series.price[-1]
+        assert held.timestamp[0] > market.as_of - Span.H24
 
     reader.want_history(Span.D7)  # a longer span reads the older part once
     market = reader.refresh()

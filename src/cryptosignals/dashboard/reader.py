@@ -373,6 +373,9 @@ class DashboardReader:
         changed = sorted(advanced | (self._changed & set(coins)))
         self._changed = advanced
         single = self._latest_ticks(self._one_new_tick(advanced, cache, aggregates))
+        nothing = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        for coin in self._complete(set(changed) - advanced, cache, aggregates):
+            single[coin] = nothing  # its ticks are all held: only its signals are read again
         with ThreadPoolExecutor(max_workers=self._max_workers) as pool:
             for coin, updated in zip(
                 changed,
@@ -421,6 +424,22 @@ class DashboardReader:
             if int(np.sum(held.timestamp > end - 3600)) + 1 == a.sample_count:
                 keys[a.crypto_id] = end
         return keys
+
+    @staticmethod
+    def _complete(
+        coins: set[str], cache: dict[str, _CoinCache], aggregates: list[Aggregate]
+    ) -> set[str]:
+        """Coins whose held ticks of the last hour are exactly the 60-minute aggregate's."""
+        complete = set()
+        for a in aggregates:
+            held = cache.get(a.crypto_id)
+            if a.time_window != Window.M60 or a.crypto_id not in coins or held is None:
+                continue
+            end = a.window_end
+            hour = int(np.sum(held.timestamp > end - 3600))
+            if held.newest == end and held.covered_from <= end - 3600 and hour == a.sample_count:
+                complete.add(a.crypto_id)
+        return complete
 
     def _publish(self, cache: dict[str, _CoinCache], aggregates: list[Aggregate]) -> Market:
         nan = np.full(0, np.nan)
