@@ -18,12 +18,13 @@ def dashboard(
         float, typer.Option(help="Seconds between automatic refreshes of the page.", min=0.5)
     ] = 5.0,
 ) -> None:
-    """Serve the dashboard at http://HOST:PORT, reading the DynamoDB tables.
+    """Serve the dashboard at http://HOST:PORT over the pipeline's DynamoDB tables.
 
-    Endpoint, region and table names come from the environment: AWS_ENDPOINT_URL (the local
-    emulator; unset = AWS), AWS_REGION, RAW_TABLE, AGGREGATED_TABLE, SIGNALS_TABLE (defaults:
-    the template's names). The page refreshes itself; an empty or unreachable table is shown as
-    a message on the page.
+    AWS_ENDPOINT_URL points it at the local emulator (unset: AWS).
+
+    AWS_REGION, RAW_TABLE, AGGREGATED_TABLE, SIGNALS_TABLE: as for the pipeline.
+
+    The page refreshes itself; empty tables or a dead endpoint show a message.
     """
     try:
         from cryptosignals.dashboard.app import serve
