@@ -156,3 +156,12 @@ def test_signal_ids_are_unique_and_deterministic() -> None:
     ids = [s["signal_id"] for s in WHOLE]
     assert len(ids) == len(set(ids))
     assert ids == [s.signal_id for s in analyze_ticks(TICKS)]
+
+
+def test_state_is_strict_json_even_with_an_open_bar_and_unknown_volume() -> None:
+    nan = np.full(1, np.nan)
+    engine = Engine("bitcoin")
+    engine.feed(TickSeries("bitcoin", np.array([1_700_000_010]), np.array([50.0]), nan, nan, nan))
+    state = json.loads(json.dumps(engine.state(), allow_nan=False))
+    assert state["frames"]["5m"]["bars"]["open"][5] is None
+    assert Engine.from_state(state).state() == state

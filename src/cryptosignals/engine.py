@@ -95,12 +95,21 @@ class EngineResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+def _none(value: float) -> float | None:
+    """JSON has no NaN: unknown numbers are stored as null."""
+    return None if np.isnan(value) else float(value)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else float(value)
+
+
 def _nan_to_none(row: dict[str, float]) -> dict[str, float | None]:
-    return {k: (None if np.isnan(v) else float(v)) for k, v in row.items()}
+    return {k: _none(v) for k, v in row.items()}
 
 
 def _none_to_nan(row: dict[str, Any]) -> dict[str, float]:
-    return {k: (np.nan if v is None else float(v)) for k, v in row.items()}
+    return {k: _nan(v) for k, v in row.items()}
 
 
 class _Bars:
@@ -111,8 +120,8 @@ class _Bars:
         self.open: list[float] | None = None  # end, open, high, low, close, volume
         self.last_volume = np.nan
         if state:
-            self.open = state["open"]
-            self.last_volume = np.nan if state["last_volume"] is None else state["last_volume"]
+            self.open = None if state["open"] is None else [_nan(v) for v in state["open"]]
+            self.last_volume = _nan(state["last_volume"])
 
     def update(
         self, ts: np.ndarray, price: np.ndarray, volume: np.ndarray
@@ -139,11 +148,11 @@ class _Bars:
         return {name: table[:, i] for i, name in enumerate(names)}
 
     def to_json(self) -> dict[str, Any]:
-        volume = None if np.isnan(self.last_volume) else self.last_volume
-        return {"open": self.open, "last_volume": volume}
+        bar = None if self.open is None else [_none(v) for v in self.open]
+        return {"open": bar, "last_volume": _none(self.last_volume)}
 
 
-def _stream_of(indicator: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def feature_stream(indicator: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The registry indicator behind a feature; bb_width and atr_pct are derived from one."""
     if indicator == "bb_width":
         nbdev = params["nbdev"]
@@ -153,7 +162,7 @@ def _stream_of(indicator: str, params: dict[str, Any]) -> tuple[str, dict[str, A
     return indicator, params
 
 
-class _Features:
+class FeatureSet:
     """The resumable indicator streams of one timeframe, and the last rows rules look back on.
 
     Features that read the same indicator output on the same input share one stream.
@@ -163,7 +172,7 @@ class _Features:
         self.specs = specs
         self.streams: dict[str, Stream] = {}
         for indicator, source, params, _ in specs.values():
-            kind, params = _stream_of(indicator, params)
+            kind, params = feature_stream(indicator, params)
             key = f"{kind}:{source}:{sorted(params.items())}"
             if key not in self.streams:
                 stored = (state or {}).get("streams", {}).get(key)
@@ -176,7 +185,7 @@ class _Features:
         values: dict[str, np.ndarray] = dict(bars)
         cache: dict[str, tuple[np.ndarray, ...]] = {}
         for name, (indicator, source, params, output) in self.specs.items():
-            kind, params = _stream_of(indicator, params)
+            kind, params = feature_stream(indicator, params)
             key = f"{kind}:{source}:{sorted(params.items())}"
             if key not in cache:
                 inputs = (
@@ -243,12 +252,12 @@ class Engine:
             for tf in (cfg.timeframe, cfg.higher_timeframe)
         }
         self.features = {
-            cfg.timeframe: _Features(cfg.base_features(), frames.get(cfg.timeframe)),
-            cfg.higher_timeframe: _Features(
+            cfg.timeframe: FeatureSet(cfg.base_features(), frames.get(cfg.timeframe)),
+            cfg.higher_timeframe: FeatureSet(
                 cfg.higher_features(), frames.get(cfg.higher_timeframe)
             ),
         }
-        self.tick_features = _Features({}, state.get("ticks"))
+        self.tick_features = FeatureSet({}, state.get("ticks"))
         context = _none_to_nan(state.get("context", {}))
         self.context = {k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio")}
 

@@ -24,7 +24,7 @@ from cryptosignals import indicators
 from cryptosignals.backtest import _kernel
 from cryptosignals.backtest.metrics import Metrics, compute_metrics, drawdown_curve
 from cryptosignals.candles import Candles, candles_to_ticks
-from cryptosignals.engine import Engine, EngineConfig, _Features, _stream_of
+from cryptosignals.engine import Engine, EngineConfig, FeatureSet, feature_stream
 from cryptosignals.errors import BadInputError
 from cryptosignals.indicators import INDICATORS
 from cryptosignals.model import Signal, SignalType
@@ -115,7 +115,7 @@ def warmup_bars(rules: Iterable[Rule]) -> int:
                 return 0
             if name not in memo:
                 indicator, source, params, _ = specs[name]
-                kind, params = _stream_of(indicator, params)
+                kind, params = feature_stream(indicator, params)
                 ind = INDICATORS[kind]
                 memo[name] = ind.lookback(**ind.resolve(params)) + lookback(source)
             return memo[name]
@@ -194,12 +194,12 @@ def frame_directions(
     candles: Candles, rules: Sequence[Rule], bars: dict[str, np.ndarray] | None = None
 ) -> np.ndarray:
     """The same per-bar directions as `directions_from_signals(engine_signals(...))`, computed
-    in one pass: the engine's own feature streams (`engine._Features`) over the bars it would
+    in one pass: the engine's own feature streams (`engine.FeatureSet`) over the bars it would
     build (`engine_bars`, pass them in to reuse them), then each rule's own `fire`."""
     bars = engine_bars(candles) if bars is None else bars
     votes = np.zeros(len(candles))
     for rule in rules:
-        frame = _Features(rule.features(), None).update(bars)
+        frame = FeatureSet(rule.features(), None).update(bars)
         firing = rule.fire(frame)
         directional = firing.mask & (firing.signal_type != SignalType.ALERT)
         votes += np.where(directional, firing.direction, 0.0)
