@@ -172,6 +172,7 @@ def layout(refresh_seconds: float) -> html.Div:
         children=[
             html.H2("cryptosignals", style={"margin": "4px 0"}),
             html.Div(
+                "Reading the tables…",
                 id="status",
                 role="status",
                 style={"padding": "6px 10px", "background": "#eef3f8", "borderRadius": "4px"},
