@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[fast]'
+	$(BIN)/python -m pip install -q -e '.[fast,local,dashboard]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

@@ -31,6 +31,9 @@ _COMMAND_MODULES = (
     "cryptosignals.commands.coingecko",
     "cryptosignals.commands.dashboard",
     "cryptosignals.commands.backtest",
+    "cryptosignals.commands.signals",
+    "cryptosignals.commands.cost",
+    "cryptosignals.local.command",
 )
 
 

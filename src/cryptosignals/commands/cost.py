@@ -1,0 +1,9 @@
+"""`cryptosignals cost`: placeholder replaced below."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
