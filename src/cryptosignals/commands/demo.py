@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -437,6 +438,10 @@ def demo(
         context.__exit__(None, None, None)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve(pipeline: Pipeline, port: int, pace: float, console: Any) -> None:
     try:
         from cryptosignals.dashboard.app import serve
@@ -446,6 +451,7 @@ def _serve(pipeline: Pipeline, port: int, pace: float, console: Any) -> None:
             f"serving needs the 'dashboard' extra ({exc.name} is missing); or use --no-serve"
         ) from None
     os.environ.update(pipeline.stack.environment())
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop = Ctrl-C
     stop = threading.Event()
     worker = threading.Thread(target=keep_running(pipeline, stop, pace), daemon=True)
     worker.start()
