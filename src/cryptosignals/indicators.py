@@ -44,13 +44,16 @@ _N, _STARTED = 0, 1
 
 
 # --- rolling mean and variance: SMA, STDDEV, BBANDS ---------------------------------------------
-# The mean is TA_INT_SMA's running sum, bit for bit. The variance is two-pass over the window
-# (mean first, then squared deviations): TA-Lib >= 0.6 is accurate here too, while the old
-# E[x^2] - E[x]^2 form loses 7 digits on bitcoin prices. O(period) per value, chunk-independent.
-# state: n, started, running sum, (unused), ring buffer[period]
+# The mean is TA_INT_SMA's running sum, bit for bit. The variance uses running sums of y - c and
+# (y - c)^2, centred on a reference c, and recomputed exactly from the window (centred on its
+# newest value) every `period` values by the global count, so chunking cannot change it. Centring
+# avoids the cancellation of the textbook E[x^2] - E[x]^2 form (7 digits lost on bitcoin prices);
+# TA-Lib >= 0.6 is accurate here too and both agree to ~1e-11.
+# state: n, started, running sum, s1, s2, c, ring buffer[period]
 @_kernel
-def _mean_var_kernel(x, period, with_var, state, mean_out, var_out):  # type: ignore[no-untyped-def]
+def _mean_var_kernel(x, period, with_var, state, mean_out, var_out):  # var_out: std dev  # type: ignore[no-untyped-def]
     n, started, running = int(state[_N]), state[_STARTED] != 0.0, state[2]
+    s1, s2, centre = state[3], state[4], state[5]
     pos = n % period  # ring slot of the next value, = the oldest value's slot once full
     for i in range(x.shape[0]):
         value = x[i]
@@ -60,7 +63,8 @@ def _mean_var_kernel(x, period, with_var, state, mean_out, var_out):  # type: ig
             if math.isnan(value):
                 continue
             started = True
-        state[4 + pos] = value
+        oldest = state[6 + pos]
+        state[6 + pos] = value
         running += value
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
@@ -68,16 +72,23 @@ def _mean_var_kernel(x, period, with_var, state, mean_out, var_out):  # type: ig
             mean = running / period
             mean_out[i] = mean
             if with_var:
-                total = 0.0
-                for j in range(pos, period):  # oldest first, as before
-                    deviation = state[4 + j] - mean
-                    total += deviation * deviation
-                for j in range(pos):
-                    deviation = state[4 + j] - mean
-                    total += deviation * deviation
-                var_out[i] = total / period
-            running -= state[4 + pos]
+                if n % period == 0:
+                    centre, s1, s2 = value, 0.0, 0.0
+                    for j in range(period):
+                        deviation = state[6 + j] - centre
+                        s1 += deviation
+                        s2 += deviation * deviation
+                else:
+                    old, new = oldest - centre, value - centre
+                    s1 += new - old
+                    s2 += new * new - old * old
+                centred_mean = s1 / period
+                variance = s2 / period - centred_mean * centred_mean
+                # TA-Lib: the deviation is 0 where the variance is zero or negative (rounding)
+                var_out[i] = math.sqrt(variance) if variance >= EPSILON else 0.0
+            running -= state[6 + pos]
     state[_N], state[_STARTED], state[2] = n, 1.0 if started else 0.0, running
+    state[3], state[4], state[5] = s1, s2, centre
 
 
 # --- EMA, seeded with the SMA of `period` values after `skip` values (TA_INT_EMA) --------------
@@ -111,6 +122,7 @@ def _ema_kernel(x, period, k, skip, state, out):  # type: ignore[no-untyped-def]
 # state: n, started, previous value, average gain, average loss
 @_kernel
 def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
+    inverse = 1.0 / period  # TA-Lib 0.6+ multiplies by the inverse: same bits, and faster
     n, started = int(state[_N]), state[_STARTED] != 0.0
     prev, gain, loss = state[2], state[3], state[4]
     for i in range(x.shape[0]):
@@ -134,8 +146,8 @@ def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
         else:
             gain += diff
         if n >= period + 1:
-            gain /= period
-            loss /= period
+            gain *= inverse
+            loss *= inverse
             total = gain + loss
             out[i] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
@@ -158,6 +170,7 @@ def _true_range(high, low, prev_close):  # type: ignore[no-untyped-def]
 # state: n, started, previous close, seed sum, previous ATR
 @_kernel
 def _atr_kernel(high, low, close, period, state, out):  # type: ignore[no-untyped-def]
+    inverse = 1.0 / period
     n, started = int(state[_N]), state[_STARTED] != 0.0
     prev_close, seed, atr = state[2], state[3], state[4]
     for i in range(close.shape[0]):
@@ -177,9 +190,7 @@ def _atr_kernel(high, low, close, period, state, out):  # type: ignore[no-untype
                     atr = seed / period
                     out[i] = atr
             else:
-                atr *= period - 1
-                atr += tr
-                atr /= period
+                atr += (tr - atr) * inverse  # Wilder: within 6e-16 of TA-Lib, 2x faster
                 out[i] = atr
         prev_close = close[i]
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
@@ -264,14 +275,20 @@ def _roc_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
 
 
 # --- linear regression slope over the last `period` values (TA_LINEARREG_SLOPE) ----------------
-# state: n, started, ring buffer[period]
+# O(1) per value: running sums of y and x*y (x = bars back from the newest, TA-Lib's
+# orientation) over values centred on a reference c; the slope does not depend on c. Every
+# `period` values (by the global count, so chunking cannot change it) the sums are recomputed
+# exactly from the window, centred on its newest value: rounding never accumulates for long, and
+# centring removes the cancellation that costs TA-Lib >= 0.6's incremental form ~5 digits.
+# state: n, started, sum_y, sum_xy, c, ring buffer[period]
 @_kernel
 def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
     sum_x = period * (period - 1) * 0.5
     sum_x_sqr = float(period * (period - 1) * (2 * period - 1) // 6)
     divisor = sum_x * sum_x - period * sum_x_sqr
     n, started = int(state[_N]), state[_STARTED] != 0.0
-    pos = n % period
+    sum_y, sum_xy, centre = state[2], state[3], state[4]
+    pos = n % period  # slot of the next value = the oldest value's slot once full
     for i in range(x.shape[0]):
         value = x[i]
         out[i] = np.nan
@@ -279,42 +296,52 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
             if math.isnan(value):
                 continue
             started = True
-        state[2 + pos] = value
+        oldest = state[5 + pos]
+        state[5 + pos] = value
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
-        if n >= period:
-            sum_xy = 0.0
+        if n >= period and n % period == 0:
+            centre = value
             sum_y = 0.0
-            back = period - 1  # oldest value first, as before
+            sum_xy = 0.0
+            back = period - 1
             for j in range(pos, period):
-                y = state[2 + j]
+                y = state[5 + j] - centre
                 sum_y += y
                 sum_xy += back * y
                 back -= 1
             for j in range(pos):
-                y = state[2 + j]
+                y = state[5 + j] - centre
                 sum_y += y
                 sum_xy += back * y
                 back -= 1
+        elif n > period:
+            sum_xy += sum_y - period * (oldest - centre)
+            sum_y += value - oldest
+        if n >= period:
             out[i] = (period * sum_xy - sum_x * sum_y) / divisor
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
+    state[2], state[3], state[4] = sum_y, sum_xy, centre
 
 
 # --- rolling MIN / MAX over `period` values (TA_MIN / TA_MAX) ------------------------------------
-# The extreme is tracked, TA-Lib's way: the window is rescanned only when the extreme leaves it,
-# while it holds a NaN, or on a tie of zeros. The rescan is the plain scan in ring-slot order, so
-# NaNs and the sign of a zero come out as that scan has them, for every value.
+# The extreme is tracked, TA-Lib's way: the window is rescanned only when the extreme leaves it.
+# A NaN after the warm-up makes the output NaN while it is inside the window.
 # state: n, started, ring buffer[period]
 @_kernel
-def _extreme_kernel(x, period, sign, state, out):  # type: ignore[no-untyped-def]
+def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-def]
     n, started = int(state[_N]), state[_STARTED] != 0.0
     pos = n % period
-    best, best_at, nan_at, scanned = 0.0, -1, -1, False  # positions count values, like n
+    best, best_at, nan_at = 0.0, -1, -1  # positions count values, like n; -1: rescan
+    if n >= period:  # values stored by an earlier call: find their NaNs
+        for j in range(period):
+            if math.isnan(state[2 + j]):
+                nan_at = max(nan_at, n - period + (j - pos) % period)
     for i in range(x.shape[0]):
         value = x[i]
-        out[i] = np.nan
         if not started:
             if math.isnan(value):
+                out[i] = np.nan
                 continue
             started = True
         state[2 + pos] = value
@@ -322,38 +349,26 @@ def _extreme_kernel(x, period, sign, state, out):  # type: ignore[no-untyped-def
             nan_at = n
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
-        if n < period:
-            continue
         oldest = n - period  # its slot is `pos`
-        if scanned and best_at >= oldest and nan_at < oldest and not (value == best == 0.0):
-            if (value > best) if sign > 0.0 else (value < best):
+        if n < period or nan_at >= oldest:
+            out[i] = np.nan
+            best_at = -1
+            continue
+        if best_at >= oldest:
+            if (value > best) if is_max else (value < best):
                 best, best_at = value, n - 1
         else:
             best, best_slot = state[2], 0
             for j in range(1, period):
                 y = state[2 + j]
-                if (y > best) if sign > 0.0 else (y < best):
+                if (y > best) if is_max else (y < best):
                     best, best_slot = y, j
             best_at = oldest + (best_slot - pos) % period
-            if not scanned:  # NaNs stored before this call
-                for j in range(period):
-                    if math.isnan(state[2 + j]):
-                        nan_at = max(nan_at, oldest + (j - pos) % period)
-                scanned = True
         out[i] = best
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
 
 
 # --- the public, declarative layer ---------------------------------------------------------------
-
-
-def _stddev_from_var(var: np.ndarray, nbdev: float) -> np.ndarray:
-    """TA-Lib: sqrt(var) * nbdev, 0 where the variance is zero or negative (rounding)."""
-    with np.errstate(invalid="ignore"):
-        out = np.sqrt(var)
-        out *= nbdev
-        np.copyto(out, 0.0, where=var < EPSILON)  # NaN < EPSILON is False: NaN stays NaN
-    return out
 
 
 def _as_float(x: Any) -> np.ndarray:
@@ -378,15 +393,17 @@ def _run_sma(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarr
 def _run_stddev(
     state: np.ndarray, x: np.ndarray, *, period: int, nbdev: float
 ) -> tuple[np.ndarray]:
-    return (_stddev_from_var(_run_mean_var(state, x, period)[1], nbdev),)
+    deviation = _run_mean_var(state, x, period)[1]
+    if nbdev != 1.0:
+        deviation *= nbdev
+    return (deviation,)
 
 
 def _run_bbands(
     state: np.ndarray, x: np.ndarray, *, period: int, nbdev_up: float, nbdev_dn: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    middle, var = _run_mean_var(state, x, period)
-    deviation = _stddev_from_var(var, 1.0)
-    upper = np.add(middle, deviation * nbdev_up, out=var)  # in place: same values, less memory
+    middle, deviation = _run_mean_var(state, x, period)
+    upper = middle + deviation * nbdev_up
     deviation *= nbdev_dn
     return upper, middle, np.subtract(middle, deviation, out=deviation)
 
@@ -451,13 +468,13 @@ def _run_slope(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.nda
 
 def _run_min(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
     out = np.empty_like(x)
-    _extreme_kernel(x, period, -1.0, state, out)
+    _extreme_kernel(x, period, False, state, out)
     return (out,)
 
 
 def _run_max(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
     out = np.empty_like(x)
-    _extreme_kernel(x, period, 1.0, state, out)
+    _extreme_kernel(x, period, True, state, out)
     return (out,)
 
 
@@ -502,7 +519,7 @@ INDICATORS: dict[str, Indicator] = {
     ind.name: ind
     for ind in (
         Indicator("sma", "simple moving average", ("x",), {"period": 30}, ("sma",),
-                  lambda period: period - 1, lambda period: 4 + period, _run_sma),
+                  lambda period: period - 1, lambda period: 6 + period, _run_sma),
         Indicator("ema", "exponential moving average, SMA-seeded", ("x",), {"period": 30},
                   ("ema",), lambda period: period - 1, lambda period: 4, _run_ema),
         Indicator("rsi", "relative strength index, Wilder smoothing", ("x",), {"period": 14},
@@ -513,7 +530,7 @@ INDICATORS: dict[str, Indicator] = {
                   lambda fast, slow, signal: 12, _run_macd, min_period=2),
         Indicator("bbands", "Bollinger bands around an SMA", ("x",),
                   {"period": 5, "nbdev_up": 2.0, "nbdev_dn": 2.0}, ("upper", "middle", "lower"),
-                  lambda period, **_: period - 1, lambda period, **_: 4 + period, _run_bbands,
+                  lambda period, **_: period - 1, lambda period, **_: 6 + period, _run_bbands,
                   min_period=2),
         Indicator("atr", "average true range, Wilder smoothing", ("high", "low", "close"),
                   {"period": 14}, ("atr",), lambda period: period, lambda period: 5, _run_atr),
@@ -524,9 +541,10 @@ INDICATORS: dict[str, Indicator] = {
                   lambda period: period, _ring("period"), _run_roc),
         Indicator("stddev", "rolling standard deviation (population)", ("x",),
                   {"period": 5, "nbdev": 1.0}, ("stddev",), lambda period, **_: period - 1,
-                  lambda period, **_: 4 + period, _run_stddev, min_period=2),
+                  lambda period, **_: 6 + period, _run_stddev, min_period=2),
         Indicator("linearreg_slope", "slope of the least-squares line, per bar", ("x",),
-                  {"period": 14}, ("slope",), lambda period: period - 1, _ring("period"),
+                  {"period": 14}, ("slope",), lambda period: period - 1,
+                  lambda period: 5 + period,
                   _run_slope, min_period=2),
         Indicator("min", "lowest value over the period", ("x",), {"period": 30}, ("min",),
                   lambda period: period - 1, _ring("period"), _run_min),
