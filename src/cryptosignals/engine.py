@@ -28,7 +28,7 @@ from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, R
 from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
-STATE_VERSION = 1
+STATE_VERSION = 2  # bump when a stored state can no longer be read (2: variance state)
 
 
 @dataclass(frozen=True)
