@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryptosignals.candles import candles_to_ticks
-from cryptosignals.engine import Engine, EngineConfig, analyze_ticks
+from cryptosignals.engine import Engine, EngineConfig, StateVersionError, analyze_ticks
 from cryptosignals.model import SignalType, TickSeries
 from cryptosignals.rules import RULES
 from cryptosignals.synthetic import generate_market
@@ -134,7 +134,7 @@ def test_state_survives_json_and_rejects_a_foreign_version() -> None:
     engine.feed(TICKS[:300])
     state = json.loads(json.dumps(engine.state(), allow_nan=False))
     assert Engine.from_state(state).state() == state
-    with pytest.raises(ValueError, match="version"):
+    with pytest.raises(StateVersionError, match="version"):
         Engine.from_state({**state, "version": 99})
 
 

@@ -76,6 +76,10 @@ class EngineConfig:
         }
 
 
+class StateVersionError(ValueError):
+    """A stored state written by another version of the engine: start afresh (and warm up)."""
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A tick the engine could not use, and why."""
@@ -240,7 +244,9 @@ class Engine:
         self.config = config or EngineConfig()
         state = state or {}
         if state and state.get("version") != STATE_VERSION:
-            raise ValueError(f"engine state version {state.get('version')} is not supported")
+            raise StateVersionError(
+                f"engine state version {state.get('version')} is not {STATE_VERSION}"
+            )
         cfg = self.config
         self.last_timestamp: int | None = state.get("last_timestamp")
         self.windows = (

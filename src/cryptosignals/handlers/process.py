@@ -23,12 +23,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptosignals.aws import AwsSettings, SignalPublisher, Store, clients
 from cryptosignals.aws.records import KNOWN_COINS, decode_record
-from cryptosignals.engine import Engine
+from cryptosignals.engine import Engine, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.model import Tick, TickSeries
 
 logger = Logger()
 metrics = Metrics()
+
+
+def _engine(coin: str, state: dict[str, Any] | None) -> Engine:
+    """The coin's engine from its stored state; a state of an older engine version (after a
+    deploy that changed its layout) is replaced by a fresh engine, which warms up again."""
+    if not state:
+        return Engine(coin)
+    try:
+        return Engine.from_state(state)
+    except StateVersionError as exc:
+        logger.warning("engine state reset", extra={"crypto_id": coin, "reason": str(exc)})
+        return Engine(coin)
 
 
 def _dead_letter(
@@ -74,7 +86,7 @@ def _process_coin(
     store: Store, publisher: SignalPublisher, coin: str, ticks: list[Tick], stored: Any
 ) -> dict[str, int]:
     ticks = sorted(ticks, key=lambda t: t.timestamp)
-    engine = Engine.from_state(stored.state) if stored.state else Engine(coin)
+    engine = _engine(coin, stored.state)
     result = engine.feed(TickSeries.from_ticks(coin, ticks))
     store.put_ticks(ticks)
     if result.accepted:
