@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,11 +65,28 @@ def test_the_console_script_and_module_are_the_same_command() -> None:
     assert via_script.stdout == run("--help").stdout
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_demo_summarises_the_four_sample_coins() -> None:
-    result = run("demo", "--no-serve")
+    """A day of the four coins through the whole local pipeline (about 15 s)."""
+    result = run("demo", "--no-serve", "--days", "1")
     assert result.returncode == 0, result.stderr
-    assert "signals on 4 coins" in result.stdout
-    assert "Latest strong signals" in result.stdout
+    out = result.stdout
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in out.splitlines()
+        if line.count("│") == 3
+    }
+    assert rows["ticks in (sent by ingest)"] == "1,152"  # 288 five-minute ticks x 4 coins
+    assert rows["raw items (crypto_raw_data)"] == "1,152"
+    assert rows["aggregates (crypto_aggregated_data)"] == "16"  # 4 windows x 4 coins
+    assert rows["dead-lettered records"] == "0"
+    stored = int(rows["signals stored (trading_signals)"].replace(",", ""))
+    assert stored > 0
+    assert rows["signals seen on the bus"] == rows["signals stored (trading_signals)"]
+    assert re.fullmatch(r"[\d,]+ ms / [\d,]+ ms", rows["end-to-end latency p50 / p99"])
+    assert f"{stored} signals on 4 coins" in out
+    assert "Latest 8 signals on the bus" in out
 
 
 def test_the_catalogues_list_every_registered_rule_and_indicator() -> None:
