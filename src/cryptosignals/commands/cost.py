@@ -117,6 +117,8 @@ def monthly_bill(
     ticks = runs * coins
     batches_per_coin = ticks / ticks_per_batch  # coin-batches: one state read+write each
     records_per_window = coins * ticks_per_batch
+    if ticks_per_batch > 1:  # amortising needs the whole window in one batch (max 10,000)
+        batch_size = max(batch_size, min(10_000, records_per_window))
     invocations = (runs / ticks_per_batch) * math.ceil(records_per_window / batch_size)
     wru = t["wru_per_tick"]
     per_tick_wru = wru["crypto_raw_data"] + wru["trading_signals"]
