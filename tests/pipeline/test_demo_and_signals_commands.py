@@ -125,3 +125,20 @@ def test_signals_lists_stored_signals_and_explains_a_bad_endpoint(stack_env: Loc
     dead = _cli({**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "--coin", coin)
     assert dead.returncode == 2 and "cannot reach http://127.0.0.1:9" in dead.stderr
     assert "Traceback" not in dead.stderr + missing.stderr
+
+
+@pytest.mark.e2e
+def test_local_up_is_a_subcommand_of_the_main_command() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "cryptosignals", "--help"], capture_output=True, text=True
+    )
+    assert listed.returncode == 0 and "local" in listed.stdout
+    for command in ("signals", "cost", "demo"):
+        assert command in listed.stdout
+    up = subprocess.run(
+        [sys.executable, "-m", "cryptosignals", "local", "up", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert up.returncode == 0, up.stderr
+    assert "--replay" in up.stdout and "--port" in up.stdout
