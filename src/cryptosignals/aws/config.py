@@ -8,9 +8,11 @@ endpoint, as a Lambda container keeps them between invocations.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptosignals.errors import BadInputError
 
@@ -97,3 +99,22 @@ def clients(service: str, settings: AwsSettings | None = None) -> Any:
     """The process-wide client for a service at the settings' endpoint and region."""
     settings = settings or AwsSettings.from_env()
     return _client(service, settings.endpoint_url, settings.region)
+
+
+class AwsAdapter:
+    """Base of the adapters over one AWS service (Store, TickProducer, SignalPublisher): the
+    settings, the service's client, and how retries of partial failures are paced."""
+
+    service: ClassVar[str]
+
+    def __init__(
+        self,
+        settings: AwsSettings | None = None,
+        client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 5,
+    ) -> None:
+        self.settings = settings or AwsSettings.from_env()
+        self.client = client or clients(self.service, self.settings)
+        self._sleep = sleep
+        self._max_attempts = max_attempts

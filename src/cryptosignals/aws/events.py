@@ -7,13 +7,12 @@ Event: source `cryptosignals.engine`, detail-type `TradingSignal`, detail = `Sig
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cryptosignals.aws.config import AwsSettings, clients
+from cryptosignals.aws.config import AwsAdapter
 from cryptosignals.aws.errors import classify
 from cryptosignals.errors import RetryableError
 from cryptosignals.model import Signal
@@ -23,20 +22,10 @@ DETAIL_TYPE = "TradingSignal"
 _MAX_ENTRIES = 10
 
 
-class SignalPublisher:
+class SignalPublisher(AwsAdapter):
     """Publishes signals; raises RetryableError if some entries keep failing."""
 
-    def __init__(
-        self,
-        settings: AwsSettings | None = None,
-        client: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-        max_attempts: int = 5,
-    ) -> None:
-        self.settings = settings or AwsSettings.from_env()
-        self.client = client or clients("events", self.settings)
-        self._sleep = sleep
-        self._max_attempts = max_attempts
+    service = "events"
 
     def entry(self, signal: Signal) -> dict[str, Any]:
         return {

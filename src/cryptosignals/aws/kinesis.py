@@ -9,15 +9,14 @@ round k is fully on the stream. A live ingest run (one tick per coin) is a singl
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cryptosignals.aws.config import AwsSettings, clients
+from cryptosignals.aws.config import AwsAdapter
 from cryptosignals.aws.errors import classify
 from cryptosignals.errors import RetryableError
 from cryptosignals.model import Tick
@@ -40,20 +39,10 @@ class SendReport:
     resent: int = 0
 
 
-class TickProducer:
+class TickProducer(AwsAdapter):
     """Puts ticks on the stream; raises RetryableError if some stay failed after retries."""
 
-    def __init__(
-        self,
-        settings: AwsSettings | None = None,
-        client: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-        max_attempts: int = 5,
-    ) -> None:
-        self.settings = settings or AwsSettings.from_env()
-        self.client = client or clients("kinesis", self.settings)
-        self._sleep = sleep
-        self._max_attempts = max_attempts
+    service = "kinesis"
 
     @staticmethod
     def rounds(ticks: Iterable[Tick]) -> list[list[Tick]]:

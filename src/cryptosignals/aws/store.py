@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cryptosignals.aws.config import AwsSettings, clients
+from cryptosignals.aws.config import AwsAdapter
 from cryptosignals.aws.dynamo import from_dynamo, to_item
 from cryptosignals.aws.errors import classify
 from cryptosignals.errors import RetryableError
@@ -95,20 +95,10 @@ def signal_item(signal: Signal) -> dict[str, Any]:
     return signal.to_json()
 
 
-class Store:
+class Store(AwsAdapter):
     """Reads and writes of the pipeline's tables; clients come from `clients()` unless given."""
 
-    def __init__(
-        self,
-        settings: AwsSettings | None = None,
-        client: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-        max_attempts: int = 5,
-    ) -> None:
-        self.settings = settings or AwsSettings.from_env()
-        self.client = client or clients("dynamodb", self.settings)
-        self._sleep = sleep
-        self._max_attempts = max_attempts
+    service = "dynamodb"
 
     # -- writes ------------------------------------------------------------------------------
     def _batch_write(
