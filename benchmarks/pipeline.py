@@ -267,12 +267,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with LocalStack.start() as stack, ReplayServer() as server:
         names = stack.names
         meter.process = names["process_function"]
-        # imported as Lambda would, in the function's environment (Powertools reads it at import)
+        # cold-started as Lambda would, in the function's environment, then wrapped in a timer
         process_env = stack.runtime.config(names["process_function"]).environment
         with _environment({**process_env, **stack.runtime.base_environment()}):
-            from cryptosignals.handlers import process as process_module
-        real_handler = process_module.handler
-        process_module.handler = timed_handler  # the runtime resolves the handler by name
+            real_handler = stack.runtime.handler(names["process_function"])
+        stack.runtime.handlers[names["process_function"]] = timed_handler
         stack.set_function_environment(
             names["ingest_function"],
             {"COINGECKO_API_URL": server.url, "COINGECKO_RATE_LIMIT_PER_MIN": "100000"},

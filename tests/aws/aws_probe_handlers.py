@@ -2,7 +2,8 @@
 
 Records are JSON `{"n": int, "mode": "ok" | "poison" | "crash"}`: a poison record is reported
 in batchItemFailures, a crash record makes the whole invocation raise. Every call is recorded
-in CALLS (the runtime invokes in-process, so the test reads it directly).
+in CALLS (the runtime invokes in-process, so the test reads it directly). The runtime runs each
+function from its own copy of this module, so CALLS lives in a module they all share.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import uuid
 import zipfile
 from typing import Any
 
+from aws_probe_calls import CALLS
+
 from cryptosignals.local.stack import LocalStack
 
-CALLS: list[dict[str, Any]] = []
+__all__ = ["CALLS", "create_probe_function", "kinesis", "scheduled"]
 
 
 def kinesis(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -266,6 +266,26 @@ def test_each_invocation_keeps_its_own_log_lines(stack: LocalStack) -> None:
     _drain_queue(stack, stack.names["dead_letter_queue_url"])
 
 
+def test_a_function_runs_with_its_own_settings_even_if_its_module_was_imported_before(
+    stack: LocalStack,
+) -> None:
+    """Lambda imports a handler inside the function's environment; Powertools reads its service
+    and metric namespace there. Here the test process imports the module first, with neither set:
+    the function must still log as its service and publish to its namespace."""
+    import cryptosignals.handlers.process as imported_here
+
+    assert imported_here.metrics.namespace is None  # what a shared import would have run with
+    config = stack.runtime.config(stack.names["process_function"])
+    event = {"Records": [{"kinesis": {"data": "bm90IGpzb24=", "sequenceNumber": "8"}}]}
+    run = stack.runtime.invoke(config.name, event)
+    assert not run.failed, run.error_message
+    logged = [json.loads(line) for line in run.log_lines if line.startswith("{")]
+    assert {line["service"] for line in logged} == {config.environment["POWERTOOLS_SERVICE_NAME"]}
+    emf = [line["_aws"]["CloudWatchMetrics"][0] for line in logged if "_aws" in line]
+    assert [m["Namespace"] for m in emf] == [config.environment["POWERTOOLS_METRICS_NAMESPACE"]]
+    _drain_queue(stack, stack.names["dead_letter_queue_url"])
+
+
 def test_a_handler_crash_mid_batch_is_bisected_to_the_bad_record(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

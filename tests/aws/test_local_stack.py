@@ -154,7 +154,8 @@ def test_a_crashing_handler_is_a_failed_invocation_not_a_test_crash(
 ) -> None:
     function = create_probe_function(local_stack, "aws_probe_handlers.no_such_handler")
     invocation = local_stack.runtime.invoke(function, {})
-    assert invocation.failed and invocation.error_type == "AttributeError"
+    assert invocation.failed and invocation.error_type == "PermanentError"
+    assert "has no 'no_such_handler'" in invocation.error_message
 
 
 def test_emf_parser_ignores_plain_log_lines() -> None:

@@ -3,9 +3,13 @@
 moto stores functions, schedule rules and event-source mappings but never runs our code. This
 module reads those deployed definitions back through the AWS APIs and acts on them:
 
-- `LambdaRuntime.invoke(name, event)`: imports the function's configured handler (a dotted path
-  on this interpreter's sys.path) and calls it in-process with the function's configured
-  environment plus `AWS_ENDPOINT_URL`, so boto3 and Powertools reach the emulator unchanged.
+- `LambdaRuntime.invoke(name, event)`: calls the function's configured handler (a dotted path
+  on this interpreter's sys.path) in-process with the function's configured environment plus
+  `AWS_ENDPOINT_URL`, so boto3 and Powertools reach the emulator unchanged. Each function has
+  its own "container": a private copy of the handler's module, executed on the first invocation
+  (the cold start) inside that environment, as Lambda does, so module-level objects (Powertools'
+  Logger and Metrics read their service and namespace at import; cached clients) see the
+  function's settings, never another function's or the test process's.
   Its stdout becomes a CloudWatch Logs stream; embedded-metric-format lines become metrics;
   AWS/Lambda Invocations, Errors and Duration are published as Lambda would.
 - `Scheduler`: a virtual clock over the deployed `rate(...)` rules; `advance(seconds)` fires
@@ -18,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -182,6 +187,28 @@ def emf_to_metric_data(line: str) -> tuple[str, list[dict[str, Any]]] | None:
     return namespace, [e for ns, entries in result if ns == namespace for e in entries]
 
 
+def load_handler(dotted: str, container: str) -> Callable[[Any, Any], Any]:
+    """`package.module.function` -> the function, from a fresh copy of its module private to
+    `container` (the module's own imports stay shared, as the interpreter's are)."""
+    module_name, _, attribute = dotted.rpartition(".")
+    spec = importlib.util.find_spec(module_name) if module_name else None
+    if spec is None or spec.origin is None:
+        raise PermanentError(f"handler {dotted!r}: no module {module_name!r} on sys.path")
+    private_name = f"{module_name}[{container}:{uuid.uuid4().hex[:8]}]"
+    private = importlib.util.spec_from_file_location(private_name, spec.origin)
+    assert private is not None and private.loader is not None
+    module = importlib.util.module_from_spec(private)
+    sys.modules[private_name] = module  # dataclasses and pickling look a module up by name
+    try:
+        private.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[private_name]
+        raise
+    if not hasattr(module, attribute):
+        raise PermanentError(f"handler {dotted!r}: {module_name} has no {attribute!r}")
+    return getattr(module, attribute)  # type: ignore[no-any-return]
+
+
 class LambdaRuntime:
     """Invokes deployed functions in-process, as Lambda would, against the emulator."""
 
@@ -192,6 +219,7 @@ class LambdaRuntime:
         self._logs = client("logs", endpoint, region)
         self._cloudwatch = client("cloudwatch", endpoint, region)
         self._configs: dict[str, FunctionConfig] = {}
+        self.handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._log_streams: set[tuple[str, str]] = set()
         self.invocations: list[Invocation] = []
 
@@ -208,6 +236,7 @@ class LambdaRuntime:
         """The deployed configuration (handler, environment), read once from the emulator."""
         name = _function_name(function)
         if refresh or name not in self._configs:
+            self.handlers.pop(name, None)  # a new configuration starts new containers
             raw = self._lambda.get_function_configuration(FunctionName=name)
             env = raw.get("Environment", {}).get("Variables", {})
             self._configs[name] = FunctionConfig(
@@ -221,13 +250,13 @@ class LambdaRuntime:
             )
         return self._configs[name]
 
-    @staticmethod
-    def resolve_handler(dotted: str) -> Callable[[Any, Any], Any]:
-        """`package.module.function` -> the function (imported once, like a warm container)."""
-        module_name, _, attribute = dotted.rpartition(".")
-        if not module_name:
-            raise PermanentError(f"handler {dotted!r} is not of the form module.function")
-        return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+    def handler(self, function: str) -> Callable[[Any, Any], Any]:
+        """The function's handler in its container, cold-started on first use. Call it inside
+        the function's environment (`invoke` does)."""
+        config = self.config(function)
+        if config.name not in self.handlers:
+            self.handlers[config.name] = load_handler(config.handler, container=config.name)
+        return self.handlers[config.name]
 
     def invoke(self, function: str, event: Any) -> Invocation:
         """Run the function's handler on `event`; an exception becomes a failed Invocation."""
@@ -245,7 +274,7 @@ class LambdaRuntime:
         _CAPTURE.begin()
         with _environment(env), contextlib.redirect_stdout(_CAPTURE):
             try:
-                handler = self.resolve_handler(config.handler)
+                handler = self.handler(config.name)
                 invocation.result = handler(event, LambdaContext(config, request_id))
             except Exception as exc:  # a crash is the function's error, as on Lambda
                 invocation.error_type = type(exc).__name__
