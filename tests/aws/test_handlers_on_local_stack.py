@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cryptosignals.aws import TickProducer
+from cryptosignals.aws import Store, TickProducer
 from cryptosignals.aws.config import AwsSettings
 from cryptosignals.candles import SAMPLE_COINS, candles_to_ticks, read_candles, sample_path
 from cryptosignals.coingecko.replay import ReplayServer
@@ -178,44 +178,78 @@ def test_a_replayed_day_makes_signals_and_full_redelivery_changes_nothing(
     assert len(alerts) <= len(signals)
 
 
-def test_a_transient_failure_reports_only_that_coins_records(
+def _records(*payloads: dict[str, Any], first_seq: int = 100) -> dict[str, Any]:
+    """A Kinesis event of these JSON payloads, sequence numbers from `first_seq`."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "data": base64.b64encode(json.dumps(p).encode()).decode(),
+                    "sequenceNumber": str(first_seq + i),
+                    "approximateArrivalTimestamp": 1_700_000_000.0 + i,
+                },
+                "eventID": f"shardId-000000000000:{first_seq + i}",
+            }
+            for i, p in enumerate(payloads)
+        ]
+    }
+
+
+def _raw_of(stack: LocalStack, coin: str) -> list[dict[str, Any]]:
+    return [i for i in _scan(stack, "crypto_raw_data") if i["crypto_id"]["S"] == coin]
+
+
+def _versions(stack: LocalStack, *coins: str) -> dict[str, int]:
+    """The stored engine-state version of each coin (0: none stored)."""
+    table = stack.names["engine_state_table"]
+    store = Store(AwsSettings(engine_state_table=table), client=stack.client("dynamodb"))
+    return {coin: state.version for coin, state in store.get_states(coins).items()}
+
+
+def test_a_transient_failure_of_one_coin_reports_only_that_coins_records(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cryptosignals.aws import store as store_module
     from cryptosignals.errors import RetryableError
 
-    real = store_module.Store.put_ticks
+    real = store_module.Store.put_state
 
-    def throttled(self: Any, ticks: Any, source: str = "coingecko") -> int:
-        ticks = list(ticks)
-        if any(t.crypto_id == "ripple" for t in ticks):
-            raise RetryableError("BatchWriteItem: ProvisionedThroughputExceededException")
-        return real(self, ticks, source)
+    def throttled(self: Any, coin: str, *args: Any) -> int:
+        if coin == "ripple":
+            raise RetryableError("PutItem: ProvisionedThroughputExceededException")
+        return real(self, coin, *args)
 
-    monkeypatch.setattr(store_module.Store, "put_ticks", throttled)
-    payloads = [
-        json.dumps({"crypto": "XRP", "price": 0.5}).encode(),
-        json.dumps({"crypto": "DOGE", "price": 0.1}).encode(),
-    ]
-    event = {
-        "Records": [
-            {
-                "kinesis": {
-                    "data": base64.b64encode(p).decode(),
-                    "sequenceNumber": str(100 + i),
-                    "approximateArrivalTimestamp": 1_700_000_000.0 + i,
-                },
-                "eventID": f"shardId-000000000000:{100 + i}",
-            }
-            for i, p in enumerate(payloads)
-        ]
-    }
+    monkeypatch.setattr(store_module.Store, "put_state", throttled)
+    event = _records({"crypto": "XRP", "price": 0.5}, {"crypto": "DOGE", "price": 0.1})
     invocation = stack.runtime.invoke(stack.names["process_function"], event)
     assert not invocation.failed, invocation.error_message
     assert invocation.result == {"batchItemFailures": [{"itemIdentifier": "100"}]}
-    raw = _scan(stack, "crypto_raw_data")
-    assert any(i["crypto_id"]["S"] == "dogecoin" for i in raw)
-    assert not any(i["crypto_id"]["S"] == "ripple" for i in raw)
+    assert _versions(stack, "ripple", "dogecoin") == {"ripple": 0, "dogecoin": 1}
+    monkeypatch.setattr(store_module.Store, "put_state", real)
+    redelivered = {"Records": event["Records"][:1]}
+    again = stack.runtime.invoke(stack.names["process_function"], redelivered)
+    assert again.result == {"batchItemFailures": []}
+    assert _versions(stack, "ripple", "dogecoin") == {"ripple": 1, "dogecoin": 1}
+    assert len(_raw_of(stack, "ripple")) == 1 and len(_raw_of(stack, "dogecoin")) == 1
+
+
+def test_a_transient_failure_of_the_shared_write_reports_the_whole_batch(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptosignals.aws import store as store_module
+    from cryptosignals.errors import RetryableError
+
+    def throttled(*args: Any) -> int:
+        raise RetryableError("BatchWriteItem: ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(store_module.Store, "put_ticks_and_aggregates", throttled)
+    before = _versions(stack, "avalanche-2", "chainlink")
+    event = _records({"crypto": "AVAX", "price": 30.0}, {"crypto": "LINK", "price": 15.0})
+    invocation = stack.runtime.invoke(stack.names["process_function"], event)
+    assert invocation.result == {
+        "batchItemFailures": [{"itemIdentifier": "100"}, {"itemIdentifier": "101"}]
+    }
+    assert _versions(stack, "avalanche-2", "chainlink") == before  # nothing advanced
 
 
 def test_a_429_storm_during_ingest_loses_nothing(stack: LocalStack) -> None:

@@ -97,6 +97,30 @@ def test_aggregates_overwrite_their_window(aws_env: LocalStack, coin: str) -> No
     assert five["avg_price"]["N"] == "102.0" and len(items) == 2
 
 
+def test_a_batch_of_ticks_and_aggregates_of_many_coins_shares_its_write_requests(
+    aws_env: LocalStack, coin: str
+) -> None:
+    """30 coins' ticks and windows (120 items) go in ceil(120 / 25) = 5 BatchWriteItem calls,
+    each mixing both tables; the unprocessed-items loop and the 25-item limit hold."""
+    store, calls = Store(), []
+    store.client.meta.events.register(
+        "before-parameter-build.dynamodb.BatchWriteItem",
+        lambda params, **_: calls.append({t: len(r) for t, r in params["RequestItems"].items()}),
+    )
+    coins = [f"{coin}-{i}" for i in range(30)]
+    ticks = [tick for c in coins for tick in _ticks(c, 1)]
+    windows = [
+        {"crypto_id": c, "time_window": w, "window_end": 1_700_000_000, "avg_price": 1.0}
+        for c in coins
+        for w in (5, 30, 60)
+    ]
+    assert store.put_ticks_and_aggregates(ticks, windows) == 120
+    assert len(calls) == 5 and all(sum(call.values()) <= 25 for call in calls)
+    assert any(len(call) == 2 for call in calls)  # one request carries both tables
+    assert len(_scan(aws_env, "crypto_raw_data", coins[-1])) == 1
+    assert len(_scan(aws_env, "crypto_aggregated_data", coins[0])) == 3
+
+
 def test_engine_state_is_optimistic(aws_env: LocalStack, coin: str) -> None:
     store = Store()
     assert store.get_state(coin).version == 0 and store.get_state(coin).state is None

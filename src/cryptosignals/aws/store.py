@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,9 @@ DAY_SECONDS = 86_400
 INGEST_CURSOR_ID = "_ingest"
 _BATCH_WRITE_LIMIT = 25
 _BATCH_GET_LIMIT = 100
+
+#: One put of a batch write: (table, its key attributes, the item).
+_Put = tuple[str, tuple[str, ...], Mapping[str, Any]]
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -101,38 +104,54 @@ class Store(AwsAdapter):
     service = "dynamodb"
 
     # -- writes ------------------------------------------------------------------------------
-    def _batch_write(
-        self, table: str, items: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
-    ) -> int:
-        """Put items in batches of 25, retrying unprocessed ones with backoff; last key wins."""
-        unique = {tuple(item[k] for k in keys): item for item in items}
-        requests = [{"PutRequest": {"Item": _serialize(item)}} for item in unique.values()]
+    def _batch_write(self, puts: Iterable[_Put]) -> int:
+        """Put (table, key attributes, item) triples of any tables, 25 to a BatchWriteItem call,
+        retrying unprocessed items with backoff; the same key twice keeps the last item."""
+        unique = {
+            (table, tuple(item[k] for k in keys)): (table, item) for table, keys, item in puts
+        }
+        requests = [(t, {"PutRequest": {"Item": _serialize(i)}}) for t, i in unique.values()]
         for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
-            pending = requests[start : start + _BATCH_WRITE_LIMIT]
+            pending: dict[str, list[Any]] = {}
+            for table, request in requests[start : start + _BATCH_WRITE_LIMIT]:
+                pending.setdefault(table, []).append(request)
             for attempt in range(self._max_attempts):
                 try:
-                    response = self.client.batch_write_item(RequestItems={table: pending})
+                    response = self.client.batch_write_item(RequestItems=pending)
                 except (ClientError, BotoCoreError) as exc:
-                    raise classify(exc, f"BatchWriteItem {table}") from exc
-                pending = response.get("UnprocessedItems", {}).get(table, [])
+                    raise classify(exc, f"BatchWriteItem {', '.join(pending)}") from exc
+                pending = response.get("UnprocessedItems") or {}
                 if not pending:
                     break
                 self._sleep(min(2.0, 0.05 * 2**attempt))
             else:
-                raise RetryableError(f"BatchWriteItem {table}: {len(pending)} items unprocessed")
+                left = sum(len(r) for r in pending.values())
+                raise RetryableError(f"BatchWriteItem {', '.join(pending)}: {left} unprocessed")
         return len(unique)
+
+    def _tick_puts(self, ticks: Iterable[Tick], source: str) -> list[_Put]:
+        keys = ("crypto_id", "loading_time")
+        table, ttl = self.settings.raw_table, self.settings.raw_ttl_days
+        return [(table, keys, raw_item(t, ttl, source)) for t in ticks]
+
+    def _aggregate_puts(self, aggregates: Iterable[Any]) -> list[_Put]:
+        table, keys = self.settings.aggregated_table, ("crypto_id", "time_window")
+        items = [a.to_json() if hasattr(a, "to_json") else dict(a) for a in aggregates]
+        return [(table, keys, item) for item in items]
 
     def put_ticks(self, ticks: Iterable[Tick], source: str = "coingecko") -> int:
         """Store raw ticks; the same tick twice stores the same item. Returns items written."""
-        items = [raw_item(t, self.settings.raw_ttl_days, source) for t in ticks]
-        return self._batch_write(self.settings.raw_table, items, ("crypto_id", "loading_time"))
+        return self._batch_write(self._tick_puts(ticks, source))
 
     def put_aggregates(self, aggregates: Iterable[Any]) -> int:
         """Store the latest window per (coin, window); accepts Aggregate or its JSON form."""
-        items = [a.to_json() if hasattr(a, "to_json") else dict(a) for a in aggregates]
-        return self._batch_write(
-            self.settings.aggregated_table, items, ("crypto_id", "time_window")
-        )
+        return self._batch_write(self._aggregate_puts(aggregates))
+
+    def put_ticks_and_aggregates(
+        self, ticks: Iterable[Tick], aggregates: Iterable[Any], source: str = "coingecko"
+    ) -> int:
+        """Both of a whole batch (any coins) together: one BatchWriteItem per 25 items."""
+        return self._batch_write(self._tick_puts(ticks, source) + self._aggregate_puts(aggregates))
 
     def put_signals(self, signals: Iterable[Signal]) -> list[Signal]:
         """Store each signal once (conditional on its id); return those still to publish."""
@@ -156,16 +175,10 @@ class Store(AwsAdapter):
         return new
 
     def mark_published(self, signals: Iterable[Signal], at: int | None = None) -> None:
-        """Record that these signals' events are on the bus (same item + published_at)."""
+        """Record that these signals' events are on the bus (same items + published_at)."""
         stamp = int(time.time() if at is None else at)
-        for signal in signals:
-            try:
-                self.client.put_item(
-                    TableName=self.settings.signals_table,
-                    Item=_serialize({**signal_item(signal), "published_at": stamp}),
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise classify(exc, f"PutItem {self.settings.signals_table}") from exc
+        table, keys = self.settings.signals_table, ("signal_id", "timestamp")
+        self._batch_write((table, keys, {**signal_item(s), "published_at": stamp}) for s in signals)
 
     # -- ingest cursor -----------------------------------------------------------------------
     def get_ingest_cursor(self) -> dict[str, int]:

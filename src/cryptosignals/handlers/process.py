@@ -1,11 +1,14 @@
 """Process: Kinesis ticks -> raw items, aggregates, signals (DynamoDB) + signal events.
 
 Per batch: decode every record (malformed ones go to the dead-letter queue with their reason
-and are not retried); group the ticks by coin; read all engine states in one BatchGetItem; per
-coin, feed the engine (cryptosignals.engine) and write raw ticks, aggregates, new signals and
-the state (last, with an optimistic version check). A transient failure of one coin reports
-that coin's records in batchItemFailures, so Kinesis redelivers them; every write is idempotent
-and the engine drops ticks it has already seen, so redelivery changes nothing.
+and are not retried); group the ticks by coin; read all engine states in one BatchGetItem; feed
+each coin's engine (cryptosignals.engine: pure, no writes yet); write every coin's raw ticks and
+aggregates together (one BatchWriteItem per 25 items: the write requests of a batch grow with
+its items, not its coins); then per coin its new signals (stored, published, marked) and its
+state, last, with an optimistic version check. A transient failure of the shared write reports
+the whole batch in batchItemFailures, one of a coin's own writes only that coin's records, so
+Kinesis redelivers them; every write is idempotent and the engine drops ticks its stored state
+has already seen, so redelivery changes nothing.
 
 Core interface used: `Engine(crypto_id)`, `Engine.from_state(dict)`, `.feed(TickSeries) ->
 EngineResult(signals, aggregates, accepted, duplicates, rejected)`, `.state() -> dict`.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,7 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptosignals.aws import AwsSettings, SignalPublisher, Store, clients
 from cryptosignals.aws.records import KNOWN_COINS, decode_record
-from cryptosignals.engine import Engine, StateVersionError
+from cryptosignals.aws.store import StoredState
+from cryptosignals.engine import Engine, EngineResult, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.model import Tick, TickSeries
 
@@ -82,25 +87,29 @@ def _dead_letter(
     return unsent
 
 
-def _process_coin(
-    store: Store, publisher: SignalPublisher, coin: str, ticks: list[Tick], stored: Any
-) -> dict[str, int]:
+@dataclass
+class _Fed:
+    """A coin's engine after this batch's ticks, not yet stored."""
+
+    ticks: list[Tick]
+    engine: Engine
+    result: EngineResult
+    version: int
+
+
+def _feed(coin: str, ticks: list[Tick], stored: StoredState) -> _Fed:
     ticks = sorted(ticks, key=lambda t: t.timestamp)
     engine = _engine(coin, stored.state)
-    result = engine.feed(TickSeries.from_ticks(coin, ticks))
-    store.put_ticks(ticks)
-    if result.accepted:
-        store.put_aggregates(result.aggregates)
-    to_publish = store.put_signals(result.signals)
+    return _Fed(ticks, engine, engine.feed(TickSeries.from_ticks(coin, ticks)), stored.version)
+
+
+def _finish_coin(store: Store, publisher: SignalPublisher, coin: str, fed: _Fed) -> int:
+    """Store, publish and mark the coin's new signals, then its state; return signals sent."""
+    to_publish = store.put_signals(fed.result.signals)
     publisher.publish(to_publish)
     store.mark_published(to_publish)
-    store.put_state(coin, engine.state(), stored.version)
-    return {
-        "TicksProcessed": result.accepted,
-        "DuplicateTicks": result.duplicates,
-        "OutOfOrderTicks": len(result.rejected),
-        "SignalsEmitted": len(to_publish),
-    }
+    store.put_state(coin, fed.engine.state(), fed.version)
+    return len(to_publish)
 
 
 @metrics.log_metrics
@@ -136,16 +145,26 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except RetryableError:
         logger.exception("engine states unavailable: the whole batch is retried")
         states = None
-    for coin, ticks in sorted(by_coin.items()):
-        if states is None:
-            failed |= seqs_of[coin]
-            continue
+    fed = {} if states is None else {c: _feed(c, t, states[c]) for c, t in sorted(by_coin.items())}
+    try:
+        store.put_ticks_and_aggregates(
+            (t for f in fed.values() for t in f.ticks),
+            (a for f in fed.values() if f.result.accepted for a in f.result.aggregates),
+        )
+    except RetryableError:
+        logger.exception("ticks and aggregates not stored: the whole batch is retried")
+        fed = {}
+    failed |= {s for coin in by_coin if coin not in fed for s in seqs_of[coin]}
+    for coin, one in fed.items():
         try:
-            for name, value in _process_coin(store, publisher, coin, ticks, states[coin]).items():
-                totals[name] += value
+            totals["SignalsEmitted"] += _finish_coin(store, publisher, coin, one)
         except RetryableError:
             logger.exception("transient failure: the coin's records will be redelivered")
             failed |= seqs_of[coin]
+            continue
+        totals["TicksProcessed"] += one.result.accepted
+        totals["DuplicateTicks"] += one.result.duplicates
+        totals["OutOfOrderTicks"] += len(one.result.rejected)
     for name, value in totals.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="BatchItemFailures", unit=MetricUnit.Count, value=len(failed))
