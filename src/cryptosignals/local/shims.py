@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any
+from typing import Any, ClassVar
 
 import moto
 from moto.cloudformation import parsing
@@ -44,32 +44,46 @@ def _no_moto_lambda_invoke(self: Any, *args: Any, **kwargs: Any) -> None:
     """moto would try Docker for every record; cryptosignals.local.runtime polls instead."""
 
 
-class CfnAlarm(CloudFormationModel):
-    """AWS::CloudWatch::Alarm, stored through moto's own CloudWatch backend (never evaluated)."""
+class _Shim:
+    """What every shimmed type declares alike to moto's template parser: its type, the property
+    that names it, its GetAtt attributes (name -> instance attribute) and a physical id. A mixin,
+    not a CloudFormationModel: moto registers every subclass of that as a resource type."""
 
-    def __init__(self, alarm: Any) -> None:
-        self.alarm = alarm
+    CFN_TYPE: ClassVar[str]
+    NAME_TYPE: ClassVar[str] = ""
+    ATTRIBUTES: ClassVar[dict[str, str]] = {}
+    physical_id: str
 
     @property
     def physical_resource_id(self) -> str:
-        return str(self.alarm.name)
+        return self.physical_id
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_TYPE
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.CFN_TYPE
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
+        return attr in cls.ATTRIBUTES
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return str(self.alarm.alarm_arn)
+        if attribute_name in self.ATTRIBUTES:
+            return str(getattr(self, self.ATTRIBUTES[attribute_name]))
         raise parsing.UnformattedGetAttTemplateException()
+
+
+class CfnAlarm(_Shim, CloudFormationModel):
+    """AWS::CloudWatch::Alarm, stored through moto's own CloudWatch backend (never evaluated)."""
+
+    CFN_TYPE, NAME_TYPE, ATTRIBUTES = "AWS::CloudWatch::Alarm", "AlarmName", {"Arn": "arn"}
+
+    def __init__(self, alarm: Any) -> None:
+        self.alarm = alarm
+        self.physical_id, self.arn = str(alarm.name), str(alarm.alarm_arn)
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
@@ -129,37 +143,15 @@ class CfnAlarm(CloudFormationModel):
     ) -> None:
         cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
 
-    def is_created(self) -> bool:
-        return True
 
-
-class CfnSecret(CloudFormationModel):
+class CfnSecret(_Shim, CloudFormationModel):
     """AWS::SecretsManager::Secret through moto's backend; Ref gives the ARN, as on AWS."""
 
+    CFN_TYPE, NAME_TYPE, ATTRIBUTES = "AWS::SecretsManager::Secret", "Name", {"Id": "arn"}
+
     def __init__(self, arn: str, name: str) -> None:
-        self.arn = arn
+        self.physical_id = self.arn = arn  # Ref gives the ARN
         self.name = name
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Id"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Id":
-            return self.arn
-        raise parsing.UnformattedGetAttTemplateException()
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
@@ -214,32 +206,15 @@ class CfnSecret(CloudFormationModel):
         backend = secretsmanager_backends[account_id][region_name]
         backend.delete_secret(resource_name, None, True)
 
-    def is_created(self) -> bool:
-        return True
 
-
-class CfnQueuePolicy(CloudFormationModel):
+class CfnQueuePolicy(_Shim, CloudFormationModel):
     """AWS::SQS::QueuePolicy: sets the Policy attribute of each listed queue (not enforced)."""
+
+    CFN_TYPE, ATTRIBUTES = "AWS::SQS::QueuePolicy", {"Id": "physical_id"}
 
     def __init__(self, physical_id: str, queue_urls: list[str]) -> None:
         self.physical_id = physical_id
         self.queue_urls = queue_urls
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.physical_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Id"
 
     @classmethod
     def _set(cls, props: dict[str, Any], account_id: str, region_name: str, policy: str) -> None:
@@ -285,31 +260,14 @@ class CfnQueuePolicy(CloudFormationModel):
     ) -> None:
         cls._set(cloudformation_json.get("Properties", {}), account_id, region_name, "")
 
-    def is_created(self) -> bool:
-        return True
 
-
-class CfnEventInvokeConfig(CloudFormationModel):
+class CfnEventInvokeConfig(_Shim, CloudFormationModel):
     """AWS::Lambda::EventInvokeConfig through moto's Lambda backend (async retry settings)."""
 
+    CFN_TYPE = "AWS::Lambda::EventInvokeConfig"
+
     def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.function_name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::EventInvokeConfig"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return False
+        self.physical_id = self.function_name = function_name
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
@@ -358,9 +316,6 @@ class CfnEventInvokeConfig(CloudFormationModel):
         region_name: str,
     ) -> None:
         """Nothing to undo: the function's deletion removes its invoke config."""
-
-    def is_created(self) -> bool:
-        return True
 
 
 _MODELS = (CfnAlarm, CfnSecret, CfnQueuePolicy, CfnEventInvokeConfig)
