@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_support import SIGNALS_BY_COIN, coin_items
 
 from cryptosignals.aws import AwsSettings, TickProducer, clients
-from cryptosignals.aws.store import _deserialize
 from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.engine import analyze_ticks
 from cryptosignals.local.runtime import KinesisPoller
@@ -26,22 +26,6 @@ from cryptosignals.local.stack import LocalStack
 from cryptosignals.model import Signal
 
 pytestmark = pytest.mark.integration
-
-
-def _items(stack: LocalStack, table: str, coin: str, index: str | None = None) -> list[Any]:
-    client, items = stack.client("dynamodb"), []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "crypto_id = :c",
-        "ExpressionAttributeValues": {":c": {"S": coin}},
-        **({"IndexName": index} if index else {}),
-    }
-    while True:
-        page = client.query(**kwargs)
-        items += [_deserialize(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class Throttle:
@@ -119,9 +103,9 @@ def test_throttled_writes_are_redelivered_until_stored_and_signals_are_not_dupli
     # a second consumer of the mapping replays the whole stream: duplicates change nothing
     KinesisPoller(stack.runtime, poller.mapping["UUID"]).drain()
 
-    raw = _items(stack, stack.names["raw_table"], coin)
+    raw = coin_items(stack, stack.names["raw_table"], coin)
     assert sorted(i["loading_time"] for i in raw) == ticks.timestamp.tolist()
-    stored = _items(stack, stack.names["signals_table"], coin, "crypto_id-timestamp-index")
+    stored = coin_items(stack, stack.names["signals_table"], coin, SIGNALS_BY_COIN)
     assert Counter(i["signal_id"] for i in stored).most_common(1)[0][1] == 1
     by_id = {i["signal_id"]: Signal.from_json(i).to_json() for i in stored}
     assert by_id == {s.signal_id: s.to_json() for s in expected}
@@ -154,6 +138,8 @@ def test_the_seeds_test_record_sent_with_the_aws_cli_lands_as_bitcoin(stack: Loc
     (poller,) = stack.pollers()
     report = poller.drain()
     assert report.batches_ok >= 1 and report.records_sent_to_on_failure == 0
-    (item,) = [i for i in _items(stack, stack.names["raw_table"], "bitcoin") if i["price"] == 50000]
+    (item,) = [
+        i for i in coin_items(stack, stack.names["raw_table"], "bitcoin") if i["price"] == 50000
+    ]
     assert item["market_cap"] == 1e12 and item["volume_24h"] == 3e10
     assert item["change_24h"] == 1.5 and item["source"] == "coingecko"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_support import SIGNALS_BY_COIN, coin_items
 
-from cryptosignals.aws.store import _deserialize
 from cryptosignals.candles import read_candles, sample_path
 from cryptosignals.coingecko.replay import ReplayServer
 from cryptosignals.commands.analyze import render_jsonl, signals_of_file
@@ -27,21 +27,9 @@ CANDLES = 2 * 288  # two days of 5-minute candles
 
 
 def _query(stack: LocalStack, table: str, coin: str, key: str) -> list[dict[str, Any]]:
-    """Every item of a coin (signals through their GSI crypto_id-timestamp-index)."""
-    client, items = stack.client("dynamodb"), []
-    index = {"IndexName": "crypto_id-timestamp-index"} if key == "signal_id" else {}
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        **index,
-        "KeyConditionExpression": "crypto_id = :c",
-        "ExpressionAttributeValues": {":c": {"S": coin}},
-    }
-    while True:
-        page = client.query(**kwargs)
-        items += [_deserialize(i) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda i: i[key])
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    """Every item of a coin (signals through their GSI), sorted by `key`."""
+    index = SIGNALS_BY_COIN if key == "signal_id" else None
+    return sorted(coin_items(stack, table, coin, index), key=lambda i: i[key])
 
 
 def _csv_slice(path: Path) -> Path:
