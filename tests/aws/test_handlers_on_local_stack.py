@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,39 +61,6 @@ def _put(stack: LocalStack, *payloads: bytes) -> None:
 def _replay_env(server: ReplayServer) -> dict[str, str]:
     """Point the ingest function at a replay server; it is local, so no 30/minute pacing."""
     return {"COINGECKO_API_URL": server.url, "COINGECKO_RATE_LIMIT_PER_MIN": "6000"}
-
-
-def _aws_cli() -> str:
-    for candidate in (Path(sys.prefix) / "bin" / "aws",):
-        if candidate.is_file():
-            return str(candidate)
-    return "aws"
-
-
-def test_the_seeds_test_record_sent_with_the_cli_lands_as_bitcoin(stack: LocalStack) -> None:
-    record = '{"crypto": "BTC", "price_usd": 67000.5, "market_cap_usd": 1.3e12, '
-    record += '"24hr_vol": 2.5e10, "24hr_change": 1.2}'
-    env = {**os.environ, **stack.environment()}
-    subprocess.run(
-        [
-            *(_aws_cli(), "--endpoint-url", stack.endpoint, "kinesis", "put-record"),
-            *("--stream-name", "lambda-stream", "--partition-key", "1", "--data", record),
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-        timeout=60,
-    )
-    (poller,) = stack.pollers()
-    poller.drain()
-    items = [
-        i
-        for i in _scan(stack, "crypto_raw_data")
-        if i["crypto_id"]["S"] == "bitcoin" and i["price"]["N"] == "67000.5"
-    ]
-    assert len(items) == 1
-    assert items[0]["price"]["N"] == "67000.5" and items[0]["volume_24h"]["N"] == "25000000000.0"
-    assert not _drain_queue(stack, stack.names["process_failure_queue_url"])
 
 
 def test_malformed_records_are_dead_lettered_with_their_reason(stack: LocalStack) -> None:

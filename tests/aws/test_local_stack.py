@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import aws_probe_handlers
 import pytest
 import requests
 from aws_probe_handlers import create_probe_function
 
+from aws_cli import aws_cli
 from cryptosignals.local import shims
 from cryptosignals.local.emulator import Emulator
 from cryptosignals.local.runtime import Scheduler, emf_to_metric_data, rate_seconds
@@ -164,32 +163,12 @@ def test_emf_parser_ignores_plain_log_lines() -> None:
 
 
 # ------------------------------------------------------------------------------ the AWS CLI
-def _aws_cli() -> str:
-    candidates = [str(Path(sys.prefix) / "bin" / "aws"), shutil.which("aws")]
-    found = next((c for c in candidates if c and Path(c).is_file()), None)
-    if found is None:
-        pytest.fail("the AWS CLI is missing: the `local` extra installs awscli")
-    return found
-
-
-def _cli(stack: LocalStack, *args: str) -> dict[str, Any]:
-    env = {**os.environ, **stack.environment(), "AWS_PAGER": ""}
-    env.pop("AWS_PROFILE", None)
-    result = subprocess.run(
-        [_aws_cli(), "--endpoint-url", stack.endpoint, "--output", "json", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else {}
-
-
 def test_the_seeds_cli_commands_work_against_the_stack(local_stack: LocalStack) -> None:
-    tables = _cli(local_stack, "dynamodb", "list-tables")["TableNames"]
+    tables = aws_cli(local_stack.endpoint, "dynamodb", "list-tables")["TableNames"]
     assert {"crypto_raw_data", "crypto_aggregated_data", "trading_signals"} <= set(tables)
-    stream = _cli(local_stack, "kinesis", "describe-stream", "--stream-name", "lambda-stream")
+    stream = aws_cli(
+        local_stack.endpoint, "kinesis", "describe-stream", "--stream-name", "lambda-stream"
+    )
     assert stream["StreamDescription"]["StreamStatus"] == "ACTIVE"
     record = {
         "crypto": "BTC",
@@ -198,8 +177,8 @@ def test_the_seeds_cli_commands_work_against_the_stack(local_stack: LocalStack) 
         "24hr_vol": 2.5e10,
         "24hr_change": 1.2,
     }
-    put = _cli(
-        local_stack,
+    put = aws_cli(
+        local_stack.endpoint,
         "kinesis",
         "put-record",
         "--stream-name",
@@ -218,8 +197,8 @@ def test_the_seeds_cli_commands_work_against_the_stack(local_stack: LocalStack) 
     )["ShardIterator"]
     first = kinesis.get_records(ShardIterator=iterator, Limit=1)["Records"][0]
     assert json.loads(first["Data"]) == record  # CLI v1 sends --data as the raw bytes
-    item = _cli(
-        local_stack,
+    item = aws_cli(
+        local_stack.endpoint,
         "dynamodb",
         "query",
         "--table-name",

@@ -4,21 +4,16 @@ AWS CLI commands against the printed endpoint, the record processed by the runni
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from aws_cli import aws_cli
+
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
-
-
-def _aws() -> str:
-    local = Path(sys.prefix) / "bin" / "aws"
-    return str(local) if local.is_file() else "aws"
 
 
 def test_local_up_serves_the_seeds_cli_commands_until_interrupted() -> None:
@@ -33,23 +28,9 @@ def test_local_up_serves_the_seeds_cli_commands_until_interrupted() -> None:
         first = process.stdout.readline()
         assert first.startswith("endpoint http://127.0.0.1:"), first
         endpoint = first.split()[1]
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
 
         def aws(*args: str) -> dict:
-            done = subprocess.run(
-                [_aws(), "--endpoint-url", endpoint, "--output", "json", *args],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=60,
-            )
-            assert done.returncode == 0, done.stderr
-            return json.loads(done.stdout) if done.stdout.strip() else {}
+            return aws_cli(endpoint, *args)
 
         assert "crypto_raw_data" in aws("dynamodb", "list-tables")["TableNames"]
         record = {"crypto": "BTC", "price_usd": 67000.5, "24hr_vol": 1e10, "24hr_change": 1.0}

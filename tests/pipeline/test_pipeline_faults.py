@@ -7,17 +7,14 @@ exactly the batch engine's over the same ticks."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pipeline_support import SIGNALS_BY_COIN, coin_items
 
+from aws_cli import aws_cli
 from cryptosignals.aws import AwsSettings, TickProducer, clients
 from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.engine import analyze_ticks
@@ -112,29 +109,17 @@ def test_throttled_writes_are_redelivered_until_stored_and_signals_are_not_dupli
     assert all("published_at" in i for i in stored)
 
 
-def _aws_cli() -> str:
-    local = Path(sys.prefix) / "bin" / "aws"
-    return str(local) if local.is_file() else "aws"
-
-
 def test_the_seeds_test_record_sent_with_the_aws_cli_lands_as_bitcoin(stack: LocalStack) -> None:
     record = (
         '{"crypto": "BTC", "price_usd": 50000, "market_cap_usd": 1e12, "24hr_vol": 3e10, '
         '"24hr_change": 1.5}'
     )
-    stream = stack.names["stream"]
-    sent = subprocess.run(
-        [
-            *(_aws_cli(), "kinesis", "put-record", "--stream-name", stream),
-            *("--partition-key", "BTC", "--data", record, "--endpoint-url", stack.endpoint),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **stack.environment()},
-        timeout=60,
+    sent = aws_cli(
+        stack.endpoint,
+        *("kinesis", "put-record", "--stream-name", stack.names["stream"]),
+        *("--partition-key", "BTC", "--data", record),
     )
-    assert sent.returncode == 0, sent.stderr
-    assert '"ShardId"' in sent.stdout and '"SequenceNumber"' in sent.stdout
+    assert {"ShardId", "SequenceNumber"} <= set(sent)
     (poller,) = stack.pollers()
     report = poller.drain()
     assert report.batches_ok >= 1 and report.records_sent_to_on_failure == 0
