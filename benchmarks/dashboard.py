@@ -1,8 +1,8 @@
 """How long one dashboard refresh takes with 24 hours x 50 coins of 1-minute ticks (72,000 raw
-items) in the local emulator. Not a test (moto is far slower than DynamoDB, so the figures are
-an upper bound); run it by hand:
+items) in the local emulator. moto is far slower than DynamoDB, so the read figures are an
+upper bound; the drawing figures are the page's own work. About 4 minutes:
 
-    .venv/bin/python tests/dashboard/bench_dashboard_refresh.py
+    .venv/bin/python benchmarks/dashboard.py
 
 It prints: the first (cold) read of every table, an incremental refresh after one new tick per
 coin (what every `dcc.Interval` tick costs), and the work of drawing every chart and table.
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "dashboard"))  # the test market
 
 from dashboard_support import synthetic_market
 
