@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib
 import importlib.util
 import io
 import json
