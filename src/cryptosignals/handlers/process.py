@@ -30,7 +30,7 @@ from cryptosignals.aws.records import KNOWN_COINS, decode_record
 from cryptosignals.aws.store import StoredState
 from cryptosignals.engine import Engine, EngineResult, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
-from cryptosignals.model import Tick, TickSeries
+from cryptosignals.model import Signal, Tick, TickSeries
 
 logger = Logger()
 metrics = Metrics()
@@ -103,12 +103,11 @@ def _feed(coin: str, ticks: list[Tick], stored: StoredState) -> _Fed:
     return _Fed(ticks, engine, engine.feed(TickSeries.from_ticks(coin, ticks)), stored.version)
 
 
-def _finish_coin(store: Store, publisher: SignalPublisher, coin: str, fed: _Fed) -> int:
-    """Store, publish and mark the coin's new signals, then its state; return signals sent."""
-    to_publish = store.put_signals(fed.result.signals)
+def _publish(store: Store, publisher: SignalPublisher, signals: list[Signal]) -> int:
+    """Store the new signals, put them on the bus, mark them published; return how many."""
+    to_publish = store.put_signals(signals)
     publisher.publish(to_publish)
     store.mark_published(to_publish)
-    store.put_state(coin, fed.engine.state(), fed.version)
     return len(to_publish)
 
 
@@ -157,7 +156,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failed |= {s for coin in by_coin if coin not in fed for s in seqs_of[coin]}
     for coin, one in fed.items():
         try:
-            totals["SignalsEmitted"] += _finish_coin(store, publisher, coin, one)
+            totals["SignalsEmitted"] += _publish(store, publisher, one.result.signals)
+            store.put_state(coin, one.engine.state(), one.version)  # last: the batch is done
         except RetryableError:
             logger.exception("transient failure: the coin's records will be redelivered")
             failed |= seqs_of[coin]
