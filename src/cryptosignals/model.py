@@ -22,8 +22,11 @@ from cryptosignals.errors import BadInputError
 SIGNAL_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-5b7a-9d41-2c6e0f9b7a10")
 
 
-def _number(name: str, value: Any, *, required: bool, positive: bool = False) -> float | None:
-    """A finite float (>= 0, or > 0 if asked), None where allowed, else a BadInputError."""
+def _number(
+    name: str, value: Any, *, required: bool, positive: bool = False, signed: bool = False
+) -> float | None:
+    """A finite float (>= 0; > 0 if `positive`; any sign if `signed`), None where allowed, else
+    a BadInputError."""
     if value is None:
         if required:
             raise BadInputError(f"missing field {name!r}")
@@ -36,7 +39,7 @@ def _number(name: str, value: Any, *, required: bool, positive: bool = False) ->
         raise BadInputError(f"field {name!r} is not a number: {value!r}") from None
     if not math.isfinite(number):
         raise BadInputError(f"field {name!r} is not finite: {value!r}")
-    if number < 0 or (positive and number == 0):
+    if (number < 0 and not signed) or (positive and number == 0):
         raise BadInputError(
             f"field {name!r} must be {'positive' if positive else '>= 0'}: {value!r}"
         )
@@ -75,14 +78,13 @@ class Tick:
         timestamp = data.get("timestamp")
         if isinstance(timestamp, float) and timestamp.is_integer():
             timestamp = int(timestamp)
-        change = data.get("change_24h")
         return cls(
             crypto_id=data.get("crypto_id"),  # type: ignore[arg-type]
             timestamp=timestamp,  # type: ignore[arg-type]
             price=_number("price", data.get("price"), required=True, positive=True),  # type: ignore[arg-type]
             volume_24h=_number("volume_24h", data.get("volume_24h"), required=False),
             market_cap=_number("market_cap", data.get("market_cap"), required=False),
-            change_24h=None if change is None else float(change),
+            change_24h=_number("change_24h", data.get("change_24h"), required=False, signed=True),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -88,6 +88,21 @@ def test_malformed_records_are_dead_lettered_with_their_reason(stack: LocalStack
     assert not _drain_queue(stack, stack.names["process_failure_queue_url"])
 
 
+def test_a_malformed_record_the_dead_letter_queue_cannot_take_is_retried_not_dropped(
+    stack: LocalStack,
+) -> None:
+    function = stack.names["process_function"]
+    real_queue = stack.runtime.config(function).environment["DEAD_LETTER_QUEUE_URL"]
+    stack.set_function_environment(function, {"DEAD_LETTER_QUEUE_URL": real_queue + "-gone"})
+    try:
+        event = _records({"crypto": "BTC", "price": "abc"}, {"crypto": "DOT", "price": 4.2})
+        run = stack.runtime.invoke(function, event)
+    finally:
+        stack.set_function_environment(function, {"DEAD_LETTER_QUEUE_URL": real_queue})
+    assert run.result == {"batchItemFailures": [{"itemIdentifier": "100"}]}
+    assert any("not dead-lettered: retried" in line for line in run.log_lines)
+
+
 def test_scheduled_ingest_from_the_replay_server_reaches_the_tables(stack: LocalStack) -> None:
     with ReplayServer() as server:
         stack.set_function_environment(stack.names["ingest_function"], _replay_env(server))

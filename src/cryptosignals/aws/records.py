@@ -99,9 +99,8 @@ def _one(item: Any, arrival: float, known: Collection[str]) -> Tick:
     if not isinstance(item, Mapping):
         raise BadInputError(f"a record must hold a JSON object, got {type(item).__name__}")
     if "crypto_id" in item:
-        coin_id(item["crypto_id"], known)
         _price(item.get("price"), "price")
-        return Tick.from_json(item)
+        return Tick.from_json({**item, "crypto_id": coin_id(item["crypto_id"], known)})
     if "crypto" in item:
         return _seed_tick(item, arrival, known)
     raise BadInputError("a record needs crypto_id (ours) or crypto (the seed's shapes)")

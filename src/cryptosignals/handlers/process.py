@@ -48,17 +48,15 @@ def _engine(coin: str, state: dict[str, Any] | None) -> Engine:
         return Engine(coin)
 
 
-def _dead_letter(
-    settings: AwsSettings, dead: list[tuple[dict[str, Any], str]]
-) -> list[dict[str, Any]]:
-    """Send malformed records with their reasons; return the records that could not be sent."""
+def _dead_letter(settings: AwsSettings, dead: list[tuple[dict[str, Any], str]]) -> set[int]:
+    """Send malformed records with their reasons; return the positions of those not sent."""
     if not dead:
-        return []
+        return set()
     if not settings.dead_letter_queue_url:
         logger.error("no DEAD_LETTER_QUEUE_URL: malformed records are reported as failures")
-        return [record for record, _ in dead]
+        return set(range(len(dead)))
     sqs = clients("sqs", settings)
-    unsent = []
+    unsent: set[int] = set()
     for start in range(0, len(dead), 10):
         chunk = dead[start : start + 10]
         entries = [
@@ -83,7 +81,7 @@ def _dead_letter(
         except (ClientError, BotoCoreError):
             logger.exception("dead-letter queue unavailable")
             failed = set(range(len(chunk)))
-        unsent += [chunk[i][0] for i in sorted(failed)]
+        unsent |= {start + i for i in failed}
     return unsent
 
 
@@ -130,12 +128,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         for tick in ticks:
             by_coin[tick.crypto_id].append(tick)
             seqs_of[tick.crypto_id].add(seq)
-    failed = {r.get("kinesis", {}).get("sequenceNumber", "") for r in _dead_letter(settings, dead)}
-    metrics.add_metric(name="RecordsDeadLettered", unit=MetricUnit.Count, value=len(dead))
-    for record, reason in dead:
-        logger.warning(
-            "record dead-lettered", extra={"eventID": record.get("eventID"), "reason": reason}
-        )
+    unsent = _dead_letter(settings, dead)  # these are reported instead, so Kinesis retries them
+    failed = {dead[i][0].get("kinesis", {}).get("sequenceNumber", "") for i in unsent}
+    metrics.add_metric(
+        name="RecordsDeadLettered", unit=MetricUnit.Count, value=len(dead) - len(unsent)
+    )
+    for i, (record, reason) in enumerate(dead):
+        message = "record not dead-lettered: retried" if i in unsent else "record dead-lettered"
+        logger.warning(message, extra={"eventID": record.get("eventID"), "reason": reason})
 
     store, publisher = Store(settings), SignalPublisher(settings)
     totals: dict[str, int] = defaultdict(int)
