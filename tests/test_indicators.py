@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import talib
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cryptosignals import indicators as ind
@@ -137,18 +137,23 @@ def test_every_registered_indicator_has_a_streaming_test() -> None:
     assert {name for name, _ in STREAM_CONFIGS} == set(INDICATORS)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 120),
     cuts=st.lists(st.integers(0, 120), max_size=8),
     config=st.sampled_from(STREAM_CONFIGS),
+    gaps=st.lists(st.integers(0, 119), max_size=3),
 )
+@example(seed=0, n=8, cuts=[3], config=("max", {"period": 5}), gaps=[1])  # a NaN while filling
 def test_chunked_stream_equals_whole_series_bit_for_bit(
-    seed: int, n: int, cuts: list[int], config: tuple[str, dict]
+    seed: int, n: int, cuts: list[int], config: tuple[str, dict], gaps: list[int]
 ) -> None:
+    """Also with NaNs (missing values) anywhere, leading or inside a window."""
     name, params = config
     high, low, close = _series(seed, n)
+    for gap in (g for g in gaps if g < n):
+        high[gap] = low[gap] = close[gap] = np.nan
     inputs = (high, low, close) if INDICATORS[name].inputs == ("high", "low", "close") else (close,)
     whole = Stream(name, **params).update(*inputs)
 

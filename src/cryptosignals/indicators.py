@@ -326,17 +326,17 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
 
 # --- rolling MIN / MAX over `period` values (TA_MIN / TA_MAX) ------------------------------------
 # The extreme is tracked, TA-Lib's way: the window is rescanned only when the extreme leaves it.
-# A NaN after the warm-up makes the output NaN while it is inside the window.
+# A NaN (after the first value) makes the output NaN while it is inside the window, in chunks too.
 # state: n, started, ring buffer[period]
 @_kernel
 def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-def]
     n, started = int(state[_N]), state[_STARTED] != 0.0
     pos = n % period
     best, best_at, nan_at = 0.0, -1, -1  # positions count values, like n; -1: rescan
-    if n >= period:  # values stored by an earlier call: find their NaNs
-        for j in range(period):
-            if math.isnan(state[2 + j]):
-                nan_at = max(nan_at, n - period + (j - pos) % period)
+    # values stored by an earlier call (slots 0..n-1 until the ring is full): find their NaNs
+    for j in range(min(n, period)):
+        if math.isnan(state[2 + j]):
+            nan_at = max(nan_at, n - period + (j - pos) % period)
     for i in range(x.shape[0]):
         value = x[i]
         if not started:
