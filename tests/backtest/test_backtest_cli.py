@@ -106,6 +106,8 @@ def test_optimize_walk_forward_reports_in_and_out_of_sample() -> None:
         (["backtest", "--coin", "dogecoin"], "no bundled sample"),
         (["backtest", "--strategy", "bollinger_breakout", "--param", "nbdev=50"], "no BUY or SELL"),
         (["scorecard", "--boot", "3"], "--boot"),
+        (["backtest", "--strategy", "rsi_reversal", "--param", "period=1"], "period must be"),
+        (["backtest", "--strategy", "macd_momentum", "--param", "signal=1"], "signal must be"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], message: str) -> None:
@@ -125,3 +127,11 @@ def test_too_few_candles_is_a_clear_error(tmp_path: Path) -> None:
             f.write(",".join(str(v) for v in row) + "\n")
     result = run("backtest", "--input", str(path), "--param", "fast=5", "--param", "slow=30")
     assert result.returncode == 2 and "too few" in result.stderr
+
+
+def test_walk_forward_warms_up_for_the_valid_grid_points_only() -> None:
+    """fast=40 pairs with no slow here (40 >= 35): only valid points set the warm-up."""
+    args = ["optimize", "--grid", "fast=5,40", "--grid", "slow=30,35", "--walk-forward", "7d:2d"]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    assert "out-of-sample" in result.stdout

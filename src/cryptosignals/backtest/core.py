@@ -100,6 +100,10 @@ def make_rule(strategy: str, params: dict[str, Any] | None = None) -> Rule:
     fast, slow = getattr(rule, "fast", None), getattr(rule, "slow", None)
     if fast is not None and slow is not None and fast >= slow:
         raise BadInputError(f"{strategy}: fast ({fast}) must be shorter than slow ({slow})")
+    try:
+        warmup_bars([rule])  # resolves every indicator the rule uses: a bad period fails here
+    except ValueError as exc:
+        raise BadInputError(f"{strategy}: {exc}") from None
     return rule
 
 

@@ -286,7 +286,7 @@ class Search:
 
     def folds(self, train: int, test: int) -> list[tuple[int, int, int]]:
         """(train start, train end = test start, test end) of each walk-forward step."""
-        start = warmup_bars([make_rule(self.strategy, p) for p in self._extremes()])
+        start = warmup_bars([make_rule(self.strategy, p) for p in self.candidates()])
         n = len(self.candles)
         if start + train + test > n:
             raise BadInputError(
@@ -298,13 +298,6 @@ class Search:
             out.append((start, start + train, start + train + test))
             start += test
         return out
-
-    def _extremes(self) -> list[Params]:
-        """Parameter sets with each parameter at its largest value (the longest warm-up)."""
-        try:
-            return [{k: max(v) for k, v in self.space.items()}]
-        except BadInputError:  # pragma: no cover
-            return []
 
     def run(
         self, walk_forward: tuple[int, int] | None = None, progress: Progress | None = None

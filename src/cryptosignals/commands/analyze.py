@@ -113,7 +113,7 @@ def analyze(
     format: Annotated[OutputFormat, typer.Option(help="Output format of the signals.")] = (
         OutputFormat.table
     ),
-    limit: Annotated[int, typer.Option(help="Rows shown in table format (latest).")] = 30,
+    limit: Annotated[int, typer.Option(min=1, help="Rows shown in table format (latest).")] = 30,
 ) -> None:
     """Run the signal engine over a candle file and print its signals (summary on stderr)."""
     signals = signals_of_file(input, coin)

@@ -166,7 +166,7 @@ def replay_server(
 def quota(
     coins: Annotated[int | None, typer.Option(help="Coins tracked.")] = None,
     cadence: Annotated[float, typer.Option(help="Minutes between polls.")] = 5.0,
-    budget: Annotated[int, typer.Option(help="Calls a month.")] = 10_000,
+    budget: Annotated[int, typer.Option(min=1, help="Calls a month.")] = 10_000,
     backfill_coins: Annotated[int, typer.Option(help="Coins backfilled a month.")] = 0,
     backfill_days: Annotated[int, typer.Option(help="Days each backfill covers.")] = 30,
 ) -> None:
@@ -202,9 +202,11 @@ def quota(
     if extra:
         lines.append(f"backfill {backfill_coins} coins x {backfill_days} days -> {extra:,} calls")
     lines.append(f"total {total:,} of {budget:,} ({total / budget:.0%}); left {budget - total:,}")
-    lines.append(
-        f"shortest cadence inside the budget: {q.min_cadence_min(coins, budget, extra):.1f} min"
-    )
+    if extra < budget:
+        shortest = q.min_cadence_min(coins, budget, extra)
+        lines.append(f"shortest cadence inside the budget: {shortest:.1f} min")
+    else:
+        lines.append("the backfill alone uses the whole budget: no cadence fits")
     for line in lines:
         out.print(line, highlight=False)
     if total > budget:
