@@ -16,6 +16,7 @@ import requests
 from aws_probe_handlers import create_probe_function
 
 from aws_cli import aws_cli
+from cryptosignals.errors import PermanentError
 from cryptosignals.local import shims
 from cryptosignals.local.emulator import Emulator
 from cryptosignals.local.runtime import Scheduler, emf_to_metric_data, rate_seconds
@@ -76,12 +77,27 @@ def test_shims_are_in_force_and_a_missing_one_fails_loudly(
         shims.verify()
 
 
-def test_emulator_listens_on_loopback_and_stops_at_teardown() -> None:
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port` (Linux: /proc/net/tcp{,6})."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_emulator_listens_on_loopback_only_and_stops_at_teardown() -> None:
     emulator = Emulator.start()
     try:
         assert requests.get(f"{emulator.endpoint}/moto-api/data.json", timeout=5).ok
+        assert _listening_addresses(emulator.port) == {"0100007F"}  # 127.0.0.1, nothing else
         command = " ".join(emulator.process.args)  # type: ignore[arg-type]
         assert "--parent-pid" in command
+        with pytest.raises(PermanentError, match="exited"):  # its port taken: never attaches
+            Emulator.start(port=emulator.port)
     finally:
         emulator.stop()
     assert emulator.process.poll() is not None

@@ -43,7 +43,7 @@ def free_port() -> int:
 
 
 def client(service: str, endpoint: str, region: str = REGION) -> Any:
-    """A boto3 client for the emulator, with fake credentials and no retries hiding errors."""
+    """A boto3 client for the emulator: fake credentials, one retry at most (errors show)."""
     return boto3.client(
         service,
         endpoint_url=endpoint,
@@ -67,34 +67,37 @@ class Emulator:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, port: int | None = None, timeout: float = 20.0) -> Emulator:
-        """Start the server and wait until it answers; its log goes to a temp file."""
-        port = port or free_port()
+    def start(cls, port: int = 0, timeout: float = 20.0) -> Emulator:
+        """Start the server (port 0: the system picks a free one) and wait until it is bound
+        and answers; its log goes to a temp file."""
         log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
-            prefix=f"cryptosignals-emulator-{port}-", suffix=".log", delete=False
+            prefix="cryptosignals-emulator-", suffix=".log", delete=False
         )
+        ready = Path(log.name).with_suffix(".port")
         command = [
-            sys.executable,
-            "-m",
-            "cryptosignals.local.server",
-            "--port",
-            str(port),
-            "--parent-pid",
-            str(os.getpid()),
+            *(sys.executable, "-m", "cryptosignals.local.server", "--port", str(port)),
+            *("--ready-file", str(ready), "--parent-pid", str(os.getpid())),
         ]
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         emulator = cls(port, process, Path(log.name))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise PermanentError(
-                    f"the emulator exited with status {process.returncode}:\n{emulator.log_tail()}"
-                )
-            try:
-                requests.get(f"{emulator.endpoint}/moto-api/data.json", timeout=1)
-                return emulator
-            except requests.ConnectionError:
+        try:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise PermanentError(
+                        f"the emulator exited with status {process.returncode}:\n"
+                        f"{emulator.log_tail()}"
+                    )
+                if ready.exists():
+                    emulator.port = int(ready.read_text())
+                    try:
+                        requests.get(f"{emulator.endpoint}/moto-api/data.json", timeout=1)
+                        return emulator
+                    except requests.ConnectionError:
+                        pass
                 time.sleep(0.05)
+        finally:
+            ready.unlink(missing_ok=True)
         emulator.stop()
         raise PermanentError(f"the emulator did not answer within {timeout} s")
 

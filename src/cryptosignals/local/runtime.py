@@ -483,7 +483,7 @@ class KinesisPoller:
     the window has passed since its first record; `drain()` flushes); StartingPosition
     TRIM_HORIZON/LATEST; ReportBatchItemFailures (checkpoint before the lowest reported sequence
     number and retry from there; an unusable report fails the whole batch); a handler exception
-    fails the whole batch (Powertools raises when every record fails); BisectBatchOnFunctionError
+    fails the whole batch; BisectBatchOnFunctionError
     (a failed batch is split in two, which does not count as a retry); MaximumRetryAttempts
     (-1 = until the records expire); MaximumRecordAgeInSeconds (older records are not delivered);
     DestinationConfig.OnFailure (an SQS message with AWS's KinesisBatchInfo metadata, not the

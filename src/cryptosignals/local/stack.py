@@ -66,7 +66,7 @@ class LocalStack:
         stack_name: str = DEFAULT_STACK,
     ) -> LocalStack:
         """Start moto (shimmed) on 127.0.0.1 and deploy the template; stop() undoes it."""
-        emulator = Emulator.start(port)
+        emulator = Emulator.start(port or 0)
         try:
             deployed = deploy(emulator.endpoint, stack_name=stack_name, parameters=parameters)
         except BaseException:
