@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cryptosignals.candles import candles_to_ticks
 from cryptosignals.engine import Engine, EngineConfig, StateVersionError, analyze_ticks
 from cryptosignals.model import SignalType, TickSeries
-from cryptosignals.rules import RULES
+from cryptosignals.rules import RULES, PriceChange
 from cryptosignals.synthetic import generate_market
 
 MARKET = generate_market(days=4, seed=11)
@@ -40,6 +40,26 @@ def test_the_planted_market_produces_signals_of_every_rule() -> None:
 def test_feeding_any_chunking_gives_the_same_signals_as_one_batch(cuts: list[int]) -> None:
     bounds = [0, *sorted(cuts), len(TICKS)]
     assert _feed_in_chunks(TICKS, bounds) == WHOLE
+
+
+def test_several_tick_rules_each_keep_their_own_memory_across_batches() -> None:
+    """Two price-change rules (1h and 30m): what one remembers must not be the other's."""
+    hour, half = (
+        PriceChange(minutes=60, threshold_pct=1.0),
+        PriceChange(minutes=30, threshold_pct=1.0),
+    )
+    config = EngineConfig(rules=(), tick_rules=(hour, half))
+    whole = [s.to_json() for s in Engine("bitcoin", config).feed(TICKS).signals]
+    alone = [
+        s.to_json()
+        for s in Engine("bitcoin", EngineConfig(rules=(), tick_rules=(half,))).feed(TICKS).signals
+    ]
+    assert len(alone) >= 3 and [s for s in whole if s in alone] == alone  # pairing changes nothing
+    engine, chunked = Engine("bitcoin", config), []
+    for start in range(0, len(TICKS), 7):
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())), config)
+        chunked += [s.to_json() for s in engine.feed(TICKS[start : start + 7]).signals]
+    assert chunked == whole
 
 
 def test_one_tick_at_a_time_gives_the_same_signals_as_one_batch() -> None:

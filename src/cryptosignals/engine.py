@@ -28,7 +28,7 @@ from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, R
 from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
-STATE_VERSION = 2  # bump when a stored state can no longer be read (2: variance state)
+STATE_VERSION = 3  # bump when a stored state can no longer be read (3: tick rows per rule)
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,11 @@ class Engine:
                 cfg.higher_features(), frames.get(cfg.higher_timeframe)
             ),
         }
-        self.tick_features = FeatureSet({}, state.get("ticks"))
+        # Each tick rule looks back on its own rows (what one rule remembers is not another's).
+        ticks = state.get("ticks") or {}
+        self.tick_features = {
+            repr(rule): FeatureSet({}, ticks.get(repr(rule))) for rule in cfg.tick_rules
+        }
         context = _none_to_nan(state.get("context", {}))
         self.context = {k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio")}
 
@@ -279,7 +283,7 @@ class Engine:
                 tf: {"bars": self.bars[tf].to_json(), **self.features[tf].to_json()}
                 for tf in self.bars
             },
-            "ticks": self.tick_features.to_json(),
+            "ticks": {key: features.to_json() for key, features in self.tick_features.items()},
             "context": _nan_to_none(self.context),
         }
 
@@ -339,13 +343,14 @@ class Engine:
         tick_context["trend"] = _as_of(ts, higher["end"], trend, self.context["trend"])
         for rule in cfg.tick_rules:
             window = windows[Window(getattr(rule, "minutes", 60))]
+            features = self.tick_features[repr(rule)]
             frame = Frame(
                 {"end": ts.astype(float), "close": price, "price": price,
                  "window_min": window[:, 1], "window_max": window[:, 2]},
-                self.tick_features.history,
+                features.history,
             )  # fmt: skip
             result.signals += self._signals(rule, "tick", frame, tick_context)
-            self.tick_features.remember(frame)
+            features.remember(frame)
 
         self.features[cfg.higher_timeframe].remember(higher)
         self.features[cfg.timeframe].remember(base)
