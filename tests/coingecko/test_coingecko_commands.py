@@ -104,6 +104,20 @@ def test_an_interrupted_backfill_resumes_without_repeating_calls(
 
 
 @pytest.mark.integration
+def test_a_longer_backfill_into_the_same_folder_fetches_the_longer_range(
+    cli: Callable[..., object], server: ReplayServer, tmp_path: Path
+) -> None:
+    server.clock.set(server.clock.last)
+    for days in (3, 6):
+        result = cli(
+            "backfill", "bitcoin", "--days", str(days), "--out", str(tmp_path),
+            "--api-url", server.url, "--rate-limit", "100000",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert len(read_candles(tmp_path / "bitcoin_1h.csv.gz")) == days * 24 + 1
+
+
+@pytest.mark.integration
 @pytest.mark.e2e
 def test_the_replay_server_command_serves_until_stopped() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COINGECKO_")}

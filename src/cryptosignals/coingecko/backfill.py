@@ -105,7 +105,7 @@ def run_backfill(
     for coin in plan.coins:
         target = output_path(out, coin, plan)
         partial = out / _PARTIAL / coin
-        if target.exists():
+        if target.exists() and coin in _finished(out, plan):
             for _ in plan.windows():
                 if progress:
                     progress(coin)
@@ -127,12 +127,34 @@ def run_backfill(
             if progress:
                 progress(coin)
         _atomic_write(target, gzip.compress(_candle_csv(points, plan.interval_s).encode()))
+        _mark_finished(out, plan, coin)
         shutil.rmtree(partial, ignore_errors=True)
         written[coin] = target
     if all(output_path(out, c, plan).exists() for c in plan.coins):
         shutil.rmtree(out / _PARTIAL, ignore_errors=True)
         (out / _STATE).unlink(missing_ok=True)
     return written
+
+
+def _finished(out: Path, plan: BackfillPlan) -> set[str]:
+    """The coins this plan has written (a file left by another run, shorter or older, is not
+    one of them: it is fetched again)."""
+    try:
+        state = json.loads((out / _STATE).read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(state, dict) or (state.get("start"), state.get("end")) != (
+        plan.start,
+        plan.end,
+    ):
+        return set()
+    return set(state.get("finished", []))
+
+
+def _mark_finished(out: Path, plan: BackfillPlan, coin: str) -> None:
+    state = {"coins": list(plan.coins), "days": plan.days, "start": plan.start, "end": plan.end}
+    state["finished"] = sorted(_finished(out, plan) | {coin})
+    _atomic_write(out / _STATE, json.dumps(state).encode())
 
 
 def _json_num(value: float) -> float | None:
