@@ -76,6 +76,11 @@ def test_the_clock_is_controlled_over_http_and_in_python(server: ReplayServer) -
     server.clock.set(0)  # held inside the data
     assert server.clock.now() == server.clock.first
     assert control.post(f"{server.root_url}/_replay/set?t=x", timeout=5).status_code == 400
+    for bad in ("advance?seconds=nan", "speed?x=inf", "set?t=-inf"):
+        assert control.post(f"{server.root_url}/_replay/{bad}", timeout=5).status_code == 400
+    assert control.get(f"{server.root_url}/_replay/clock", timeout=5).json()["now"] == (
+        server.clock.now()
+    )  # still a working clock
 
 
 def test_a_speed_factor_runs_the_market_faster_than_the_wall(start_server: Start) -> None:
@@ -160,6 +165,7 @@ def test_errors_have_coingeckos_bodies(
         ),
         ("/coins/bitcoin/ohlc", {"vs_currency": "usd", "days": 2}, 400, None),
         ("/coins/markets", {"vs_currency": "usd", "per_page": 251}, 400, None),
+        ("/coins/markets", {"vs_currency": "usd", "per_page": "inf"}, 400, None),
         (
             "/coins/bitcoin/market_chart/range",
             {"vs_currency": "usd", "from": 5, "to": 1},

@@ -723,11 +723,11 @@ class ReplayServer:
     def control(self, path: str, query: Mapping[str, str]) -> Any:
         try:
             if path == "/advance":
-                self.clock.advance(float(query.get("seconds", "0")))
+                self.clock.advance(_finite(query.get("seconds", "0")))
             elif path == "/set":
-                self.clock.set(float(query["t"]))
+                self.clock.set(_finite(query["t"]))
             elif path == "/speed":
-                self.clock.set_speed(float(query["x"]))
+                self.clock.set_speed(_finite(query["x"]))
             elif path == "/faults":
                 self.inject(*[f for f in query.get("next", "").split(",") if f])
             elif path == "/reset":
@@ -769,12 +769,20 @@ def _vs(query: Mapping[str, str], name: str) -> list[str]:
     return values
 
 
+def _finite(text: str) -> float:
+    """A control number; NaN or infinity would break the clock for every later request."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text!r} is not a finite number")
+    return number
+
+
 def _int_param(query: Mapping[str, str], name: str, default: int | None) -> Any:
     text = query.get(name)
     if text is None:
         return default
     try:
-        return int(float(text))
+        return int(_finite(text))
     except ValueError:
         raise _HttpError(400, {"error": f"invalid {name}"}) from None
 
