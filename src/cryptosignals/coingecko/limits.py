@@ -99,7 +99,9 @@ def month_of(moment: float) -> str:
 
 class CallCounter:
     """Counts calls against a monthly budget (None: count, never refuse), optionally persisted
-    to a small JSON file so successive runs (and Lambda cold starts on a shared volume) add up.
+    to a small JSON file so successive runs add up. Runs at the same time on one file do not
+    (the last to save wins): the counter guards one process, and the account's real count is
+    CoinGecko's own.
 
     Every HTTP request counts, retries included: CoinGecko may bill failed calls too."""
 
@@ -121,8 +123,8 @@ class CallCounter:
                 state = json.loads(self.path.read_text())
                 if state.get("month") == self._month:
                     self._used = int(state.get("calls", 0))
-            except (ValueError, OSError, AttributeError):
-                self._used = 0
+            except (ValueError, TypeError, OSError, AttributeError):
+                self._used = 0  # an unreadable count starts the month afresh
 
     def __repr__(self) -> str:
         return f"CallCounter(month={self._month}, used={self.used}, budget={self.budget})"
