@@ -247,6 +247,24 @@ def test_each_function_touches_only_its_own_resources(translated: dict[str, Any]
     assert all("SignalsBus" in t for t in process["events:PutEvents"])
     assert all("IngestLogGroup" in t for t in ingest["logs:PutLogEvents"])
     assert all("ProcessLogGroup" in t for t in process["logs:PutLogEvents"])
+    assert {a for a in ingest if a.startswith("kinesis:")} == {"kinesis:PutRecords"}
+
+
+def test_the_engine_state_table_is_split_between_the_functions_by_key(
+    translated: dict[str, Any],
+) -> None:
+    """One table, two owners: the ingest function may touch only its cursor item, the process
+    function every coin's state but that item."""
+    on_state = {
+        owner: statement
+        for owner, statement in _statements(translated["Resources"])
+        if "EngineStateTable" in json.dumps(statement["Resource"])
+    }
+    keys = "dynamodb:LeadingKeys"
+    assert on_state["IngestRole"]["Condition"] == {"ForAllValues:StringEquals": {keys: ["_ingest"]}}
+    assert on_state["ProcessRole"]["Condition"] == {
+        "ForAllValues:StringNotEquals": {keys: ["_ingest"]}
+    }
 
 
 def test_process_mapping_has_every_reliability_option(translated: dict[str, Any]) -> None:
