@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     boto3.setup_default_session()
     from cryptosignals.aws.kinesis import encode_tick
     from cryptosignals.coingecko.replay import ReplayServer
-    from cryptosignals.local.runtime import _environment
+    from cryptosignals.local.runtime import _environment, function_name
     from cryptosignals.local.stack import LocalStack
 
     meter = Meter(gsi_tables={"trading_signals"}, process="cryptosignals-process")
@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         runtime_invoke = stack.runtime.invoke
 
         def metered_invoke(function: str, event: Any) -> Any:
-            meter.function = function.split(":function:")[-1].split(":")[0]
+            meter.function = function_name(function)
             try:
                 return runtime_invoke(function, event)
             finally:

@@ -129,7 +129,9 @@ class LatencyProbe:
         start = time.time()
         invocation = self._invoke(function, event)
         end = time.time()
-        name = function.split(":function:")[-1].split(":")[0]
+        from cryptosignals.local.runtime import function_name
+
+        name = function_name(function)
         with self._lock:
             if name == self.ingest:
                 self.ingest_starts.append(start)

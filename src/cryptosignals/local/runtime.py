@@ -47,7 +47,8 @@ def _iso(epoch: float) -> str:
     )
 
 
-def _function_name(arn_or_name: str) -> str:
+def function_name(arn_or_name: str) -> str:
+    """A Lambda function's name from its name or ARN (a version or alias suffix dropped)."""
     return arn_or_name.split(":function:")[-1].split(":")[0]
 
 
@@ -233,7 +234,7 @@ class LambdaRuntime:
 
     def config(self, function: str, *, refresh: bool = False) -> FunctionConfig:
         """The deployed configuration (handler, environment), read once from the emulator."""
-        name = _function_name(function)
+        name = function_name(function)
         if refresh or name not in self._configs:
             self.handlers.pop(name, None)  # a new configuration starts new containers
             raw = self._lambda.get_function_configuration(FunctionName=name)
@@ -344,7 +345,7 @@ class LambdaRuntime:
             MetricData=[
                 {
                     "MetricName": name,
-                    "Dimensions": [{"Name": "FunctionName", "Value": _function_name(function)}],
+                    "Dimensions": [{"Name": "FunctionName", "Value": function_name(function)}],
                     "Value": value,
                     "Unit": unit,
                 }
@@ -390,7 +391,7 @@ class Scheduler:
     ) -> None:
         self.runtime = runtime
         self.now = time.time() if start is None else start
-        only = None if functions is None else {_function_name(f) for f in functions}
+        only = None if functions is None else {function_name(f) for f in functions}
         self.targets = [t for t in self._load() if only is None or t.function in only]
 
     def _load(self) -> list[_ScheduledTarget]:
@@ -407,7 +408,7 @@ class Scheduler:
                     _ScheduledTarget(
                         rule["Name"],
                         rule["Arn"],
-                        _function_name(target["Arn"]),
+                        function_name(target["Arn"]),
                         period,
                         self.now + period,
                         json.loads(target["Input"]) if target.get("Input") else None,
@@ -503,7 +504,7 @@ class KinesisPoller:
         self.mapping = self._lambda.get_event_source_mapping(UUID=uuid_)
         self.stream_arn: str = self.mapping["EventSourceArn"]
         self.stream_name = self.stream_arn.split(":stream/")[-1]
-        self.function = _function_name(self.mapping["FunctionArn"])
+        self.function = function_name(self.mapping["FunctionArn"])
         self.batch_size = int(self.mapping.get("BatchSize", 100))
         self.window = float(self.mapping.get("MaximumBatchingWindowInSeconds", 0))
         self.report_failures = "ReportBatchItemFailures" in self.mapping.get(
@@ -529,7 +530,7 @@ class KinesisPoller:
     ) -> list[KinesisPoller]:
         """Pollers for every enabled Kinesis mapping of a deployed function."""
         mappings = client("lambda", runtime.endpoint, runtime.region).list_event_source_mappings(
-            FunctionName=_function_name(function)
+            FunctionName=function_name(function)
         )["EventSourceMappings"]
         return [
             cls(runtime, m["UUID"], clock)

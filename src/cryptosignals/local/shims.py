@@ -280,8 +280,10 @@ class CfnEventInvokeConfig(_Shim, CloudFormationModel):
     ) -> CfnEventInvokeConfig:
         from moto.awslambda.models import lambda_backends
 
+        from cryptosignals.local.runtime import function_name
+
         props = cloudformation_json.get("Properties", {})
-        name = str(props["FunctionName"]).split(":function:")[-1].split(":")[0]
+        name = function_name(str(props["FunctionName"]))
         config = {
             key: int(props[key]) if key != "DestinationConfig" else props[key]
             for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
