@@ -1,7 +1,8 @@
 """Tiny Lambda handlers for the runtime's tests, invoked by dotted path like real ones.
 
-Records are JSON `{"n": int, "mode": "ok" | "poison" | "crash"}`: a poison record is reported
-in batchItemFailures, a crash record makes the whole invocation raise. Every call is recorded
+Records are JSON `{"n": int, "mode": "ok" | "poison" | "crash" | "badreport"}`: a poison record
+is reported in batchItemFailures, a crash record makes the whole invocation raise, a badreport
+record makes it report a sequence number that is not in the batch. Every call is recorded
 in CALLS (the runtime invokes in-process, so the test reads it directly). The runtime runs each
 function from its own copy of this module, so CALLS lives in a module they all share.
 """
@@ -35,6 +36,8 @@ def kinesis(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     if any(d.get("mode") == "crash" for d in decoded):
         raise RuntimeError("crash record in batch")
+    if any(d.get("mode") == "badreport" for d in decoded):
+        return {"batchItemFailures": [{"itemIdentifier": "no-such-sequence-number"}]}
     failures = [
         {"itemIdentifier": r["kinesis"]["sequenceNumber"]}
         for r, d in zip(records, decoded, strict=True)

@@ -15,7 +15,7 @@ import aws_probe_handlers
 import pytest
 from aws_probe_handlers import create_probe_function
 
-from cryptosignals.local.runtime import KinesisPoller, _Record
+from cryptosignals.local.runtime import KinesisPoller
 from cryptosignals.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -163,14 +163,13 @@ def test_without_bisect_a_crash_retries_the_whole_batch(mapping: Callable[..., M
 def test_a_bad_batch_item_failure_report_fails_the_whole_batch(
     mapping: Callable[..., Mapping],
 ) -> None:
-    m = mapping(MaximumRetryAttempts=0)
-    m.put("ok")
-    poller = m.poller()
-    records = [_Record("shardId-000000000000", "1", "k", b"{}", time.time())]
-    assert poller._failed_from(records, {"batchItemFailures": [{"itemIdentifier": "99"}]}) == -1
-    assert poller._failed_from(records, {"batchItemFailures": [{"itemIdentifier": ""}]}) == -1
-    assert poller._failed_from(records, {"batchItemFailures": []}) is None
-    assert poller._failed_from(records, None) is None
+    """A report naming a record that is not in the batch: Lambda retries the whole batch."""
+    m = mapping(MaximumRetryAttempts=1)
+    m.put("ok", "badreport", "ok")
+    m.poller().drain()
+    assert _calls() == [[0, 1, 2]] * 2
+    (message,) = m.on_failure_messages()
+    assert message["KinesisBatchInfo"]["batchSize"] == 3
 
 
 def test_records_older_than_max_age_are_not_delivered(mapping: Callable[..., Mapping]) -> None:

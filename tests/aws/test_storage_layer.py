@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 def _scan(stack: LocalStack, table: str, coin: str) -> list[dict[str, Any]]:
-    items = stack.client("dynamodb").scan(TableName=table)["Items"]
+    pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    items = [item for page in pages for item in page["Items"]]  # the table is shared: may grow
     return sorted(
         (i for i in items if i.get("crypto_id", {}).get("S") == coin),
         key=lambda i: json.dumps(i, sort_keys=True, default=repr),
