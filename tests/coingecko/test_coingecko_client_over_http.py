@@ -218,7 +218,15 @@ def test_the_key_never_appears_in_logs_errors_or_reprs(
             wrong.ping()
         except CoinGeckoError as exc:
             failures.append(exc)
-    assert len(failures) == 3
+    closed = start_server()
+    closed.stop()  # nothing listens there now: a connection error, retried, then raised
+    try:
+        with make_client(closed, api_key=key, time_budget_s=1.0) as offline:
+            offline.ping()
+    except CoinGeckoError as exc:
+        assert exc.__context__ is None and exc.__cause__ is None  # requests' error held the key
+        failures.append(exc)
+    assert len(failures) == 4
     text += "".join("".join(traceback.format_exception(exc)) for exc in failures)
     text += "".join(record.getMessage() for record in caplog.records)
     assert caplog.records  # urllib3 and the client did log the requests

@@ -370,6 +370,7 @@ class CoinGeckoClient:
         )
         token = _CALL.set(call)
         started = time.monotonic()
+        failure: CoinGeckoError | None = None
         try:
             call.attempt()
             left = max(0.05, call.deadline - time.monotonic())
@@ -380,9 +381,11 @@ class CoinGeckoClient:
                 self.base_url + path, params=params, headers=headers, timeout=timeout
             )
         except requests.RequestException as exc:  # timeouts, refused or broken connections
-            self._raise(self._transport_error(exc, path, call, time.monotonic() - started))
+            failure = self._transport_error(exc, path, call, time.monotonic() - started)
         finally:
             _CALL.reset(token)
+        if failure is not None:  # raised here, not in the except: requests' exception (its
+            self._raise(failure)  # request holds the key header) must not ride along as context
         self.server_time = _date_header(response.headers.get("Date"))
         note = self._gave_up(call)
         if response.status_code >= 400:
