@@ -16,6 +16,7 @@ import pytest
 
 from cryptosignals.aws import Store, TickProducer
 from cryptosignals.aws.config import AwsSettings
+from cryptosignals.aws.dynamo import all_items
 from cryptosignals.candles import SAMPLE_COINS, candles_to_ticks, read_candles, sample_path
 from cryptosignals.coingecko.replay import ReplayServer
 from cryptosignals.local.runtime import KinesisPoller
@@ -31,14 +32,8 @@ def stack() -> Iterator[LocalStack]:
 
 
 def _scan(stack: LocalStack, table: str) -> list[dict[str, Any]]:
-    client = stack.client("dynamodb")
-    items, kwargs = [], {"TableName": table}
-    while True:
-        page = client.scan(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda i: json.dumps(i, sort_keys=True, default=repr))
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = all_items(stack.client("dynamodb"), "scan", TableName=table)
+    return sorted(items, key=lambda i: json.dumps(i, sort_keys=True, default=repr))
 
 
 def _drain_queue(stack: LocalStack, url: str) -> list[dict[str, Any]]:

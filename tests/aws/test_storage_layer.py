@@ -11,7 +11,7 @@ import pytest
 
 from cryptosignals.aws import SignalPublisher, StateConflictError, Store, TickProducer
 from cryptosignals.aws.config import AwsSettings
-from cryptosignals.aws.dynamo import from_dynamo, to_dynamo
+from cryptosignals.aws.dynamo import all_items, from_dynamo, to_dynamo
 from cryptosignals.aws.kinesis import encode_tick
 from cryptosignals.errors import BadInputError
 from cryptosignals.local.stack import LocalStack
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def _scan(stack: LocalStack, table: str, coin: str) -> list[dict[str, Any]]:
-    pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table)
-    items = [item for page in pages for item in page["Items"]]  # the table is shared: may grow
+    items = all_items(stack.client("dynamodb"), "scan", TableName=table)  # shared: it grows
     return sorted(
         (i for i in items if i.get("crypto_id", {}).get("S") == coin),
         key=lambda i: json.dumps(i, sort_keys=True, default=repr),

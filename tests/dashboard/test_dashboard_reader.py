@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from botocore import xform_name
 from dashboard_support import run_pipeline, sample_ticks
 
 from cryptosignals.aws.config import AwsSettings
@@ -19,25 +20,24 @@ from cryptosignals.local.emulator import FAKE_CREDENTIALS, Emulator, free_port
 from cryptosignals.local.stack import LocalStack
 
 
-class _CountingClient:
-    """A DynamoDB client that counts its calls and the items queries returned."""
+class _Counter:
+    """Counts a boto3 client's DynamoDB requests and the items queries returned, from
+    botocore's own events (paginated calls included), keyed like `query:table:index`."""
 
-    def __init__(self, real: Any) -> None:
-        self.real = real
+    def __init__(self, client: Any) -> None:
         self.items: dict[str, int] = {}
         self.calls: dict[str, int] = {}
+        client.meta.events.register("before-parameter-build.dynamodb", self._before)
+        client.meta.events.register("after-call.dynamodb", self._after)
 
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self.real, name)
+    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["counted_as"] = f"{params.get('TableName')}:{params.get('IndexName', '')}"
 
-        def counted(**kwargs: Any) -> Any:
-            response = call(**kwargs)
-            self.calls[name] = self.calls.get(name, 0) + 1
-            key = f"{name}:{kwargs.get('TableName')}:{kwargs.get('IndexName', '')}"
-            self.items[key] = self.items.get(key, 0) + len(response.get("Items", []))
-            return response
-
-        return counted
+    def _after(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        name = xform_name(model.name)
+        self.calls[name] = self.calls.get(name, 0) + 1
+        key = f"{name}:{context.get('counted_as')}"
+        self.items[key] = self.items.get(key, 0) + len(parsed.get("Items", []))
 
 
 @pytest.mark.integration
@@ -49,8 +49,7 @@ def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
     first = {coin: series[:-12] for coin, series in ticks.items()}
     run_pipeline(fresh_stack, list(first.values()))
     reader = DashboardReader(budget=None)
-    counting = _CountingClient(reader.client)
-    reader._client = counting
+    counting = _Counter(reader.client)
 
     market = reader.refresh()
     assert market.coins == ["bitcoin", "cardano", "ethereum", "solana"]

@@ -7,7 +7,7 @@ Decimals come from `repr(float)` so a float survives the round trip exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -51,3 +51,9 @@ def from_dynamo(value: Any) -> Any:
 def to_item(value: Mapping[str, Any]) -> dict[str, Any]:
     """A mapping ready for the boto3 resource/Table layer."""
     return to_dynamo(value)  # type: ignore[no-any-return]
+
+
+def all_items(client: Any, operation: str, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item (DynamoDB's typed form) of a `query` or `scan`, page after page."""
+    for page in client.get_paginator(operation).paginate(**request):
+        yield from page.get("Items", [])

@@ -25,7 +25,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptosignals.aws.config import AwsAdapter
-from cryptosignals.aws.dynamo import from_dynamo, to_item
+from cryptosignals.aws.dynamo import all_items, from_dynamo, to_item
 from cryptosignals.aws.errors import classify
 from cryptosignals.errors import RetryableError
 from cryptosignals.model import Signal, Tick
@@ -288,18 +288,14 @@ class Store(AwsAdapter):
         """Raw items of a coin from `since`, oldest first. Given `now`, items past their TTL are
         left out, as TTL deletion is lazy on AWS (and never happens on the emulator); replays of
         old history keep their event-time TTL, so they are only hidden when asked."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.settings.raw_table,
-            "KeyConditionExpression": "crypto_id = :c AND loading_time >= :s",
-            "ExpressionAttributeValues": {":c": {"S": crypto_id}, ":s": {"N": str(int(since))}},
-        }
-        while True:
-            response = self.client.query(**kwargs)
-            items.extend(_deserialize(i) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found = all_items(
+            self.client,
+            "query",
+            TableName=self.settings.raw_table,
+            KeyConditionExpression="crypto_id = :c AND loading_time >= :s",
+            ExpressionAttributeValues={":c": {"S": crypto_id}, ":s": {"N": str(int(since))}},
+        )
+        items = [_deserialize(i) for i in found]
         if now is None:
             return items
         return [i for i in items if i.get("expires_at", now + 1) > now]

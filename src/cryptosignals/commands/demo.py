@@ -232,13 +232,8 @@ def subscribe_feed(stack: LocalStack) -> str:
 
 
 def _count(stack: LocalStack, table: str) -> int:
-    client, total, kwargs = stack.client("dynamodb"), 0, {"TableName": table, "Select": "COUNT"}
-    while True:
-        page = client.scan(**kwargs)
-        total += int(page["Count"])
-        if "LastEvaluatedKey" not in page:
-            return total
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=table, Select="COUNT")
+    return sum(int(page["Count"]) for page in pages)
 
 
 def _queue_depth(stack: LocalStack, url: str) -> int:
@@ -249,16 +244,11 @@ def _queue_depth(stack: LocalStack, url: str) -> int:
 
 
 def stored_signals(stack: LocalStack) -> list[Signal]:
+    from cryptosignals.aws.dynamo import all_items
     from cryptosignals.aws.store import _deserialize
 
-    client, found = stack.client("dynamodb"), []
-    kwargs: dict[str, Any] = {"TableName": stack.names["signals_table"]}
-    while True:
-        page = client.scan(**kwargs)
-        found += [Signal.from_json(_deserialize(i)) for i in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = all_items(stack.client("dynamodb"), "scan", TableName=stack.names["signals_table"])
+    found = [Signal.from_json(_deserialize(i)) for i in items]
     return sorted(found, key=lambda s: (s.timestamp, s.crypto_id, s.rule, s.timeframe))
 
 

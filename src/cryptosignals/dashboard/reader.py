@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from cryptosignals.aws.config import AwsSettings
+from cryptosignals.aws.dynamo import all_items
 from cryptosignals.dashboard.market import Market, Span
 from cryptosignals.errors import CryptoSignalsError
 from cryptosignals.model import Signal, SignalType, TickSeries
@@ -214,17 +214,8 @@ class DashboardReader:
         with self._lock:
             self.history = max(self.history, int(seconds))
 
-    # -- DynamoDB pages ----------------------------------------------------------------------
-    def _pages(self, call: Callable[..., Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            response = call(**kwargs)
-            yield from response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
     def _aggregates(self) -> list[Aggregate]:
-        items = self._pages(self.client.scan, TableName=self.settings.aggregated_table)
+        items = all_items(self.client, "scan", TableName=self.settings.aggregated_table)
         return [a for a in map(_aggregate, items) if a is not None]
 
     def _ticks(self, coin: str, after: int, until: int | None) -> tuple[np.ndarray, ...]:
@@ -235,8 +226,9 @@ class DashboardReader:
             condition = "crypto_id = :c AND loading_time BETWEEN :a AND :u"
             values = {":c": {"S": coin}, ":a": {"N": str(after + 1)}, ":u": {"N": str(until)}}
         items = list(
-            self._pages(
-                self.client.query,
+            all_items(
+                self.client,
+                "query",
                 TableName=self.settings.raw_table,
                 KeyConditionExpression=condition,
                 ExpressionAttributeValues=values,
@@ -254,8 +246,9 @@ class DashboardReader:
         if until is not None:
             condition = "crypto_id = :c AND #t BETWEEN :a AND :u"
             values[":u"] = {"N": str(until)}
-        items = self._pages(
-            self.client.query,
+        items = all_items(
+            self.client,
+            "query",
             TableName=self.settings.signals_table,
             IndexName=SIGNALS_INDEX,
             KeyConditionExpression=condition,
