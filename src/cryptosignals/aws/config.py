@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from cryptosignals.errors import BadInputError
+from cryptosignals.errors import BadInputError, RetryableError
 
 RAW_TABLE = "RAW_TABLE"
 AGGREGATED_TABLE = "AGGREGATED_TABLE"
@@ -118,3 +118,15 @@ class AwsAdapter:
         self.client = client or clients(self.service, self.settings)
         self._sleep = sleep
         self._max_attempts = max_attempts
+
+    def _until_accepted(self, send: Callable[[Any], Any], pending: Any, what: str) -> None:
+        """Send `pending`; `send` returns the part the service did not take (unprocessed
+        items, failed entries), which is sent again after a growing pause (0.05 s, 0.1 s, ...
+        at most 2 s), `max_attempts` sends in all; then RetryableError (Kinesis redelivers)."""
+        for attempt in range(self._max_attempts):
+            pending = send(pending)
+            if not pending:
+                return
+            if attempt + 1 < self._max_attempts:
+                self._sleep(min(2.0, 0.05 * 2**attempt))
+        raise RetryableError(f"{what}: still not accepted after {self._max_attempts} attempts")

@@ -14,7 +14,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptosignals.aws.config import AwsAdapter
 from cryptosignals.aws.errors import classify
-from cryptosignals.errors import RetryableError
 from cryptosignals.model import Signal
 
 SOURCE = "cryptosignals.engine"
@@ -39,18 +38,16 @@ class SignalPublisher(AwsAdapter):
     def publish(self, signals: Iterable[Signal]) -> int:
         """Put one event per signal (10 per call); return how many were published."""
         entries = [self.entry(s) for s in signals]
+        what = f"PutEvents {self.settings.signals_bus}"
+
+        def put(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            try:
+                response = self.client.put_events(Entries=pending)
+            except (ClientError, BotoCoreError) as exc:
+                raise classify(exc, what) from exc
+            results = response.get("Entries", [])
+            return [e for e, r in zip(pending, results, strict=True) if r.get("ErrorCode")]
+
         for start in range(0, len(entries), _MAX_ENTRIES):
-            pending = entries[start : start + _MAX_ENTRIES]
-            for attempt in range(self._max_attempts):
-                try:
-                    response = self.client.put_events(Entries=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise classify(exc, f"PutEvents {self.settings.signals_bus}") from exc
-                results = response.get("Entries", [])
-                pending = [e for e, r in zip(pending, results, strict=True) if r.get("ErrorCode")]
-                if not pending:
-                    break
-                self._sleep(min(2.0, 0.1 * 2**attempt))
-            else:
-                raise RetryableError(f"PutEvents: {len(pending)} entries still failing")
+            self._until_accepted(put, entries[start : start + _MAX_ENTRIES], what)
         return len(entries)

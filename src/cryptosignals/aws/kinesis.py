@@ -64,30 +64,26 @@ class TickProducer(AwsAdapter):
         return report
 
     def _put(self, entries: list[dict[str, Any]], report: SendReport) -> None:
-        pending = entries
-        for attempt in range(self._max_attempts):
+        what = f"PutRecords {self.settings.stream_name}"
+
+        def put(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
             try:
                 response = self.client.put_records(
                     StreamName=self.settings.stream_name, Records=pending
                 )
             except (ClientError, BotoCoreError) as exc:
-                error = classify(exc, f"PutRecords {self.settings.stream_name}")
-                if not isinstance(error, RetryableError) or attempt == self._max_attempts - 1:
+                error = classify(exc, what)
+                if not isinstance(error, RetryableError):
                     raise error from exc
-                self._sleep(min(2.0, 0.1 * 2**attempt))
-                continue
+                return pending  # throttled as a whole: all of it again
             report.calls += 1
             results = response.get("Records", [])
             failed = [e for e, r in zip(pending, results, strict=True) if r.get("ErrorCode")]
             report.sent += len(pending) - len(failed)
-            if not failed:
-                return
             report.resent += len(failed)
-            pending = failed
-            self._sleep(min(2.0, 0.1 * 2**attempt))
-        raise RetryableError(
-            f"PutRecords {self.settings.stream_name}: {len(pending)} records still failing"
-        )
+            return failed
+
+        self._until_accepted(put, entries, what)
 
 
 def _chunks(entries: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:

@@ -112,22 +112,19 @@ class Store(AwsAdapter):
         }
         requests = [(t, {"PutRequest": {"Item": _serialize(i)}}) for t, i in unique.values()]
         for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
-            pending: dict[str, list[Any]] = {}
+            by_table: dict[str, list[Any]] = {}
             for table, request in requests[start : start + _BATCH_WRITE_LIMIT]:
-                pending.setdefault(table, []).append(request)
-            for attempt in range(self._max_attempts):
-                try:
-                    response = self.client.batch_write_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise classify(exc, f"BatchWriteItem {', '.join(pending)}") from exc
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                self._sleep(min(2.0, 0.05 * 2**attempt))
-            else:
-                left = sum(len(r) for r in pending.values())
-                raise RetryableError(f"BatchWriteItem {', '.join(pending)}: {left} unprocessed")
+                by_table.setdefault(table, []).append(request)
+            self._until_accepted(self._write, by_table, f"BatchWriteItem {', '.join(by_table)}")
         return len(unique)
+
+    def _write(self, request: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """One BatchWriteItem; what it left unprocessed."""
+        try:
+            response = self.client.batch_write_item(RequestItems=request)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, f"BatchWriteItem {', '.join(request)}") from exc
+        return response.get("UnprocessedItems") or {}
 
     def _tick_puts(self, ticks: Iterable[Tick], source: str) -> list[_Put]:
         keys = ("crypto_id", "loading_time")
@@ -214,25 +211,23 @@ class Store(AwsAdapter):
         ids = sorted(set(crypto_ids))
         found: dict[str, StoredState] = {i: StoredState(i, None, 0) for i in ids}
         table = self.settings.engine_state_table
+
+        def read(request: dict[str, Any]) -> dict[str, Any]:
+            try:
+                response = self.client.batch_get_item(RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise classify(exc, f"BatchGetItem {table}") from exc
+            for raw in response.get("Responses", {}).get(table, []):
+                item = _deserialize(raw)
+                found[item["crypto_id"]] = StoredState(
+                    item["crypto_id"], _load_state(item["state"]), int(item["version"])
+                )
+            return response.get("UnprocessedKeys") or {}
+
         for start in range(0, len(ids), _BATCH_GET_LIMIT):
             keys = [{"crypto_id": {"S": i}} for i in ids[start : start + _BATCH_GET_LIMIT]]
-            request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-            for attempt in range(self._max_attempts):
-                try:
-                    response = self.client.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise classify(exc, f"BatchGetItem {table}") from exc
-                for raw in response.get("Responses", {}).get(table, []):
-                    item = _deserialize(raw)
-                    found[item["crypto_id"]] = StoredState(
-                        item["crypto_id"], _load_state(item["state"]), int(item["version"])
-                    )
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._sleep(min(2.0, 0.05 * 2**attempt))
-            else:
-                raise RetryableError(f"BatchGetItem {table}: keys still unprocessed")
+            request = {table: {"Keys": keys, "ConsistentRead": True}}
+            self._until_accepted(read, request, f"BatchGetItem {table}")
         return found
 
     def get_state(self, crypto_id: str) -> StoredState:
