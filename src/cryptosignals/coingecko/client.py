@@ -10,9 +10,10 @@ errors; exponential backoff with jitter; `Retry-After`, else CoinGecko's `x-rate
 date, else 60 s for a 429). The `Retry` subclass below adds what urllib3 lacks: a total time
 budget per call (a retry whose wait would end past the deadline is not made, and the last
 answer is reported), and a rate-limit token plus a call credit for every attempt, retries
-included. No retry starts unless its wait plus a whole request timeout fit before the deadline,
-so a call ends within its budget; the per-call state the `Retry` needs travels in a context
-variable, set for the duration of one call.
+included. No retry starts unless its wait plus a whole request timeout fit before the
+deadline, and each attempt's connect and read timeouts are capped by the time left, so a call
+ends near its budget (an answer that keeps trickling bytes can overrun it: the read timeout is
+per socket read); the per-call state the `Retry` needs travels in a context variable.
 
 The key lives in an `ApiKey`, whose repr and str are redacted; it is sent only as a header and
 is scrubbed from every error message.
