@@ -24,7 +24,7 @@ from cryptosignals import indicators
 from cryptosignals.backtest import _kernel
 from cryptosignals.backtest.metrics import Metrics, compute_metrics, drawdown_curve
 from cryptosignals.candles import Candles, candles_to_ticks
-from cryptosignals.engine import Engine, EngineConfig, FeatureSet, feature_stream
+from cryptosignals.engine import TIMEFRAMES, Engine, EngineConfig, FeatureSet, feature_stream
 from cryptosignals.errors import BadInputError
 from cryptosignals.indicators import INDICATORS
 from cryptosignals.model import Signal, SignalType
@@ -148,7 +148,7 @@ def check_candles(candles: Candles) -> None:
         )
 
 
-_BAR_SECONDS = 300  # the engine's base bars (EngineConfig.timeframe "5m")
+_BAR_SECONDS = TIMEFRAMES[EngineConfig.timeframe]  # the engine's base bars
 
 
 def close_times(candles: Candles) -> np.ndarray:

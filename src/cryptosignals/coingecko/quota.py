@@ -10,11 +10,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cryptosignals.coingecko.client import (
+    MARKETS_PER_PAGE,
+    MAX_HOURLY_RANGE_DAYS,
+    SIMPLE_PRICE_BATCH,
+)
+
 MONTH_MINUTES = 30 * 24 * 60
 DEMO_MONTHLY_CALLS = 10_000
-COINS_PER_CALL = {"markets": 250, "simple_price": 250}
+COINS_PER_CALL = {"markets": MARKETS_PER_PAGE, "simple_price": SIMPLE_PRICE_BATCH}
 #: One market_chart/range call covers at most this many days at hourly granularity.
-BACKFILL_DAYS_PER_CALL = 90
+BACKFILL_DAYS_PER_CALL = MAX_HOURLY_RANGE_DAYS
 
 
 def calls_per_poll(coins: int, endpoint: str = "markets") -> int:
