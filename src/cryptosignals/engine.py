@@ -166,6 +166,11 @@ def feature_stream(indicator: str, params: dict[str, Any]) -> tuple[str, dict[st
     return indicator, params
 
 
+def _stream_key(kind: str, source: str, params: dict[str, Any]) -> str:
+    """One stream per indicator output read on one input (its name in the stored state)."""
+    return f"{kind}:{source}:{sorted(params.items())}"
+
+
 class FeatureSet:
     """The resumable indicator streams of one timeframe, and the last rows rules look back on.
 
@@ -177,7 +182,7 @@ class FeatureSet:
         self.streams: dict[str, Stream] = {}
         for indicator, source, params, _ in specs.values():
             kind, params = feature_stream(indicator, params)
-            key = f"{kind}:{source}:{sorted(params.items())}"
+            key = _stream_key(kind, source, params)
             if key not in self.streams:
                 stored = (state or {}).get("streams", {}).get(key)
                 self.streams[key] = Stream.from_json(stored) if stored else Stream(kind, **params)
@@ -190,7 +195,7 @@ class FeatureSet:
         cache: dict[str, tuple[np.ndarray, ...]] = {}
         for name, (indicator, source, params, output) in self.specs.items():
             kind, params = feature_stream(indicator, params)
-            key = f"{kind}:{source}:{sorted(params.items())}"
+            key = _stream_key(kind, source, params)
             if key not in cache:
                 inputs = (
                     (bars["high"], bars["low"], bars["close"])
