@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     boto3.setup_default_session()
     from cryptosignals.aws.kinesis import encode_tick
     from cryptosignals.coingecko.replay import ReplayServer
-    from cryptosignals.local.runtime import _environment, function_name
+    from cryptosignals.local.runtime import function_name, temporary_environment
     from cryptosignals.local.stack import LocalStack
 
     meter = Meter(gsi_tables={"trading_signals"}, process="cryptosignals-process")
@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         meter.process = names["process_function"]
         # cold-started as Lambda would, in the function's environment, then wrapped in a timer
         process_env = stack.runtime.config(names["process_function"]).environment
-        with _environment({**process_env, **stack.runtime.base_environment()}):
+        with temporary_environment({**process_env, **stack.runtime.base_environment()}):
             real_handler = stack.runtime.handler(names["process_function"])
         stack.runtime.handlers[names["process_function"]] = timed_handler
         stack.set_function_environment(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from cryptosignals.candles import SAMPLE_COINS, candles_to_ticks, read_candles, sample_path
@@ -74,17 +72,9 @@ def run_pipeline(stack: LocalStack, ticks: list[TickSeries]) -> int:
     Kinesis -> event source mapping -> handler -> DynamoDB). Returns the records processed."""
     from cryptosignals.aws.config import AwsSettings
     from cryptosignals.aws.kinesis import TickProducer
+    from cryptosignals.local.runtime import temporary_environment
 
-    environment = stack.environment()
-    saved = {k: os.environ.get(k) for k in environment}
-    os.environ.update(environment)
-    try:
+    with temporary_environment(stack.environment()):
         producer = TickProducer(AwsSettings.from_env())
         producer.send([t for series in ticks for t in series.ticks()])
         return sum(poller.drain().records_read for poller in stack.pollers())
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -53,7 +53,7 @@ def function_name(arn_or_name: str) -> str:
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
     """Set variables for the duration of an invocation, then restore the previous environment."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -272,7 +272,7 @@ class LambdaRuntime:
         }
         started = time.perf_counter()
         _CAPTURE.begin()
-        with _environment(env), contextlib.redirect_stdout(_CAPTURE):
+        with temporary_environment(env), contextlib.redirect_stdout(_CAPTURE):
             try:
                 handler = self.handler(config.name)
                 invocation.result = handler(event, LambdaContext(config, request_id))
