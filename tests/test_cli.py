@@ -27,7 +27,8 @@ def test_analyze_jsonl_is_deterministic_byte_for_byte() -> None:
     rows = [json.loads(line) for line in first.stdout.splitlines()]
     assert len(rows) > 100
     assert set(rows[0]) == {"signal_id", "crypto_id", "timestamp", "signal_type", "rule",
-                            "timeframe", "price", "confidence_score", "details"}  # fmt: skip
+                            "timeframe", "price", "confidence_score", "details",
+                            "evaluation_horizon", "evidence", "actionable"}  # fmt: skip
     assert "Signals by rule" in first.stderr  # the summary goes to stderr
 
 

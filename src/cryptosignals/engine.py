@@ -11,8 +11,10 @@ Pipeline of one `feed`:
   3. bars per timeframe, by event time: a bar covers (end - length, end] and closes when a tick
      lands exactly on its end or a later tick arrives; a bucket with no tick makes no bar;
   4. features (resumable indicators) on the closed bars of the base (5m) and higher (1h) frames;
-  5. rules on the base bars (+ the price-change rule on ticks); confidence from the higher
-     timeframe trend, ADX and volume (see `rules.confidence`).
+  5. rules on the base bars (+ the price-change rule on ticks); the hand-made setup score from
+     the higher timeframe trend, ADX and volume (`rules.confidence`) goes into the details;
+  6. evidence (cryptosignals.evidence): the ticks mature earlier signals' outcomes, and each new
+     signal gets its rule's track record, a calibrated confidence and the actionable flag.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, confidence
 from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
-STATE_VERSION = 3  # bump when a stored state can no longer be read (3: tick rows per rule)
+STATE_VERSION = 4  # bump when a stored state can no longer be read (4: track records)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class EngineConfig:
     trend_slow: int = 30
     adx_period: int = 14
     volume_lookback: int = 288  # bars of the base timeframe (24h of 5m bars)
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
 
     def __post_init__(self) -> None:
         for tf in (self.timeframe, self.higher_timeframe):
@@ -275,6 +279,16 @@ class Engine:
         }
         context = _none_to_nan(state.get("context", {}))
         self.context = {k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio")}
+        self.track = TrackRecords(cfg.evidence, self.tests, state.get("evidence"))
+
+    @property
+    def tests(self) -> int:
+        """How many (rule, signal type) track records this engine can test: at most two a rule."""
+        return 2 * (len(self.config.rules) + len(self.config.tick_rules))
+
+    def start_from(self, history: dict[str, Any]) -> None:
+        """Warm start: take track records built from history (`cryptosignals evidence`)."""
+        self.track = TrackRecords(self.config.evidence, self.tests, {**history, "prior": True})
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -290,6 +304,7 @@ class Engine:
             },
             "ticks": {key: features.to_json() for key, features in self.tick_features.items()},
             "context": _nan_to_none(self.context),
+            "evidence": self.track.to_json(),
         }
 
     @classmethod
@@ -361,6 +376,10 @@ class Engine:
         self.features[cfg.timeframe].remember(base)
         self.context = {k: float(v[-1]) for k, v in tick_context.items()}
         result.signals.sort(key=lambda s: (s.timestamp, s.rule, s.timeframe))
+        result.signals = self.track.annotate(
+            (ts, price), (base_bars["end"], base_bars["close"]),
+            TIMEFRAMES[cfg.timeframe], result.signals,
+        )  # fmt: skip
         return result
 
     def _signals(
@@ -379,6 +398,7 @@ class Engine:
         for i in np.flatnonzero(firing.mask):
             details = {k: float(v[i]) for k, v in firing.details.items()}
             details.update(
+                setup_score=float(score[i]),
                 higher_trend=float(context["trend"][i]),
                 adx=float(context["adx"][i]),
                 volume_ratio=float(context["volume_ratio"][i]),

@@ -181,8 +181,11 @@ class Signal:
     rule: str
     timeframe: str
     price: float
-    confidence_score: float
+    confidence_score: float  # the calibrated probability that the claim holds (docs/signals.md)
     details: dict[str, float] = field(default_factory=dict)
+    evaluation_horizon: str | None = None  # when the claim is judged, e.g. "1h"
+    evidence: dict[str, float] = field(default_factory=dict)  # the rule's track record then
+    actionable: bool = False  # the evidence clears the bar for alerting a person
 
     @property
     def signal_id(self) -> str:
@@ -200,6 +203,9 @@ class Signal:
             "price": self.price,
             "confidence_score": self.confidence_score,
             "details": dict(self.details),
+            "evaluation_horizon": self.evaluation_horizon,
+            "evidence": dict(self.evidence),
+            "actionable": bool(self.actionable),
         }
 
     @classmethod
@@ -212,5 +218,8 @@ class Signal:
             timeframe=data["timeframe"],
             price=float(data["price"]),
             confidence_score=float(data["confidence_score"]),
-            details={k: float(v) for k, v in data.get("details", {}).items()},
+            details={k: float(v) for k, v in (data.get("details") or {}).items()},
+            evaluation_horizon=data.get("evaluation_horizon"),
+            evidence={k: float(v) for k, v in (data.get("evidence") or {}).items()},
+            actionable=bool(data.get("actionable", False)),
         )

@@ -71,10 +71,13 @@ def test_a_combination_of_rules_trades_their_votes() -> None:
 def test_scorecard_json_rows_per_rule_and_horizon(tmp_path: Path) -> None:
     page = tmp_path / "card.html"
     result = run("scorecard", "--coin", "ethereum", "--format", "json", "--html", str(page),
-                 "--boot", "200")  # fmt: skip
+                 "--shifts", "99", "--placebo", "2")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    data = json.loads(result.stdout)
+    rows = data["rows"]
     assert {r["horizon"] for r in rows} == {"5m", "30m", "1h", "4h", "24h"}
+    assert {"p_value", "q_value", "mean_net", "edge", "against"} <= set(rows[0])
+    assert data["placebo"]["runs"] == 2 and 0 <= data["placebo"]["false_positive_rate"] <= 1
     assert {"ma_crossover", "rsi_reversal"} <= {r["rule"] for r in rows}
     assert "<svg" in page.read_text()
 
@@ -105,7 +108,7 @@ def test_optimize_walk_forward_reports_in_and_out_of_sample() -> None:
         (["optimize", "--grid", "fast=50", "--grid", "slow=20"], "no valid parameter set"),
         (["backtest", "--coin", "dogecoin"], "no bundled sample"),
         (["backtest", "--strategy", "bollinger_breakout", "--param", "nbdev=50"], "no BUY or SELL"),
-        (["scorecard", "--boot", "3"], "--boot"),
+        (["scorecard", "--shifts", "3"], "--shifts"),
         (["backtest", "--strategy", "rsi_reversal", "--param", "period=1"], "period must be"),
         (["backtest", "--strategy", "macd_momentum", "--param", "signal=1"], "signal must be"),
     ],

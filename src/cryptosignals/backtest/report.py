@@ -304,25 +304,40 @@ def _score_chart(rows: Sequence[ScoreRow], horizon: str) -> str:
 
 
 def scorecard_html(rows: Sequence[ScoreRow], title: str = "Signal scorecard") -> str:
+    def bp(v: float) -> str:
+        return f"{v * 1e4:+.1f}" if math.isfinite(v) else ""
+
+    def p(v: float) -> str:
+        return f"{v:.3f}" if math.isfinite(v) else ""
+
+    def verdict(r: ScoreRow) -> str:
+        if r.edge:
+            return '<td class="yes">edge</td>'
+        return "<td>against</td>" if r.against else "<td></td>"
+
     table = "".join(
         f"<tr><td>{html.escape(r.rule)}</td><td>{r.signal_type}</td><td>{r.horizon}</td>"
-        f"<td>{r.n}</td><td>{_number(r.hit_rate, True)} [{_number(r.hit_low, True)}, "
-        f"{_number(r.hit_high, True)}]</td><td>{_number(r.baseline_hit_rate, True)}</td>"
-        f"<td>{r.mean_return * 1e4:+.1f} [{r.mean_low * 1e4:+.1f}, {r.mean_high * 1e4:+.1f}]</td>"
-        f"<td>{r.baseline_mean * 1e4:+.1f}</td>"
-        f'<td class="{"yes" if r.edge else ""}">{"yes" if r.edge else ""}</td></tr>'
+        f"<td>{r.n}</td><td>{_number(r.hit_rate, True)}</td>"
+        f"<td>{_number(r.baseline_hit_rate, True)}</td>"
+        f"<td>{bp(r.mean_return)} [{bp(r.mean_low)}, {bp(r.mean_high)}]</td>"
+        f"<td>{bp(r.baseline_mean)} [{bp(r.baseline_low)}, {bp(r.baseline_high)}]</td>"
+        f"<td>{bp(r.mean_net)}</td><td>{p(r.p_value)}</td><td>{p(r.q_value)}</td>"
+        f"{verdict(r)}</tr>"
         for r in rows
     )
     charts = "".join(_score_chart(rows, h) for h in HORIZONS)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>
-<p class="small">Forward return from the close of the signal's bar. BUY hits when the price
-rose, SELL when it fell; ALERT rows measure the size of the move (|return|) and hit when it
-beats the median move of all bars. Intervals: 95% percentile bootstrap, seeded. Returns in basis
-points. "Edge": the interval of the mean lies beyond the all-bars baseline, in the signal's
-direction.</p>
-<table><tr><th>rule</th><th>type</th><th>horizon</th><th>n</th><th>hit rate [95% CI]</th>
-<th>baseline</th><th>mean bp [95% CI]</th><th>baseline bp</th><th>edge</th></tr>{table}</table>
+<p class="small">Entry at the first tick after the signal, exit at the first tick at or after
+entry + horizon. A BUY's claim holds when the price rose by more than the round-trip cost, a
+SELL's when it fell by more; ALERT rows measure the size of the move (|return|) against the
+typical move. p: two-sided, from circular time shifts of the same signals (clusters and
+overlapping windows kept); the band is what random timing of these signals gives (95 %); q:
+Benjamini-Hochberg over the table. "Edge": q &le; 0.10 on the signal's side; "against": on the
+other. Returns in basis points; rows under the minimum n carry no interval.</p>
+<table><tr><th>rule</th><th>type</th><th>horizon</th><th>n</th><th>hit rate</th>
+<th>baseline</th><th>mean bp [95%]</th><th>random timing bp [95%]</th><th>net bp</th>
+<th>p</th><th>q</th><th>verdict</th></tr>{table}</table>
 <h2>Mean forward return after BUY / SELL signals, with 95% intervals</h2>{charts}
 </body></html>
 """

@@ -246,39 +246,96 @@ def scorecard(
     html: Annotated[
         Path | None, typer.Option("--html", help="Write the table and chart as HTML here.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 7,
-    boot: Annotated[int, typer.Option("--boot", help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the time shifts.")] = 7,
+    shifts: Annotated[
+        int, typer.Option("--shifts", help="Circular time shifts behind each p-value.")
+    ] = 999,
+    cost_bps: Annotated[
+        float, typer.Option("--cost-bps", help="Cost per side of a round trip, basis points.")
+    ] = 10.0,
+    min_n: Annotated[
+        int, typer.Option("--min-n", help="Fewest signals for an interval and a p-value.")
+    ] = 20,
+    placebo: Annotated[
+        int,
+        typer.Option(
+            "--placebo",
+            help="Also score N random time shifts of the signals: the false-positive rate.",
+        ),
+    ] = 0,
     format: FormatOpt = Format.table,
 ) -> None:
-    """How every rule's signals did: forward returns, hit rates, bootstrap intervals."""
-    from cryptosignals.backtest.scorecard import Scorecard
+    """Did each rule's claim hold more often than random timing? p- and q-values, net of costs."""
+    from cryptosignals.backtest.scorecard import Q_EDGE, Scorecard
 
-    if boot < 10:
-        raise BadInputError("--boot must be at least 10")
-    rows = Scorecard(_candles(input, coin), coin, n_boot=boot, seed=seed).run()
+    if shifts < 19:
+        raise BadInputError("--shifts must be at least 19 (a p-value of 0.05 needs them)")
+    if min_n < 2 or cost_bps < 0 or placebo < 0:
+        raise BadInputError("--min-n must be >= 2, --cost-bps and --placebo >= 0")
+    card = Scorecard(
+        _candles(input, coin), coin, shifts=shifts, seed=seed, cost_bps=cost_bps, min_n=min_n
+    )
+    signals = card.signals()
+    rows = card.run(signals)
+    placebo_result = None
+    if placebo:
+        with _progress() as bar:
+            task = bar.add_task("placebo shifts", total=placebo)
+            placebo_result = card.placebo(
+                placebo, signals, progress=lambda done: bar.update(task, completed=done)
+            )
     if html is not None:
         from cryptosignals.backtest.report import scorecard_html
 
         html.write_text(scorecard_html(rows, f"Signal scorecard: {coin}"), encoding="utf-8")
         err.print(f"report written to {html}")
     if format is Format.json:
-        print(json.dumps(_clean([r.to_json() for r in rows])))
+        data: Any = [r.to_json() for r in rows]
+        if placebo_result is not None:
+            data = {"rows": data, "placebo": placebo_result.to_json()}
+        print(json.dumps(_clean(data)))
         return
-    table = Table(title=f"{coin}: forward returns after signals (bp = 0.01%)", title_justify="left")
-    for name in ("rule", "type", "horizon", "n", "hit rate [95% CI]", "base", "mean bp [95% CI]",
-                 "base bp", "edge"):  # fmt: skip
+    title = (
+        f"{coin}: outcomes after signals (bp = 0.01%; net of {2 * cost_bps:g} bp a round trip; "
+        f"entry at the first tick after the signal)"
+    )
+    table = Table(title=title, title_justify="left")
+    for name in ("rule", "type", "horizon", "n", "hit", "base", "mean bp [95%]", "net bp",
+                 "p", "q", "verdict"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("rule", "type") else "right")
+
+    def bp(v: float) -> str:
+        return f"{v * 1e4:+.1f}" if math.isfinite(v) else ""
+
     for r in rows:
+        tested = math.isfinite(r.p_value)
+        verdict = (
+            "[green]edge[/]" if r.edge else "[red]against[/]" if r.against
+            else "" if tested else f"[dim]n < {min_n}[/]"
+        )  # fmt: skip
         table.add_row(
             r.rule, r.signal_type, r.horizon, str(r.n),
-            f"{r.hit_rate:.0%} [{r.hit_low:.0%}, {r.hit_high:.0%}]"
-            if math.isfinite(r.hit_low) else f"{r.hit_rate:.0%}",
-            f"{r.baseline_hit_rate:.0%}",
-            f"{r.mean_return * 1e4:+.1f} [{r.mean_low * 1e4:+.1f}, {r.mean_high * 1e4:+.1f}]",
-            f"{r.baseline_mean * 1e4:+.1f}",
-            "[green]yes[/]" if r.edge else "",
+            f"{r.hit_rate:.0%}", f"{r.baseline_hit_rate:.0%}",
+            f"{bp(r.mean_return)} [{bp(r.mean_low)},{bp(r.mean_high)}]" if tested
+            else bp(r.mean_return),
+            bp(r.mean_net),
+            f"{r.p_value:.3f}" if tested else "", f"{r.q_value:.3f}" if tested else "",
+            verdict,
         )  # fmt: skip
     out.print(table)
+    edges = sum(r.edge for r in rows)
+    out.print(
+        f"{edges} of {sum(math.isfinite(r.p_value) for r in rows)} tested cells show an edge "
+        f"(Benjamini-Hochberg q <= {Q_EDGE:g}), {sum(r.against for r in rows)} go against "
+        "their claim."
+    )
+    if placebo_result is not None:
+        p = placebo_result
+        out.print(
+            f"placebo: {p.runs} time shifts, {p.rejected} of {p.cells} cells at p <= "
+            f"{1 - p.level:.2f}: false-positive rate {p.false_positive_rate:.1%} (nominal "
+            f"{1 - p.level:.0%}); {p.flagged} flagged at q <= {Q_EDGE:g}"
+        )
 
 
 def optimize(
