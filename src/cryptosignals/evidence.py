@@ -157,7 +157,7 @@ class EvidenceConfig:
     min_n: int = 30
     alpha: float = 0.10
     coins: int = 10
-    mixture_ratio: float = 0.01  # tau^2 / sigma^2: effects of ~0.1 standard deviations
+    mixture_ratio: float = 0.1  # tau^2 / sigma^2: most power for effects of ~0.3 std devs
     first_look: int = 10  # outcomes before the sequential test starts looking
     baseline_halflife_days: float = 30.0
 

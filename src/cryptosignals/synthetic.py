@@ -92,3 +92,36 @@ def _plant(coin: str, returns: np.ndarray, volume: np.ndarray, n: int) -> list[P
         PlantedEvent(coin, "volume_spike", spike, spike + 12),
         PlantedEvent(coin, "rsi_dip", dip, dip + 16),
     ]
+
+
+def overreacting_candles(
+    days: int = 30, seed: int = 3, every_hours: float = 4.0, jump: float = 0.02,
+    vol: float = 0.001, interval_s: int = 300, start_time: int = 1_740_000_000,
+) -> Candles:  # fmt: skip
+    """A market with a real, tradeable effect: strong mean reversion of overreactions. On a calm
+    random walk, about every `every_hours` the price lurches by `jump` (up or down) over 15
+    minutes and gives it all back over the next hour. An oversold (overbought) turn then pays
+    well over a round trip; the evidence tests plant it to show that the rule exploiting it earns
+    `actionable`, and that the rules betting on continuation do not."""
+    rng = np.random.default_rng(seed)
+    n = days * 86_400 // interval_s
+    returns = rng.normal(0.0, vol, n)
+    lurch, back = 3, 12  # bars
+    i = 0
+    while True:
+        i += int(rng.exponential(every_hours * 3600 / interval_s)) + lurch + back
+        if i + lurch + back >= n:
+            break
+        sign = 1.0 if rng.random() < 0.5 else -1.0
+        size = np.log1p(jump)
+        returns[i : i + lurch] += sign * size / lurch
+        returns[i + lurch : i + lurch + back] -= sign * size / back
+    close = 100.0 * np.exp(np.cumsum(returns))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    wick = np.abs(rng.normal(0.0, vol / 3, (2, n)))
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    start = (start_time // interval_s) * interval_s * 1000
+    timestamps = start + np.arange(n, dtype=np.int64) * interval_s * 1000
+    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
+    return Candles(timestamps, open_, high, low, close, volume)
