@@ -46,11 +46,11 @@ def test_analyze_reads_a_user_file_and_writes_csv(tmp_path: Path) -> None:
 def test_a_bad_file_gives_one_clear_line_and_exit_status_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,open,high,low,close,volume\n1700000000000,1,2,0.5,x,3\n")
-    result = run("analyze", "--input", str(bad))
+    result = run("analyze", "--input", str(bad), "--coin", "bitcoin")
     assert result.returncode == 2
     assert f"{bad}:2: close is not a number: 'x'" in result.stderr
     assert "Traceback" not in result.stderr
-    missing = run("analyze", "--input", str(tmp_path / "nope.csv"))
+    missing = run("analyze", "--input", str(tmp_path / "nope.csv"), "-c", "bitcoin")
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
@@ -99,3 +99,27 @@ def test_the_catalogues_list_every_registered_rule_and_indicator() -> None:
     assert rules.returncode == indicators.returncode == 0
     assert all(name in rules.stdout for name in RULES)
     assert all(name in indicators.stdout for name in INDICATORS)
+
+
+def test_analyze_takes_the_coin_from_a_file_name_and_refuses_to_guess(tmp_path: Path) -> None:
+    from cryptosignals.candles import sample_path
+
+    named = tmp_path / "ethereum_5m.csv.gz"
+    named.write_bytes(sample_path("ethereum").read_bytes())
+    result = run("analyze", "--input", str(named), "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    assert {json.loads(line)["crypto_id"] for line in result.stdout.splitlines()} == {"ethereum"}
+    short = run("analyze", "-c", "solana", "-i", str(named), "--format", "jsonl", "--limit", "1")
+    assert json.loads(short.stdout.splitlines()[0])["crypto_id"] == "solana"  # -c wins
+    anonymous = tmp_path / "prices.csv.gz"
+    anonymous.write_bytes(named.read_bytes())
+    refused = run("analyze", "--input", str(anonymous))
+    assert refused.returncode == 2 and "pass --coin" in refused.stderr
+
+
+def test_analyze_actionable_only_keeps_just_the_signals_that_earned_it() -> None:
+    every = run("analyze", "--coin", "bitcoin", "--format", "jsonl").stdout.splitlines()
+    only = run("analyze", "--coin", "bitcoin", "--format", "jsonl", "--actionable-only")
+    assert only.returncode == 0, only.stderr
+    kept = [json.loads(line) for line in only.stdout.splitlines()]
+    assert kept == [row for row in map(json.loads, every) if row["actionable"]]

@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -86,6 +87,27 @@ def sample_path(coin: str) -> Path:
             f"no bundled sample for {coin!r}; bundled coins: {', '.join(SAMPLE_COINS)}"
         )
     return path
+
+
+_FILE_COIN = re.compile(r"^(?P<coin>[a-z0-9][a-z0-9-]*)_\d+[mhdw]$")
+
+
+def coin_of_file(path: Path | None, coin: str | None) -> str:
+    """The coin a candle file holds: `coin` when given; else the `<coin>_<timeframe>` of its
+    name (bitcoin_5m.csv.gz, as backfill writes them); bitcoin's sample when there is no file.
+    A file whose name says nothing is an error, never silently bitcoin."""
+    if coin:
+        return coin
+    if path is None:
+        return "bitcoin"
+    stem = Path(path).name.split(".")[0]
+    match = _FILE_COIN.match(stem)
+    if match is None:
+        raise BadInputError(
+            f"{Path(path).name}: cannot tell the coin from the file name (expected "
+            "<coin>_<timeframe>.csv[.gz], e.g. bitcoin_5m.csv.gz): pass --coin"
+        )
+    return match["coin"]
 
 
 def _open_text(path: Path) -> io.TextIOBase:

@@ -128,7 +128,8 @@ def test_too_few_candles_is_a_clear_error(tmp_path: Path) -> None:
         for row in zip(candles.timestamp, candles.open, candles.high, candles.low, candles.close,
                        candles.volume, strict=True):  # fmt: skip
             f.write(",".join(str(v) for v in row) + "\n")
-    result = run("backtest", "--input", str(path), "--param", "fast=5", "--param", "slow=30")
+    result = run("backtest", "--input", str(path), "-c", "bitcoin", "--param", "fast=5",
+                 "--param", "slow=30")  # fmt: skip
     assert result.returncode == 2 and "too few" in result.stderr
 
 

@@ -16,13 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
+from cryptosignals.candles import candles_to_ticks, coin_of_file, read_candles, sample_path
 from cryptosignals.engine import analyze_ticks
 from cryptosignals.model import Signal
 
 SIGNAL_COLUMNS = (
     "signal_id", "crypto_id", "timestamp", "signal_type", "rule", "timeframe", "price",
-    "confidence_score", "details",
+    "confidence_score", "details", "evaluation_horizon", "evidence", "actionable",
 )  # fmt: skip
 
 
@@ -59,23 +59,36 @@ def render_csv(signals: list[Signal]) -> str:
     writer.writerow(SIGNAL_COLUMNS)
     for s in signals:
         row = s.to_json()
-        row["details"] = json.dumps(row["details"], separators=(",", ":"))
+        for name in ("details", "evidence"):
+            row[name] = json.dumps(row[name], separators=(",", ":"))
         writer.writerow([row[c] for c in SIGNAL_COLUMNS])
     return buffer.getvalue()
 
 
 def signals_table(signals: list[Signal], title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("time (UTC)", "coin", "type", "rule", "tf", "price", "confidence"):
-        justify: Literal["left", "right"] = "right" if column in ("price", "confidence") else "left"
+    for column in ("time (UTC)", "coin", "type", "rule", "tf", "price", "confidence", "record"):
+        justify: Literal["left", "right"] = (
+            "left" if column in ("coin", "type", "rule") else "right"
+        )
         table.add_column(column, justify=justify, no_wrap=True)
     colour = {"BUY": "green", "SELL": "red", "ALERT": "yellow"}
     for s in signals:
         table.add_row(
             utc(s.timestamp), s.crypto_id, f"[{colour[s.signal_type]}]{s.signal_type}[/]",
-            s.rule, s.timeframe, f"{s.price:,.6g}", f"{s.confidence_score:.2f}",
+            s.rule, s.timeframe, f"{s.price:,.6g}", f"{s.confidence_score:.2f}", _record(s),
         )  # fmt: skip
     return table
+
+
+def _record(s: Signal) -> str:
+    """The rule's track record when it fired: n, mean net bp, and whether it earned an alert."""
+    n = int(s.evidence.get("n", 0))
+    if not n:
+        return "no record yet"
+    mean = s.evidence.get("mean_net_bp", float("nan"))
+    flag = " [bold green]actionable[/]" if s.actionable else ""
+    return f"n={n} {mean:+.0f}bp{flag}"
 
 
 def summary_table(signals: list[Signal], title: str = "Signals by rule") -> Table:
@@ -83,23 +96,32 @@ def summary_table(signals: list[Signal], title: str = "Signals by rule") -> Tabl
     scores: dict[str, list[float]] = defaultdict(list)
     for s in signals:
         counts[s.rule][s.signal_type] += 1
+        counts[s.rule]["actionable"] += int(s.actionable)
         scores[s.rule].append(s.confidence_score)
     table = Table(title=title, title_justify="left")
-    for column in ("rule", "BUY", "SELL", "ALERT", "total", "mean confidence"):
+    for column in ("rule", "BUY", "SELL", "ALERT", "total", "actionable", "mean confidence"):
         table.add_column(column, justify="left" if column == "rule" else "right")
     for rule in sorted(counts):
         c = counts[rule]
         table.add_row(
-            rule, str(c["BUY"]), str(c["SELL"]), str(c["ALERT"]), str(c.total()),
+            rule, str(c["BUY"]), str(c["SELL"]), str(c["ALERT"]),
+            str(c["BUY"] + c["SELL"] + c["ALERT"]), str(c["actionable"]),
             f"{sum(scores[rule]) / len(scores[rule]):.2f}",
         )  # fmt: skip
     return table
 
 
 def analyze(
-    coin: Annotated[str, typer.Option(help="CoinGecko coin id of the file's instrument.")] = (
-        "bitcoin"
-    ),
+    coin: Annotated[
+        str | None,
+        typer.Option(
+            "--coin",
+            "-c",
+            help="CoinGecko coin id of the file's instrument; default: from the file name "
+            "(<coin>_<timeframe>.csv.gz), or bitcoin's sample without --input.",
+            show_default=False,
+        ),
+    ] = None,
     input: Annotated[
         Path | None,
         typer.Option(
@@ -114,9 +136,19 @@ def analyze(
         OutputFormat.table
     ),
     limit: Annotated[int, typer.Option(min=1, help="Rows shown in table format (latest).")] = 30,
+    actionable_only: Annotated[
+        bool,
+        typer.Option(
+            "--actionable-only",
+            help="Only signals whose rule's track record earned an alert (docs/signals.md).",
+        ),
+    ] = False,
 ) -> None:
     """Run the signal engine over a candle file and print its signals (summary on stderr)."""
+    coin = coin_of_file(input, coin)
     signals = signals_of_file(input, coin)
+    if actionable_only:
+        signals = [s for s in signals if s.actionable]
     if format is OutputFormat.jsonl:
         sys.stdout.write(render_jsonl(signals))
     elif format is OutputFormat.csv:

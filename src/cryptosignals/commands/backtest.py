@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cryptosignals.candles import Candles, read_candles, sample_path
+from cryptosignals.candles import Candles, coin_of_file, read_candles, sample_path
 from cryptosignals.errors import BadInputError
 
 out = Console(width=max(Console().width, 130))  # tables stay readable when piped
@@ -41,7 +41,12 @@ InputOpt = Annotated[
     Path | None,
     typer.Option("--input", "-i", help="Candle file (CSV, .gz ok); default: the coin's sample."),
 ]
-CoinOpt = Annotated[str, typer.Option("--coin", "-c", help="Coin id, e.g. bitcoin.")]
+CoinOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--coin", "-c", help="Coin id, e.g. bitcoin; default: from the file name, or bitcoin."
+    ),
+]
 StrategyOpt = Annotated[
     str,
     typer.Option(
@@ -59,6 +64,7 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json
 
 
 def _candles(path: Path | None, coin: str) -> Candles:
+    """The candles of --input, or of the coin's bundled sample."""
     candles = read_candles(path if path is not None else sample_path(coin))
     if len(candles) < 2:
         raise BadInputError(f"{path or coin}: only {len(candles)} candle(s)")
@@ -170,7 +176,7 @@ def _progress() -> Progress:
 
 def backtest(
     input: InputOpt = None,
-    coin: CoinOpt = "bitcoin",
+    coin: CoinOpt = None,
     strategy: StrategyOpt = "ma_cross",
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE, repeatable.")
@@ -202,6 +208,7 @@ def backtest(
     """Backtest a strategy on candles: trades, equity, figures next to buy-and-hold."""
     from cryptosignals.backtest import Backtest
 
+    coin = coin_of_file(input, coin)
     candles = _candles(input, coin)
     rules = strategy_rules(strategy, parse_params(param or []))
     config = _config(
@@ -242,7 +249,7 @@ def backtest(
 
 def scorecard(
     input: InputOpt = None,
-    coin: CoinOpt = "bitcoin",
+    coin: CoinOpt = None,
     html: Annotated[
         Path | None, typer.Option("--html", help="Write the table and chart as HTML here.")
     ] = None,
@@ -272,6 +279,7 @@ def scorecard(
         raise BadInputError("--shifts must be at least 19 (a p-value of 0.05 needs them)")
     if min_n < 2 or cost_bps < 0 or placebo < 0:
         raise BadInputError("--min-n must be >= 2, --cost-bps and --placebo >= 0")
+    coin = coin_of_file(input, coin)
     card = Scorecard(
         _candles(input, coin), coin, shifts=shifts, seed=seed, cost_bps=cost_bps, min_n=min_n
     )
@@ -340,7 +348,7 @@ def scorecard(
 
 def optimize(
     input: InputOpt = None,
-    coin: CoinOpt = "bitcoin",
+    coin: CoinOpt = None,
     strategy: StrategyOpt = "ma_cross",
     grid: Annotated[
         list[str] | None,
@@ -365,6 +373,7 @@ def optimize(
     """Search a strategy's parameters (grid or Bayesian), optionally walk-forward."""
     from cryptosignals.backtest.search import Search, parse_walk_forward
 
+    coin = coin_of_file(input, coin)
     candles = _candles(input, coin)
     config = _config(fee_bps=fee_bps, slippage_bps=slippage_bps, long_only=long_only)
     search = Search(
