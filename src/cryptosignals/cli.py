@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "cryptosignals.commands.backtest",
     "cryptosignals.commands.signals",
     "cryptosignals.commands.cost",
+    "cryptosignals.commands.evidence",
     "cryptosignals.local.command",
 )
 

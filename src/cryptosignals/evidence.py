@@ -27,12 +27,15 @@ Statistics that carry their null:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cryptosignals.errors import BadInputError
 from cryptosignals.model import Signal, SignalType
 
 #: Evaluation horizons a rule can be judged at, in seconds.
@@ -351,3 +354,42 @@ class TrackRecords:
             evidence={k: round(v, 6) for k, v in evidence.items() if math.isfinite(v)},
             actionable=bool(actionable),
         )
+
+
+# -- the warm start ----------------------------------------------------------------------------
+HISTORY_VERSION = 1
+
+
+def history_document(
+    records: dict[str, dict[str, Any]], spans: dict[str, tuple[int, int]], config: EvidenceConfig
+) -> dict[str, Any]:
+    """The warm-start file: each coin's track records as built from history, the span of
+    history behind them, and the horizon and cost they were judged at."""
+    return {
+        "version": HISTORY_VERSION,
+        "horizon": config.horizon,
+        "cost_bps": config.cost_bps,
+        "coins": {
+            coin: {"from": spans[coin][0], "to": spans[coin][1], "records": records[coin]}
+            for coin in sorted(records)
+        },
+    }
+
+
+def read_history(path: str | Path, config: EvidenceConfig) -> dict[str, dict[str, Any]]:
+    """Each coin's track-record state from a warm-start file, or a clear error if the file was
+    built for another horizon or cost (its outcomes would not mean what the stream's do)."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"{path}: not a readable evidence history ({exc})") from None
+    if not isinstance(document, dict) or document.get("version") != HISTORY_VERSION:
+        raise BadInputError(f"{path}: not an evidence history of version {HISTORY_VERSION}")
+    if (document.get("horizon"), document.get("cost_bps")) != (config.horizon, config.cost_bps):
+        raise BadInputError(
+            f"{path}: built at horizon {document.get('horizon')} and cost "
+            f"{document.get('cost_bps')} bps, the engine judges at {config.horizon} and "
+            f"{config.cost_bps} bps: rebuild it with `cryptosignals evidence`"
+        )
+    return {coin: entry["records"] for coin, entry in document.get("coins", {}).items()}

@@ -25,6 +25,7 @@ SIGNALS_BUS = "SIGNALS_BUS"
 DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
 RAW_TTL_DAYS = "RAW_TTL_DAYS"
 TRACKED_COINS = "TRACKED_COINS"
+EVIDENCE_HISTORY = "EVIDENCE_HISTORY"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
 
@@ -49,6 +50,7 @@ class AwsSettings:
     dead_letter_queue_url: str | None = None
     raw_ttl_days: int = 30
     tracked_coins: tuple[str, ...] = ("bitcoin", "ethereum", "solana", "cardano")
+    evidence_history: str | None = None  # `cryptosignals evidence` output: the warm start
     endpoint_url: str | None = None
     region: str = "us-east-1"
 
@@ -77,6 +79,7 @@ class AwsSettings:
             dead_letter_queue_url=os.environ.get(DEAD_LETTER_QUEUE_URL) or None,
             raw_ttl_days=ttl,
             tracked_coins=tuple(c for c in coins if c),
+            evidence_history=os.environ.get(EVIDENCE_HISTORY, "").strip() or None,
             endpoint_url=os.environ.get(AWS_ENDPOINT_URL) or None,
             region=os.environ.get(AWS_REGION)
             or os.environ.get("AWS_DEFAULT_REGION")

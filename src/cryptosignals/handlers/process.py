@@ -4,8 +4,10 @@ Per batch: decode every record (malformed ones go to the dead-letter queue with 
 and are not retried); group the ticks by coin; read all engine states in one BatchGetItem; feed
 each coin's engine (cryptosignals.engine: pure, no writes yet); write every coin's raw ticks and
 aggregates together (one BatchWriteItem per 25 items: the write requests of a batch grow with
-its items, not its coins); then per coin its new signals (stored, published, marked) and its
-state, last, with an optimistic version check. A transient failure of the shared write reports
+its items, not its coins); then per coin its new signals (every firing stored; only the
+actionable ones published to the bus; all marked) and its state, last, with an optimistic
+version check. A coin's first engine starts its track records from the deployed evidence
+history (EVIDENCE_HISTORY) when there is one. A transient failure of the shared write reports
 the whole batch in batchItemFailures, one of a coin's own writes only that coin's records, so
 Kinesis redelivers them; every write is idempotent and the engine drops ticks its stored state
 has already seen, so redelivery changes nothing.
@@ -19,6 +21,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -28,24 +32,44 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptosignals.aws import AwsSettings, SignalPublisher, Store, clients
 from cryptosignals.aws.records import KNOWN_COINS, decode_record
 from cryptosignals.aws.store import StoredState
-from cryptosignals.engine import Engine, EngineResult, StateVersionError
+from cryptosignals.engine import Engine, EngineConfig, EngineResult, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
+from cryptosignals.evidence import read_history
 from cryptosignals.model import Signal, Tick, TickSeries
 
 logger = Logger()
 metrics = Metrics()
 
 
-def _engine(coin: str, state: dict[str, Any] | None) -> Engine:
+@lru_cache(maxsize=4)
+def _history(path: str | None) -> dict[str, dict[str, Any]]:
+    """The warm-start track records deployed with the function (read once per container)."""
+    if not path:
+        return {}
+    full = Path(path) if Path(path).is_absolute() else Path(__file__).parents[1] / "data" / path
+    return read_history(full, EngineConfig().evidence)
+
+
+def _fresh(coin: str, settings: AwsSettings) -> Engine:
+    """A new engine; its track records start from history when one was deployed, else from
+    nothing (every signal's evidence then says warm_start 0)."""
+    engine = Engine(coin)
+    history = _history(settings.evidence_history).get(coin)
+    if history is not None:
+        engine.start_from(history)
+    return engine
+
+
+def _engine(coin: str, state: dict[str, Any] | None, settings: AwsSettings) -> Engine:
     """The coin's engine from its stored state; a state of an older engine version (after a
     deploy that changed its layout) is replaced by a fresh engine, which warms up again."""
     if not state:
-        return Engine(coin)
+        return _fresh(coin, settings)
     try:
         return Engine.from_state(state)
     except StateVersionError as exc:
         logger.warning("engine state reset", extra={"crypto_id": coin, "reason": str(exc)})
-        return Engine(coin)
+        return _fresh(coin, settings)
 
 
 def _dead_letter(settings: AwsSettings, dead: list[tuple[dict[str, Any], str]]) -> set[int]:
@@ -95,18 +119,20 @@ class _Fed:
     version: int
 
 
-def _feed(coin: str, ticks: list[Tick], stored: StoredState) -> _Fed:
+def _feed(coin: str, ticks: list[Tick], stored: StoredState, settings: AwsSettings) -> _Fed:
     ticks = sorted(ticks, key=lambda t: t.timestamp)
-    engine = _engine(coin, stored.state)
+    engine = _engine(coin, stored.state, settings)
     return _Fed(ticks, engine, engine.feed(TickSeries.from_ticks(coin, ticks)), stored.version)
 
 
-def _publish(store: Store, publisher: SignalPublisher, signals: list[Signal]) -> int:
-    """Store the new signals, put them on the bus, mark them published; return how many."""
+def _publish(store: Store, publisher: SignalPublisher, signals: list[Signal]) -> tuple[int, int]:
+    """Store every new signal, put the actionable ones on the bus (the alert feed stays quiet
+    on noise: docs/signals.md), mark them all handled; return (stored, alerted)."""
     to_publish = store.put_signals(signals)
-    publisher.publish(to_publish)
+    alerts = [s for s in to_publish if s.actionable]
+    publisher.publish(alerts)
     store.mark_published(to_publish)
-    return len(to_publish)
+    return len(to_publish), len(alerts)
 
 
 @metrics.log_metrics
@@ -144,7 +170,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except RetryableError:
         logger.exception("engine states unavailable: the whole batch is retried")
         states = None
-    fed = {} if states is None else {c: _feed(c, t, states[c]) for c, t in sorted(by_coin.items())}
+    fed = (
+        {}
+        if states is None
+        else {c: _feed(c, t, states[c], settings) for c, t in sorted(by_coin.items())}
+    )
     try:
         store.put_ticks_and_aggregates(
             (t for f in fed.values() for t in f.ticks),
@@ -156,7 +186,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failed |= {s for coin in by_coin if coin not in fed for s in seqs_of[coin]}
     for coin, one in fed.items():
         try:
-            totals["SignalsEmitted"] += _publish(store, publisher, one.result.signals)
+            stored, alerted = _publish(store, publisher, one.result.signals)
+            totals["SignalsEmitted"] += stored
+            totals["SignalsActionable"] += alerted
             store.put_state(coin, one.engine.state(), one.version)  # last: the batch is done
         except RetryableError:
             logger.exception("transient failure: the coin's records will be redelivered")
