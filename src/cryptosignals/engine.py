@@ -12,7 +12,7 @@ Pipeline of one `feed`:
      lands exactly on its end or a later tick arrives; a bucket with no tick makes no bar;
   4. features (resumable indicators) on the closed bars of the base (5m) and higher (1h) frames;
   5. rules on the base bars (+ the price-change rule on ticks); the hand-made setup score from
-     the higher timeframe trend, ADX and volume (`rules.confidence`) goes into the details;
+     the higher timeframe trend, ADX and volume (`rules.setup_score`) goes into the details;
   6. evidence (cryptosignals.evidence): the ticks mature earlier signals' outcomes, and each new
      signal gets its rule's track record, a calibrated confidence and the actionable flag.
 """
@@ -27,7 +27,7 @@ import numpy as np
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
-from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, confidence
+from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, setup_score
 from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
@@ -388,7 +388,7 @@ class Engine:
         if frame.size == 0:
             return []
         firing = rule.fire(frame)
-        score = confidence(
+        score = setup_score(
             firing.direction, context["trend"], context["adx"], context["volume_ratio"]
         )
         label = getattr(rule, "label_timeframe", None) or (
@@ -411,7 +411,7 @@ class Engine:
                     rule=rule.name,
                     timeframe=label,
                     price=float(frame["close"][i]),
-                    confidence_score=float(score[i]),
+                    confidence_score=float(score[i]),  # until the evidence calibrates it
                     details={k: v for k, v in details.items() if np.isfinite(v)},
                 )
             )

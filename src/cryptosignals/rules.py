@@ -5,7 +5,8 @@ and says where it fires, in which direction, and which values fired it. Rules ne
 ahead: a frame only holds bars that are closed. Most rules are edge-triggered (they fire when a
 condition *becomes* true), so a long oversold stretch is one signal, not fifty.
 
-How the confidence score is made (documented in docs/signals.md, computed in `confidence`):
+The setup score, a hand-made description of the context a signal fired in (computed in
+`setup_score`, kept in every signal's details as `setup_score`):
 
     score = 0.4 + 0.2 * agreement + 0.2 * trend_strength + 0.2 * volume_confirmation
 
@@ -14,10 +15,14 @@ How the confidence score is made (documented in docs/signals.md, computed in `co
 - trend_strength: ADX mapped linearly from 20 (no trend, 0) to 40 (strong trend, 1);
 - volume_confirmation: 1 if the 24h volume is above its trailing average, else 0.
 
-Evidence that is not known yet (during warm-up) counts as 0: confidence only rises with it.
-
+Context that is not known yet (during warm-up) counts as 0: the score only rises with it.
 So a signal that fires alone scores 0.4, and one that agrees with the 1h trend in a strong,
 volume-backed trend scores 1.0.
+
+It is not the signal's confidence: measured on real data it did not rank outcomes (Spearman
+-0.017 with the 4h return; scores >= 0.8 hit less often than < 0.5 on 14 of 15 coin-periods).
+A signal's `confidence_score` is the calibrated probability that its claim holds, learned from
+its rule's track record (cryptosignals.evidence, docs/signals.md).
 """
 
 from __future__ import annotations
@@ -342,7 +347,7 @@ class PriceChange(Rule):
         return _alert(mask, np.sign(change), {"change_pct": change})
 
 
-def confidence(
+def setup_score(
     direction: np.ndarray, higher_trend: np.ndarray, adx: np.ndarray, volume_ratio: np.ndarray
 ) -> np.ndarray:
     """The score in [0.4, 1.0] described in this module's docstring, rounded to 4 places."""
