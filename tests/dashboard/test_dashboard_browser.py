@@ -179,11 +179,28 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
             assert len(_column(page, "beta-table", "coin")) == 3
             assert sorted(_column(page, "aggregates-table", "coin")) == sorted(SAMPLE_COINS)
 
-            # 4. Signals are markers: BUY up, SELL down, with rule and confidence on hover.
+            # 4. By default only actionable signals are drawn: a day and a half of real data
+            # earns no rule an alert, so there is no marker and the table is empty.
+            assert not [t for t in price if t["mode"] == "markers"]
+            assert _column(page, "signals-table", "type") == []
+            # The switch shows every firing: markers, BUY up, SELL down, with rule, confidence
+            # and the rule's track record on hover.
+            page.locator("#signal-scope input[value='all']").click()
+            page.wait_for_function(
+                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+                ".data?.some(t => t.mode === 'markers')",
+                timeout=WAIT_MS,
+            )
+            price = _figure(page, "price-chart")
             markers = {t["name"]: t for t in price if t["mode"] == "markers"}
             assert markers["BUY"]["symbol"] == "triangle-up" and markers["BUY"]["x"]
             assert markers["SELL"]["symbol"] == "triangle-down" and markers["SELL"]["x"]
             assert "rule:" in markers["BUY"]["hover"] and "confidence" in markers["BUY"]["hover"]
+            assert "record:" in markers["BUY"]["hover"]
+            page.wait_for_function(
+                "() => document.querySelectorAll('#signals-table td').length > 0",
+                timeout=WAIT_MS,
+            )
 
             # 5. A filter works: only ALERT signals left when BUY and SELL are unticked.
             types = _column(page, "signals-table", "type")

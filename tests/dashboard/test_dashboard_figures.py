@@ -63,10 +63,25 @@ def test_signals_are_triangles_and_diamonds_with_rule_and_confidence_on_hover(
         if s.crypto_id == "ethereum" and end - Span.H24 < s.timestamp <= end  # type: ignore[operator]
     ]
     assert sum(len(t.x) for t in markers.values()) == len(expected)
-    coin, _rule, timeframe, confidence, details = markers["BUY"].customdata[0]
-    assert coin == "ethereum" and timeframe == "5m" and 0.4 <= confidence <= 1.0
+    coin, _rule, timeframe, confidence, details, record = markers["BUY"].customdata[0]
+    assert coin == "ethereum" and timeframe == "5m" and 0.0 < confidence < 1.0
     assert "rule: %{customdata[1]}" in markers["BUY"].hovertemplate
     assert "confidence" in markers["BUY"].hovertemplate and details
+    assert "record: %{customdata[5]}" in markers["BUY"].hovertemplate and record
+
+
+def test_by_choice_only_actionable_signals_are_drawn_and_listed(market: Market) -> None:
+    actionable = Signal("ethereum", market.as_of or 0, SignalType.BUY, "rsi_reversal", "5m", 1.0,
+                        0.7, evidence={"n": 40.0, "mean_net_bp": 35.0, "hit_rate": 0.6,
+                                       "p_adjusted": 0.02}, actionable=True)  # fmt: skip
+    quiet = Market(market.series, [*market.signals, actionable], market.aggregates)
+    markers = _traces(figures.price_figure(quiet, ["ethereum"], Span.H24, actionable_only=True),
+                      "markers")  # fmt: skip
+    assert list(markers) == ["BUY"] and len(markers["BUY"].x) == 1
+    chosen = figures.filter_signals(quiet.signals, actionable_only=True)
+    assert chosen == [actionable]
+    (row,) = figures.signal_rows(chosen)
+    assert row["actionable"] == "yes" and row["record"] == "n=40, hit 60%, net +35 bp, p_adj 0.02"
 
 
 def test_alert_markers_are_diamonds() -> None:

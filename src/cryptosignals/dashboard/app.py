@@ -106,6 +106,23 @@ def _controls() -> html.Div:
             ),
             html.Div(
                 [
+                    html.Label("Signals "),
+                    dcc.RadioItems(
+                        id="signal-scope",
+                        options=[
+                            {
+                                "label": "actionable (earned by their track record)",
+                                "value": "actionable",
+                            },
+                            {"label": "every firing", "value": "all"},
+                        ],
+                        value="actionable",
+                        inline=True,
+                    ),
+                ]
+            ),
+            html.Div(
+                [
                     html.Label("Moving averages "),
                     dcc.Checklist(
                         id="ma",
@@ -228,6 +245,8 @@ def layout(refresh_seconds: float) -> html.Div:
                     ("timeframe", "timeframe"),
                     ("price", "price"),
                     ("confidence", "confidence"),
+                    ("actionable", "actionable"),
+                    ("record", "track record"),
                     ("details", "details"),
                 ],
                 15,
@@ -295,13 +314,17 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         Input("span", "value"),
         Input("coins", "value"),
         Input("ma", "value"),
+        Input("signal-scope", "value"),
     )
     @_safe("Price")
-    def price(_: Any, span: int, coins: list[str] | None, ma: list[int] | None) -> Any:
+    def price(
+        _: Any, span: int, coins: list[str] | None, ma: list[int] | None, scope: str | None
+    ) -> Any:
         market = reader.market
         return figures.price_figure(
-            market, coins or default_coins(market), int(span or Span.H24), sorted(ma or [])
-        )
+            market, coins or default_coins(market), int(span or Span.H24), sorted(ma or []),
+            actionable_only=scope != "all",
+        )  # fmt: skip
 
     @app.callback(
         Output("volume-heatmap", "figure"),
@@ -329,6 +352,7 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         Input("signal-types", "value"),
         Input("signal-rules", "value"),
         Input("min-confidence", "value"),
+        Input("signal-scope", "value"),
     )
     def signals(
         _: Any,
@@ -336,10 +360,12 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         types: list[str] | None,
         rules: list[str] | None,
         min_confidence: float | None,
+        scope: str | None,
     ) -> list[dict[str, Any]]:
         chosen = figures.filter_signals(
-            reader.market.signals, coins, types, rules, float(min_confidence or 0.0)
-        )
+            reader.market.signals, coins, types, rules, float(min_confidence or 0.0),
+            actionable_only=scope != "all",
+        )  # fmt: skip
         if types is not None and not types:
             chosen = []  # every type unticked: nothing, not everything
         return figures.signal_rows(chosen)

@@ -81,13 +81,15 @@ def price_figure(
     span: int,
     ma_periods: Sequence[int] = (),
     max_points: int = MAX_POINTS,
+    actionable_only: bool = False,
 ) -> go.Figure:
     """Prices over the last `span` seconds (to the newest tick), with SMA overlays and signals.
 
     One coin: prices in USD. Several: each normalised to 100 at its first tick in the span, so
     they share one axis. SMAs are computed over the whole stored series (no warm-up gap at the
     left edge) in ticks. Signals are markers at their price: BUY up-triangles, SELL
-    down-triangles, ALERT diamonds; hover shows rule, timeframe, confidence and details."""
+    down-triangles, ALERT diamonds; hover shows rule, timeframe, confidence, the rule's track
+    record and details. `actionable_only` draws only the signals whose record earned an alert."""
     coins = [c for c in coins if c in market.series and len(market.series[c])]
     end = market.as_of
     title = "Price"
@@ -122,7 +124,11 @@ def price_figure(
                 )
             )  # fmt: skip
         for signal in market.signals:
-            if signal.crypto_id == coin and start < signal.timestamp <= end:
+            if (
+                signal.crypto_id == coin
+                and start < signal.timestamp <= end
+                and (signal.actionable or not actionable_only)
+            ):
                 marker_points[signal.signal_type].append(
                     (
                         signal.timestamp,
@@ -132,6 +138,7 @@ def price_figure(
                         signal.timeframe,
                         signal.confidence_score,
                         _details(signal),
+                        track_record(signal),
                     )
                 )
     for signal_type, points in marker_points.items():
@@ -150,7 +157,8 @@ def price_figure(
                 hovertemplate=(
                     f"<b>{signal_type}</b> %{{customdata[0]}}<br>%{{x}}<br>"
                     "rule: %{customdata[1]} (%{customdata[2]})<br>"
-                    "confidence: %{customdata[3]:.2f}<br>%{customdata[4]}<extra></extra>"
+                    "confidence: %{customdata[3]:.2f}<br>record: %{customdata[5]}<br>"
+                    "%{customdata[4]}<extra></extra>"
                 ),
             )
         )
@@ -328,18 +336,31 @@ def filter_signals(
     types: Sequence[str] | None = None,
     rules: Sequence[str] | None = None,
     min_confidence: float = 0.0,
+    actionable_only: bool = False,
 ) -> list[Signal]:
     """Signals matching every given filter (an empty or None filter lets everything through),
     newest first."""
     chosen = [
         s
         for s in signals
-        if (not coins or s.crypto_id in coins)
+        if (not actionable_only or s.actionable)
+        and (not coins or s.crypto_id in coins)
         and (not types or str(s.signal_type) in types)
         and (not rules or s.rule in rules)
         and s.confidence_score >= min_confidence
     ]
     return sorted(chosen, key=lambda s: (-s.timestamp, s.crypto_id, s.rule))
+
+
+def track_record(signal: Signal) -> str:
+    """The rule's record on this coin when the signal fired, in a few words."""
+    n = int(signal.evidence.get("n", 0))
+    if not n:
+        return "no record yet"
+    mean = signal.evidence.get("mean_net_bp", float("nan"))
+    hit = signal.evidence.get("hit_rate", float("nan"))
+    p = signal.evidence.get("p_adjusted", float("nan"))
+    return f"n={n}, hit {hit:.0%}, net {mean:+.0f} bp, p_adj {p:.2g}"
 
 
 def signal_rows(signals: Iterable[Signal], limit: int = 500) -> list[dict[str, Any]]:
@@ -353,6 +374,8 @@ def signal_rows(signals: Iterable[Signal], limit: int = 500) -> list[dict[str, A
             "timeframe": s.timeframe,
             "price": float(f"{s.price:.6g}"),
             "confidence": round(s.confidence_score, 2),
+            "record": track_record(s),
+            "actionable": "yes" if s.actionable else "",
             "details": _details(s),
         }
         for s in list(signals)[:limit]

@@ -95,6 +95,9 @@ def _signal(item: dict[str, Any]) -> Signal | None:
             price=float(data["price"]),
             confidence_score=float(data["confidence_score"]),
             details={k: float(v) for k, v in (data.get("details") or {}).items()},
+            evaluation_horizon=data.get("evaluation_horizon"),
+            evidence={k: float(v) for k, v in (data.get("evidence") or {}).items()},
+            actionable=bool(data.get("actionable", False)),
         )
     except (KeyError, ValueError, TypeError):
         return None
