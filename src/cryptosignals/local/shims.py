@@ -9,12 +9,19 @@ of silently skipping resources. Facts behind each patch: docs/aws.md ("The local
 2. moto's own event-source-mapping "invoke" on each Kinesis put is disabled: it needs Docker,
    only logs an error here, and our poller (cryptosignals.local.runtime) does the real work.
 3. CloudFormation models for AWS::CloudWatch::Alarm, AWS::SecretsManager::Secret,
-   AWS::SQS::QueuePolicy and AWS::Lambda::EventInvokeConfig: without them moto skips these
-   types with only a log line and still reports CREATE_COMPLETE.
+   AWS::SQS::QueuePolicy, AWS::Lambda::EventInvokeConfig, AWS::SNS::TopicPolicy,
+   AWS::SNS::Subscription, AWS::Events::Connection and AWS::Events::ApiDestination: without
+   them moto skips these types with only a log line and still reports CREATE_COMPLETE.
+4. A list item that resolves to AWS::NoValue (a rule target behind `!If`) is removed, as
+   CloudFormation does; moto keeps it as a null that breaks the resource.
+5. An EventBridge rule publishes to its SNS targets; moto raises NotImplementedError for them,
+   so every PutEvents an alert rule matches would answer HTTP 500. (API-destination targets
+   are delivered by cryptosignals.local.api_destinations, outside the emulator.)
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from typing import Any, ClassVar
@@ -23,9 +30,14 @@ import moto
 from moto.cloudformation import parsing
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
+from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
+from moto.events.models import Rule, events_backends
+from moto.events.utils import EventTemplateParser
 from moto.kinesis.models import Shard
 from moto.secretsmanager.models import secretsmanager_backends
+from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
+from moto.utilities.arns import parse_arn
 
 from cryptosignals.errors import PermanentError
 
@@ -320,9 +332,273 @@ class CfnEventInvokeConfig(_Shim, CloudFormationModel):
         """Nothing to undo: the function's deletion removes its invoke config."""
 
 
-_MODELS = (CfnAlarm, CfnSecret, CfnQueuePolicy, CfnEventInvokeConfig)
+class CfnTopicPolicy(_Shim, CloudFormationModel):
+    """AWS::SNS::TopicPolicy: sets the policy of each listed topic (stored, not enforced)."""
+
+    CFN_TYPE, ATTRIBUTES = "AWS::SNS::TopicPolicy", {"Id": "physical_id"}
+
+    def __init__(self, physical_id: str) -> None:
+        self.physical_id = physical_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnTopicPolicy:
+        props = cloudformation_json.get("Properties", {})
+        backend = sns_backends[account_id][region_name]
+        for topic_arn in props.get("Topics", []):
+            backend.set_topic_attribute(topic_arn, "policy", json.dumps(props["PolicyDocument"]))
+        return cls(resource_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnTopicPolicy,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnTopicPolicy:
+        return cls.create_from_cloudformation_json(
+            original_resource.physical_id, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        """Nothing to undo that matters locally: the topic goes with the stack."""
+
+
+class CfnSubscription(_Shim, CloudFormationModel):
+    """AWS::SNS::Subscription (TopicArn, Protocol, Endpoint) through moto's SNS backend; moto
+    confirms it at once, where AWS mails an e-mail endpoint a confirmation link first."""
+
+    CFN_TYPE, ATTRIBUTES = "AWS::SNS::Subscription", {"Arn": "physical_id"}
+
+    def __init__(self, arn: str) -> None:
+        self.physical_id = arn  # Ref gives the subscription ARN
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnSubscription:
+        props = cloudformation_json.get("Properties", {})
+        backend = sns_backends[account_id][region_name]
+        subscription = backend.subscribe(props["TopicArn"], props["Endpoint"], props["Protocol"])
+        return cls(str(subscription.arn))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnSubscription,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnSubscription:
+        sns_backends[account_id][region_name].unsubscribe(original_resource.physical_id)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        """Nothing to undo: deleting the topic removes its subscriptions."""
+
+
+class CfnConnection(_Shim, CloudFormationModel):
+    """AWS::Events::Connection through moto's backend, which keeps the auth parameters in a
+    managed secret as EventBridge does (Ref: the name; GetAtt Arn, SecretArn)."""
+
+    CFN_TYPE, NAME_TYPE = "AWS::Events::Connection", "Name"
+    ATTRIBUTES: ClassVar[dict[str, str]] = {"Arn": "arn", "SecretArn": "secret_arn"}
+
+    def __init__(self, name: str, arn: str, secret_arn: str) -> None:
+        self.physical_id, self.arn, self.secret_arn = name, arn, secret_arn
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnConnection:
+        props = cloudformation_json.get("Properties", {})
+        connection = events_backends[account_id][region_name].create_connection(
+            resource_name,
+            props.get("Description", ""),
+            props["AuthorizationType"],
+            props["AuthParameters"],
+        )
+        return cls(resource_name, str(connection.arn), str(connection.secret_arn))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnConnection,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnConnection:
+        events_backends[account_id][region_name].delete_connection(original_resource.physical_id)
+        return cls.create_from_cloudformation_json(
+            original_resource.physical_id, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        events_backends[account_id][region_name].delete_connection(resource_name)
+
+
+class CfnApiDestination(_Shim, CloudFormationModel):
+    """AWS::Events::ApiDestination through moto's backend (Ref: the name; GetAtt Arn). moto
+    never calls it; cryptosignals.local.api_destinations does."""
+
+    CFN_TYPE, NAME_TYPE, ATTRIBUTES = "AWS::Events::ApiDestination", "Name", {"Arn": "arn"}
+
+    def __init__(self, name: str, arn: str) -> None:
+        self.physical_id, self.arn = name, arn
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CfnApiDestination:
+        props = cloudformation_json.get("Properties", {})
+        described = events_backends[account_id][region_name].create_api_destination(
+            resource_name,
+            props.get("Description", ""),
+            props["ConnectionArn"],
+            props["InvocationEndpoint"],
+            str(props.get("InvocationRateLimitPerSecond", 300)),
+            props["HttpMethod"],
+        )
+        return cls(resource_name, str(described["ApiDestinationArn"]))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: CfnApiDestination,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CfnApiDestination:
+        backend = events_backends[account_id][region_name]
+        backend.delete_api_destination(original_resource.physical_id)
+        return cls.create_from_cloudformation_json(
+            original_resource.physical_id, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        events_backends[account_id][region_name].delete_api_destination(resource_name)
+
+
+_MODELS = (
+    CfnAlarm,
+    CfnSecret,
+    CfnQueuePolicy,
+    CfnEventInvokeConfig,
+    CfnTopicPolicy,
+    CfnSubscription,
+    CfnConnection,
+    CfnApiDestination,
+)
 #: The CloudFormation types the shims add to moto.
 SHIMMED_TYPES = tuple(m.cloudformation_type() for m in _MODELS)
+
+
+_MOTO_CLEAN_JSON = parsing.clean_json
+
+
+def _clean_json(resource_json: Any, resources_map: Any) -> Any:
+    """moto's template resolution, except that a list item resolving to AWS::NoValue is removed
+    (as CloudFormation does), so `- !If [Cond, {...}, !Ref AWS::NoValue]` leaves no null."""
+    if isinstance(resource_json, list):
+        cleaned = (_clean_json(item, resources_map) for item in resource_json)
+        return [item for item in cleaned if item is not None]
+    return _MOTO_CLEAN_JSON(resource_json, resources_map)
+
+
+_MOTO_SEND_TO_TARGETS = Rule.send_to_targets
+
+
+class _OtherTargets:
+    """The rule as moto's own delivery sees it: every target but the SNS ones."""
+
+    def __init__(self, rule: Rule, targets: list[dict[str, Any]]) -> None:
+        self._rule, self.targets = rule, targets
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rule, name)
+
+
+def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    """moto's delivery, plus SNS targets: the (transformed) event JSON published to the topic,
+    which fans it out to its subscriptions as SNS does."""
+    topics = [t for t in self.targets if parse_arn(t["Arn"]).service == "sns"]
+    others = [t for t in self.targets if t not in topics]
+    moto_view: Any = _OtherTargets(self, others)
+    _MOTO_SEND_TO_TARGETS(moto_view, original_event, transform_input)
+    if not topics or not self.event_pattern.matches_event(original_event):
+        return
+    for target in topics:
+        if transform_input:
+            transformer = target.get("InputTransformer", {})
+            event = EventTemplateParser.parse(
+                input_template=transformer.get("InputTemplate"),
+                input_paths_map=transformer.get("InputPathsMap", {}),
+                event=original_event,
+            )
+        else:
+            event = dict(original_event)
+        if "time" in event:  # as moto's SQS delivery does: epoch seconds -> ISO 8601
+            event["time"] = iso_8601_datetime_without_milliseconds(
+                utcfromtimestamp(int(float(event["time"])))
+            )
+        arn = parse_arn(target["Arn"])
+        sns_backends[arn.account][arn.region].publish(message=json.dumps(event), arn=target["Arn"])
 
 
 def apply() -> None:
@@ -335,6 +611,8 @@ def apply() -> None:
         )
     Shard.get_max_sequence_number = _max_sequence_number  # type: ignore[method-assign]
     LambdaBackend.send_kinesis_message = _no_moto_lambda_invoke  # type: ignore[method-assign]
+    parsing.clean_json = _clean_json
+    Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
     verify()
@@ -349,6 +627,10 @@ def verify() -> None:
         problems.append("Kinesis Shard.get_max_sequence_number is not the O(1) version")
     if LambdaBackend.send_kinesis_message is not _no_moto_lambda_invoke:
         problems.append("moto's Docker invoke on Kinesis puts is still active")
+    if parsing.clean_json is not _clean_json:
+        problems.append("CloudFormation keeps AWS::NoValue list items as nulls")
+    if Rule.send_to_targets is not _send_to_targets:
+        problems.append("EventBridge rules do not publish to SNS targets")
     models = parsing.get_model_map()
     for model in _MODELS:
         if models.get(model.cloudformation_type()) is not model:
