@@ -33,8 +33,9 @@ CHECKOV_SKIPS = {
     "would need a NAT gateway (~$32/month) and would protect nothing here.",
     "CKV_AWS_173": "Environment variables hold only resource names, never secrets (the API key is "
     "read from Secrets Manager at run time); Lambda encrypts them at rest by default.",
-    "CKV_AWS_26": "The alarm topic is not KMS-encrypted: CloudWatch cannot publish to a topic "
-    "encrypted with the AWS-managed aws/sns key, and alarm notifications hold no secrets.",
+    "CKV_AWS_26": "The alarm and alert topics are not KMS-encrypted: neither CloudWatch nor "
+    "EventBridge can publish to a topic encrypted with the AWS-managed aws/sns key, and a "
+    "customer key ($1/month + a key policy) would protect only alarms and public-market signals.",
     "CKV_AWS_115": "No reserved concurrency: accounts at the default limit of 10 cannot reserve "
     "any; runs are 5 minutes apart and the Kinesis mapping runs one batch per shard at a time.",
     "CKV_AWS_158": "Log groups use CloudWatch Logs' default encryption at rest; logs carry no "
@@ -355,3 +356,110 @@ def test_the_lambda_package_leaves_out_numba_and_pandas() -> None:
     names = {n for n in names if n and not n.startswith("#")}
     assert {"numpy", "aws-lambda-powertools", "requests"} <= names
     assert not names & {"numba", "llvmlite", "pandas", "scikit-learn", "ta-lib"}
+
+
+# ------------------------------------------------------------------ alerts that reach a person
+def _statements_of(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(resource["Properties"]["PolicyDocument"]["Statement"])
+
+
+def test_alert_parameters_are_optional_and_the_webhook_ones_never_echoed(
+    template: dict[str, Any],
+) -> None:
+    params = template["Parameters"]
+    for name in ("AlertEmail", "AlertWebhookUrl", "AlertWebhookSecret"):
+        assert params[name]["Default"] == "", name
+    assert params["AlertWebhookSecret"]["NoEcho"] is True
+    assert params["AlertWebhookUrl"]["NoEcho"] is True  # a Slack/Discord URL is a credential
+    conditions = template["Conditions"]
+    assert conditions["HasAlertEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}
+    webhook = json.dumps(conditions["HasAlertWebhook"])
+    assert '"Ref": "AlertWebhookUrl"' in webhook and '"Ref": "AlertWebhookSecret"' in webhook
+    (rule,) = template["Rules"].values()  # a URL without its secret fails the deploy
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlertWebhookSecret"}, ""]}]
+    }
+
+
+def test_the_email_subscription_and_the_webhook_exist_only_when_configured(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    email = resources["AlertEmailSubscription"]
+    assert email["Condition"] == "HasAlertEmail"
+    assert email["Properties"] == {
+        "TopicArn": {"Ref": "AlertTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlertEmail"},
+    }
+    webhook = ("AlertWebhookConnection", "AlertWebhook", "AlertWebhookRole")
+    assert all(resources[name]["Condition"] == "HasAlertWebhook" for name in webhook)
+    auth = resources["AlertWebhookConnection"]["Properties"]
+    assert auth["AuthorizationType"] == "API_KEY"
+    assert auth["AuthParameters"]["ApiKeyAuthParameters"] == {
+        "ApiKeyName": "X-Cryptosignals-Secret",
+        "ApiKeyValue": {"Ref": "AlertWebhookSecret"},
+    }
+    destination = resources["AlertWebhook"]["Properties"]
+    assert destination["InvocationEndpoint"] == {"Ref": "AlertWebhookUrl"}
+    assert destination["HttpMethod"] == "POST"
+    unconditional = ("AlertTopic", "AlertTopicPolicy", "AlertDeliveryFailureQueue")
+    assert not any("Condition" in resources[name] for name in unconditional)
+
+
+def test_the_signals_rule_keeps_its_queue_and_adds_the_topic_and_the_webhook(
+    template: dict[str, Any],
+) -> None:
+    targets = template["Resources"]["StrongSignalsRule"]["Properties"]["Targets"]
+    queue, topic, conditional = targets
+    assert queue == {"Id": "alert-queue", "Arn": {"Fn::GetAtt": ["AlertQueue", "Arn"]}}
+    assert topic["Arn"] == {"Ref": "AlertTopic"} and "InputTransformer" not in topic
+    condition, webhook, otherwise = conditional["Fn::If"]
+    assert (condition, otherwise) == ("HasAlertWebhook", {"Ref": "AWS::NoValue"})
+    assert webhook["Arn"] == {"Fn::GetAtt": ["AlertWebhook", "Arn"]}
+    assert webhook["RoleArn"] == {"Fn::GetAtt": ["AlertWebhookRole", "Arn"]}
+    assert webhook["InputTransformer"]["InputTemplate"].startswith('{"text": "<coin>')
+    failures = {"Arn": {"Fn::GetAtt": ["AlertDeliveryFailureQueue", "Arn"]}}
+    assert topic["DeadLetterConfig"] == failures and webhook["DeadLetterConfig"] == failures
+
+
+def test_eventbridge_may_invoke_only_the_webhook_and_only_for_this_accounts_bus(
+    template: dict[str, Any],
+) -> None:
+    role = template["Resources"]["AlertWebhookRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert "rule/${SignalsBus.Name}/*" in trust["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "events:InvokeApiDestination"
+    assert statement["Resource"] == {"Fn::GetAtt": ["AlertWebhook", "Arn"]}
+
+
+def test_only_the_signals_rule_may_publish_alerts_and_dead_letter_them(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    only_the_rule = {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["StrongSignalsRule", "Arn"]}}}
+    for name, action in (
+        ("AlertTopicPolicy", "sns:Publish"),
+        ("AlertDeliveryFailureQueuePolicy", "sqs:SendMessage"),
+    ):
+        (statement,) = _statements_of(resources[name])
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}, name
+        assert statement["Action"] == action and statement["Condition"] == only_the_rule, name
+    alarmed = {
+        a["Properties"]["Dimensions"][0]["Value"].get("Fn::GetAtt", [None])[0]
+        for a in _of_type(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["Namespace"] == "AWS/SQS"
+    }
+    assert "AlertDeliveryFailureQueue" in alarmed
+
+
+def test_no_output_reveals_the_webhook_or_its_secret(template: dict[str, Any]) -> None:
+    secret_sources = ("AlertWebhookSecret", "AlertWebhookUrl", "AlertWebhookConnection")
+    for name, output in template["Outputs"].items():
+        value = json.dumps(output["Value"])
+        assert not any(source in value for source in secret_sources), name
+    assert template["Outputs"]["AlertWebhookName"]["Condition"] == "HasAlertWebhook"
