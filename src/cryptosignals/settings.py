@@ -32,6 +32,9 @@ PLAN_DEFAULTS: dict[str, tuple[float, int | None]] = {
     "pro": (500.0, None),
 }
 
+# --- Alerts on the local stack ------------------------------------------------------------------
+ALERT_WEBHOOK_SECRET = "ALERT_WEBHOOK_SECRET"  # `local up --alert-webhook-url`'s header value
+
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
@@ -94,3 +97,9 @@ def coingecko() -> CoinGeckoSettings:
 def coingecko_api_key_from_env() -> str | None:
     """The raw key from `COINGECKO_API_KEY`; callers wrap it at once (see `ApiKey`)."""
     return _env(COINGECKO_API_KEY)
+
+
+def alert_webhook_secret_from_env() -> str | None:
+    """The secret `cryptosignals local up` gives the template's AlertWebhookSecret (never
+    printed); an option would show it in the process list."""
+    return _env(ALERT_WEBHOOK_SECRET)

@@ -4,14 +4,17 @@ AWS CLI commands against the printed endpoint, the record processed by the runni
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from webhook_receiver import Receiver
 
 from aws_cli import aws_cli
+from cryptosignals.aws.events import DETAIL_TYPE, SOURCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
@@ -65,3 +68,56 @@ def test_local_up_serves_the_seeds_cli_commands_until_interrupted() -> None:
         output, _ = process.communicate(timeout=30)
     assert "stopped" in output
     assert process.returncode == 0
+
+
+def test_local_up_posts_alerts_to_the_webhook_it_is_given() -> None:
+    receiver = Receiver().start()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cryptosignals.local",
+            "up",
+            "--duration",
+            "60",
+            "--alert-webhook-url",
+            receiver.url,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "ALERT_WEBHOOK_SECRET": "from-the-environment"},
+    )
+    try:
+        assert process.stdout is not None
+        endpoint = process.stdout.readline().split()[1]
+        detail = {
+            "crypto_id": "bitcoin",
+            "signal_type": "SELL",
+            "rule": "macd_cross",
+            "timeframe": "15m",
+            "price": 61000.25,
+            "confidence_score": 0.8,
+            "actionable": True,
+        }
+        entry = {
+            "Source": SOURCE,
+            "DetailType": DETAIL_TYPE,
+            "Detail": json.dumps(detail),
+            "EventBusName": "trading-signals",
+        }
+        aws_cli(endpoint, "events", "put-events", "--entries", json.dumps([entry]))
+        deadline = time.monotonic() + 20  # the loop polls every 0.25 s
+        while time.monotonic() < deadline and not receiver.received:
+            time.sleep(0.2)
+        (request,) = receiver.received
+        assert request.headers["x-cryptosignals-secret"] == "from-the-environment"
+        assert json.loads(request.body)["text"] == (
+            "bitcoin SELL macd_cross (15m) at 61000.25 (confidence 0.8)"
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+        receiver.stop()
+    assert "webhook: 1 delivered" in output
+    assert "from-the-environment" not in output and receiver.url not in output

@@ -1,8 +1,9 @@
 """`cryptosignals local up`: the local stack as a long-running process, for people and scripts.
 
 Starts the emulator, deploys the template, then keeps polling the process function's Kinesis
-mapping (and, with --replay, fires the ingest schedule against the bundled replay server),
-until Ctrl-C or --duration. The seed's AWS CLI commands work against the printed endpoint.
+mapping and delivering alerts to the webhook if one is set (and, with --replay, fires the ingest
+schedule against the bundled replay server), until Ctrl-C or --duration. The seed's AWS CLI
+commands work against the printed endpoint.
 Register with `cryptosignals.cli` by listing "cryptosignals.local.command" in _COMMAND_MODULES;
 `python -m cryptosignals.local up` works without that.
 """
@@ -10,9 +11,12 @@ Register with `cryptosignals.cli` by listing "cryptosignals.local.command" in _C
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from cryptosignals import settings
+from cryptosignals.errors import BadInputError
 
 local_app = typer.Typer(
     help="The local AWS stack: emulator + template.yaml + our Lambda runtime, on 127.0.0.1.",
@@ -35,11 +39,23 @@ def up(
     duration: Annotated[
         float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C).")
     ] = 0,
+    alert_email: Annotated[
+        str, typer.Option(help="Subscribe this address to the alerts topic (no mail leaves).")
+    ] = "",
+    alert_webhook_url: Annotated[
+        str,
+        typer.Option(
+            help="POST every alert here (Slack/Discord style JSON); the X-Cryptosignals-Secret "
+            f"header's value comes from ${settings.ALERT_WEBHOOK_SECRET}."
+        ),
+    ] = "",
 ) -> None:
     """Start the stack and keep it running; print the endpoint and the names."""
     from cryptosignals.local.stack import LocalStack
 
-    stack = LocalStack.start(port or None)
+    stack = LocalStack.start(
+        port or None, parameters=alert_parameters(alert_email, alert_webhook_url)
+    )
     server = None
     try:
         names = stack.names
@@ -83,6 +99,13 @@ def up(
                         f"invocations, {report.records_sent_to_on_failure} given up",
                         flush=True,
                     )
+            alerts = stack.relay.poll()
+            if any(vars(alerts).values()):
+                print(
+                    f"webhook: {alerts.delivered} delivered, {alerts.retrying} to retry, "
+                    f"{alerts.dead_lettered + alerts.dropped} given up",
+                    flush=True,
+                )
             time.sleep(0.25)
     except KeyboardInterrupt:
         pass
@@ -91,6 +114,21 @@ def up(
             server.stop()
         stack.stop()
         print("stopped", flush=True)
+
+
+def alert_parameters(email: str, webhook_url: str) -> dict[str, Any]:
+    """The template's alert parameters for the options given; a webhook needs its secret, as
+    the template's rule says."""
+    parameters: dict[str, Any] = {"AlertEmail": email} if email else {}
+    if webhook_url:
+        secret = settings.alert_webhook_secret_from_env()
+        if secret is None:
+            raise BadInputError(
+                f"--alert-webhook-url needs ${settings.ALERT_WEBHOOK_SECRET}: the value of the "
+                "X-Cryptosignals-Secret header the receiver checks"
+            )
+        parameters |= {"AlertWebhookUrl": webhook_url, "AlertWebhookSecret": secret}
+    return parameters
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@
         stack.scheduler().advance(300)           # fires the ingest function once
         for poller in stack.pollers():           # the process function's Kinesis mapping
             poller.drain()
+        stack.relay.drain()                      # alerts to the webhook (API destination)
         stack.client("dynamodb").scan(TableName=stack.names["raw_table"])
 
 `stack.environment()` is what any other process (the AWS CLI, the dashboard, the
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from cryptosignals.local.api_destinations import ApiDestinationRelay
 from cryptosignals.local.emulator import (
     DEFAULT_STACK,
     FAKE_CREDENTIALS,
@@ -40,6 +42,8 @@ _NAMES = {
     "EngineStateTableName": "engine_state_table",
     "SignalsBusName": "signals_bus",
     "AlertQueueUrl": "alert_queue_url",
+    "AlertTopicArn": "alert_topic_arn",
+    "AlertDeliveryFailureQueueUrl": "alert_delivery_failure_queue_url",
     "DeadLetterQueueUrl": "dead_letter_queue_url",
     "ProcessFailureQueueUrl": "process_failure_queue_url",
     "CoinGeckoSecretArn": "coingecko_secret_arn",
@@ -50,11 +54,13 @@ _NAMES = {
 
 @dataclass
 class LocalStack:
-    """A running emulator with template.yaml deployed, plus the runtime that invokes handlers."""
+    """A running emulator with template.yaml deployed, plus the runtime that invokes handlers
+    and the relay that delivers to API destinations (both do what the emulator does not)."""
 
     emulator: Emulator
     stack: DeployedStack
     runtime: LambdaRuntime
+    relay: ApiDestinationRelay
     _pollers: list[KinesisPoller] | None = field(default=None, repr=False)
 
     @classmethod
@@ -65,14 +71,19 @@ class LocalStack:
         parameters: dict[str, Any] | None = None,
         stack_name: str = DEFAULT_STACK,
     ) -> LocalStack:
-        """Start moto (shimmed) on 127.0.0.1 and deploy the template; stop() undoes it."""
+        """Start moto (shimmed) on 127.0.0.1 and deploy the template; stop() undoes it. The
+        relay taps the alert rules at once, so it delivers every alert from the start."""
         emulator = Emulator.start(port or 0)
         try:
             deployed = deploy(emulator.endpoint, stack_name=stack_name, parameters=parameters)
+            relay = ApiDestinationRelay(
+                emulator.endpoint, deployed.outputs["SignalsBusName"], deployed.region
+            )
         except BaseException:
             emulator.stop()
             raise
-        stack = cls(emulator, deployed, LambdaRuntime(emulator.endpoint, deployed.region))
+        runtime = LambdaRuntime(emulator.endpoint, deployed.region)
+        stack = cls(emulator, deployed, runtime, relay)
         # The secret is created empty, as on AWS. Locally the ingest function talks to the
         # replay server, which takes any key: store a placeholder so reading it works.
         stack.client("secretsmanager").put_secret_value(
