@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,8 +16,10 @@ from cryptosignals.evidence import (
     TrackRecords,
     _Record,
     benjamini_hochberg,
+    calibration,
     claim_outcome,
     entry_exit,
+    realised_claims,
 )
 from cryptosignals.model import Signal, SignalType
 from cryptosignals.synthetic import generate_market, overreacting_candles
@@ -148,3 +151,28 @@ def test_a_warm_start_carries_the_record_and_says_so() -> None:
 def test_an_unknown_horizon_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown horizon"):
         EngineConfig(evidence=EvidenceConfig(horizon="2h"))
+
+
+def test_calibration_tells_a_calibrated_forecast_from_an_overconfident_one() -> None:
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.1, 0.9, 20_000)
+    y = (rng.uniform(size=p.size) < p).astype(float)
+    good = calibration(p, y)
+    assert good.ece < 0.02 and good.brier < good.brier_base and good.spearman > 0.3
+    bad = calibration(np.clip(p * 1.5 - 0.25, 0, 1), y)  # stretched away from the truth
+    assert bad.ece > 0.05
+    y[:10] = np.nan  # unknown outcomes are left out
+    assert calibration(p, y).n == p.size - 10
+
+
+def test_realised_claims_use_the_stream_s_definition_at_each_signal_s_horizon() -> None:
+    times = np.arange(0, 300 * 40, 300)
+    price = 100.0 * np.exp(np.arange(40) * 0.001)  # +0.1 % a bar
+    up = _signal(600, BUY)
+    down = _signal(600, SELL)
+    late = _signal(int(times[-2]), BUY)
+    signals = [
+        replace(s, evaluation_horizon="30m") for s in (up, down, late)
+    ]  # +0.6 % over 30 minutes: a BUY holds after 20 bps, a SELL does not
+    held = realised_claims(signals, times, price, 0.002)
+    assert held[:2].tolist() == [1.0, 0.0] and math.isnan(held[2])

@@ -144,6 +144,71 @@ def mixture_sprt_log_ratio(n: int, mean: float, variance: float, ratio: float) -
     return -0.5 * math.log1p(nr) + (n * mean) ** 2 * ratio / (2.0 * variance * (1.0 + nr))
 
 
+# -- calibration -------------------------------------------------------------------------------
+def realised_claims(signals: list[Signal], times: np.ndarray, prices: np.ndarray,
+                    cost: float) -> np.ndarray:  # fmt: skip
+    """1.0 where a signal's claim held at its evaluation horizon, 0.0 where it did not, NaN where
+    the data ends first: the stream's own definition, judged afterwards on the same ticks (an
+    ALERT's typical move is the one its evidence carried)."""
+    out = np.full(len(signals), np.nan)
+    for horizon in {s.evaluation_horizon for s in signals if s.evaluation_horizon}:
+        chosen = [i for i, s in enumerate(signals) if s.evaluation_horizon == horizon]
+        legs = entry_exit(times, np.array([signals[i].timestamp for i in chosen]),
+                          HORIZONS[horizon])  # fmt: skip
+        for i, (entry, exit_) in zip(chosen, legs.tolist(), strict=True):
+            if exit_ < 0:
+                continue
+            s = signals[i]
+            r = prices[exit_] / prices[entry] - 1.0
+            typical = s.evidence.get("typical_move_bp", 0.0) / 1e4
+            out[i] = float(claim_outcome(s.signal_type, r, cost, typical) > 0)
+    return out
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), for Spearman's correlation."""
+    order = np.argsort(x, kind="stable")
+    sorted_x = x[order]
+    ranks = np.empty(len(x))
+    start = 0
+    for end in range(1, len(x) + 1):
+        if end == len(x) or sorted_x[end] != sorted_x[start]:
+            ranks[order[start:end]] = (start + end - 1) / 2.0
+            start = end
+    return ranks
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How well probabilities matched what happened: a reliability table and its summaries."""
+
+    n: int
+    ece: float  # expected calibration error over equal-count bins
+    brier: float
+    brier_base: float  # the Brier score of always forecasting the overall hit rate
+    spearman: float  # rank correlation of probability and outcome (NaN if either is constant)
+    bins: list[tuple[float, float, int]]  # (mean probability, observed rate, count)
+
+
+def calibration(probability: np.ndarray, outcome: np.ndarray, n_bins: int = 10) -> Calibration:
+    """Reliability of `probability` for 0/1 `outcome` (NaN outcomes are left out)."""
+    ok = ~np.isnan(outcome)
+    p, y = np.asarray(probability, float)[ok], np.asarray(outcome, float)[ok]
+    if len(p) == 0:
+        return Calibration(0, math.nan, math.nan, math.nan, math.nan, [])
+    order = np.argsort(p, kind="stable")
+    bins = [(float(p[b].mean()), float(y[b].mean()), len(b))
+            for b in np.array_split(order, min(n_bins, len(p))) if len(b)]  # fmt: skip
+    ece = sum(count * abs(mean_p - rate) for mean_p, rate, count in bins) / len(p)
+    rho = math.nan
+    if p.std() > 0 and y.std() > 0:
+        rho = float(np.corrcoef(_ranks(p), _ranks(y))[0, 1])
+    return Calibration(
+        len(p), float(ece), float(np.mean((p - y) ** 2)), float(np.mean((y.mean() - y) ** 2)),
+        rho, bins,
+    )  # fmt: skip
+
+
 # -- the stream --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EvidenceConfig:
@@ -156,7 +221,7 @@ class EvidenceConfig:
 
     horizon: str = "1h"
     cost_bps: float = 10.0  # per side; a round trip pays twice
-    prior_strength: float = 30.0  # pseudo-signals at the base rate in the calibrated probability
+    prior_strength: float = 100.0  # pseudo-signals at the base rate in the calibrated probability
     min_n: int = 30
     alpha: float = 0.10
     coins: int = 10
@@ -337,6 +402,7 @@ class TrackRecords:
             "hit_rate": record.hits / record.n if record.n else math.nan,
             "mean_net_bp": record.total / record.n * 1e4 if record.n else math.nan,
             "base_rate": base,
+            "typical_move_bp": self.baseline.typical_move() * 1e4,  # what an ALERT must beat
             "p_value": p_value,
             "p_adjusted": min(1.0, p_value * self.family),
             "warm_start": float(self.prior),  # 1: the record began from history, 0: from nothing

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
+from cryptosignals.aws.config import AwsSettings
 from cryptosignals.engine import STATE_VERSION, Engine
+from cryptosignals.errors import BadInputError
+from cryptosignals.evidence import history_document
 from cryptosignals.handlers.process import _engine
+
+SETTINGS = AwsSettings()
 
 
 def test_an_old_state_version_starts_a_fresh_engine_and_a_current_one_resumes() -> None:
     old = {**Engine("bitcoin").state(), "version": STATE_VERSION - 1, "last_timestamp": 99}
-    assert _engine("bitcoin", old).last_timestamp is None
+    assert _engine("bitcoin", old, SETTINGS).last_timestamp is None
     current = {**Engine("bitcoin").state(), "last_timestamp": 99}
-    assert _engine("bitcoin", current).last_timestamp == 99
-    assert _engine("bitcoin", None).state() == Engine("bitcoin").state()
+    assert _engine("bitcoin", current, SETTINGS).last_timestamp == 99
+    assert _engine("bitcoin", None, SETTINGS).state() == Engine("bitcoin").state()
+
+
+def test_a_fresh_engine_starts_from_the_deployed_history_and_a_mismatched_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    records = {"records": {"rsi_reversal|5m|BUY": [40, 25, 0.2, 0.01, 9.0, 3, None]}}
+    config = Engine("bitcoin").config.evidence
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(history_document({"bitcoin": records}, {"bitcoin": (1, 2)}, config)))
+    settings = AwsSettings(evidence_history=str(path))
+    warm = _engine("bitcoin", None, settings)
+    assert warm.track.prior and warm.track.records["rsi_reversal|5m|BUY"].n == 40
+    assert not _engine("ethereum", None, settings).track.prior  # no history for this coin
+    other = {**history_document({"bitcoin": records}, {"bitcoin": (1, 2)}, config), "horizon": "4h"}
+    stale = tmp_path / "stale.json"  # a new file: the history is read once per container
+    stale.write_text(json.dumps(other))
+    with pytest.raises(BadInputError, match="rebuild it"):
+        _engine("bitcoin", None, AwsSettings(evidence_history=str(stale)))

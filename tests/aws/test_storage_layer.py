@@ -32,8 +32,11 @@ def _ticks(coin: str, n: int = 3, start: int = 1_700_000_000) -> list[Tick]:
     return [Tick(coin, start + 300 * i, 100.0 + i + 0.1, 1e9 + i, 2e10, -1.5 + i) for i in range(n)]
 
 
-def _signal(coin: str, kind: SignalType = SignalType.BUY, confidence: float = 0.8) -> Signal:
-    return Signal(coin, 1_700_000_600, kind, "rsi_oversold", "5m", 101.1, confidence, {"rsi": 27.5})
+def _signal(
+    coin: str, kind: SignalType = SignalType.BUY, confidence: float = 0.8, actionable: bool = False
+) -> Signal:
+    return Signal(coin, 1_700_000_600, kind, "rsi_oversold", "5m", 101.1, confidence, {"rsi": 27.5},
+                  "1h", {"n": 40.0, "p_adjusted": 0.05}, actionable)  # fmt: skip
 
 
 def test_writing_the_same_ticks_twice_changes_nothing(aws_env: LocalStack, coin: str) -> None:
@@ -203,12 +206,12 @@ def test_producer_resends_only_the_failed_records(aws_env: LocalStack, coin: str
     assert encode_tick(ticks[0]) == json.dumps(ticks[0].to_json(), separators=(",", ":")).encode()
 
 
-def test_signals_reach_the_bus_and_the_example_rule_routes_strong_ones(
+def test_signals_reach_the_bus_and_the_rule_routes_only_actionable_ones(
     aws_env: LocalStack, coin: str
 ) -> None:
     published = SignalPublisher().publish(
         [
-            _signal(coin, SignalType.BUY, 0.8),
+            _signal(coin, SignalType.BUY, 0.8, actionable=True),
             _signal(coin, SignalType.ALERT, 0.9),
             _signal(coin, SignalType.SELL, 0.3),
         ]
@@ -225,4 +228,4 @@ def test_signals_reach_the_bus_and_the_example_rule_routes_strong_ones(
     event = mine[0]
     assert event["source"] == "cryptosignals.engine" and event["detail-type"] == "TradingSignal"
     assert event["detail"]["signal_type"] == "BUY"
-    assert Signal.from_json(event["detail"]) == _signal(coin, SignalType.BUY, 0.8)
+    assert Signal.from_json(event["detail"]) == _signal(coin, SignalType.BUY, 0.8, True)

@@ -78,6 +78,8 @@ def test_scorecard_json_rows_per_rule_and_horizon(tmp_path: Path) -> None:
     assert {r["horizon"] for r in rows} == {"5m", "30m", "1h", "4h", "24h"}
     assert {"p_value", "q_value", "mean_net", "edge", "against"} <= set(rows[0])
     assert data["placebo"]["runs"] == 2 and 0 <= data["placebo"]["false_positive_rate"] <= 1
+    assert data["calibration"]["BUY/SELL"]["n"] > 100
+    assert "Is the confidence a probability?" in page.read_text()
     assert {"ma_crossover", "rsi_reversal"} <= {r["rule"] for r in rows}
     assert "<svg" in page.read_text()
 

@@ -77,6 +77,10 @@ def test_the_engine_scorecard_covers_every_rule_that_fired(btc_candles) -> None:
     assert tested and all(r.mean_low <= r.mean_return <= r.mean_high for r in tested)
     assert all(0 < r.p_value <= 1 and r.p_value <= r.q_value <= 1 for r in tested)
     assert repr(rows) == repr(card.run())  # seeded (NaN != NaN, so compare the text)
+    curves = card.calibration()
+    directional = curves["BUY/SELL"]
+    assert directional.n > 1000 and 0 <= directional.ece < 0.2
+    assert sum(count for _, _, count in directional.bins) == directional.n
 
 
 def test_random_signals_on_a_random_walk_reject_at_the_nominal_rate() -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from cryptosignals.backtest.core import BacktestResult
 from cryptosignals.backtest.metrics import Metrics
 from cryptosignals.backtest.scorecard import HORIZONS, ScoreRow
+from cryptosignals.evidence import Calibration
 
 _W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 960, 260, 70, 20, 14, 28
 _CSS = """
@@ -303,7 +304,59 @@ def _score_chart(rows: Sequence[ScoreRow], horizon: str) -> str:
     )
 
 
-def scorecard_html(rows: Sequence[ScoreRow], title: str = "Signal scorecard") -> str:
+def reliability_svg(curves: dict[str, Calibration], size: int = 320) -> str:
+    """A reliability diagram: each bin's mean confidence (x) against how often the claim then
+    held (y), dot area by count; on the diagonal a probability means what it says."""
+    pad = 40
+    inner = size - 2 * pad
+
+    def at(p: float, r: float) -> tuple[float, float]:
+        return pad + p * inner, size - pad - r * inner
+
+    parts = [
+        f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#ccc"/>',
+        f'<line x1="{pad}" y1="{size - pad}" x2="{size - pad}" y2="{pad}" stroke="{GREY}" '
+        'stroke-dasharray="4 3"/>',
+        f'<text x="{size / 2}" y="{size - 8}" font-size="11" text-anchor="middle">confidence'
+        "</text>",
+        f'<text x="12" y="{size / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 '
+        f'12 {size / 2})">claim held</text>',
+    ]
+    for v in (0.0, 0.5, 1.0):
+        x, y = at(v, v)
+        parts.append(f'<text x="{x}" y="{size - pad + 14}" font-size="10" text-anchor="middle">'
+                     f"{v:g}</text>")  # fmt: skip
+        parts.append(f'<text x="{pad - 6}" y="{y + 3}" font-size="10" text-anchor="end">{v:g}'
+                     "</text>")  # fmt: skip
+    for (label, curve), colour in zip(curves.items(), (BLUE, RED), strict=False):
+        if not curve.bins:
+            continue
+        biggest = max(count for _, _, count in curve.bins)
+        points = [at(p, r) for p, r, _ in curve.bins]
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" points="'
+            + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>'
+        )  # fmt: skip
+        for (x, y), (_, _, count) in zip(points, curve.bins, strict=True):
+            radius = 2 + 5 * math.sqrt(count / biggest)
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="{colour}" '
+                         'fill-opacity="0.6"/>')  # fmt: skip
+        row = 16 * (1 + list(curves).index(label))
+        parts.append(
+            f'<text x="{pad + 6}" y="{pad + row}" font-size="11" fill="{colour}">'
+            f"{html.escape(label)}: n={curve.n}, ECE {curve.ece:.3f}</text>"
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        f'viewBox="0 0 {size} {size}">{"".join(parts)}</svg>'
+    )
+
+
+def scorecard_html(
+    rows: Sequence[ScoreRow],
+    title: str = "Signal scorecard",
+    calibration: dict[str, Calibration] | None = None,
+) -> str:
     def bp(v: float) -> str:
         return f"{v * 1e4:+.1f}" if math.isfinite(v) else ""
 
@@ -339,5 +392,24 @@ other. Returns in basis points; rows under the minimum n carry no interval.</p>
 <th>baseline</th><th>mean bp [95%]</th><th>random timing bp [95%]</th><th>net bp</th>
 <th>p</th><th>q</th><th>verdict</th></tr>{table}</table>
 <h2>Mean forward return after BUY / SELL signals, with 95% intervals</h2>{charts}
+{_calibration_section(calibration)}
 </body></html>
 """
+
+
+def _calibration_section(calibration: dict[str, Calibration] | None) -> str:
+    if not calibration or not any(c.n for c in calibration.values()):
+        return ""
+    lines = "".join(
+        f"<li>{html.escape(kind)}: {c.n} signals, expected calibration error {c.ece:.3f}, Brier "
+        f"{c.brier:.4f} (the base rate alone: {c.brier_base:.4f}), rank correlation with the "
+        f"outcome {c.spearman:+.3f}</li>"
+        for kind, c in calibration.items()
+        if c.n
+    )
+    return (
+        '<h2>Is the confidence a probability?</h2><p class="small">Each signal\'s '
+        "confidence (from its rule's track record up to then) against whether its claim held "
+        "at its evaluation horizon; ten bins of equal count.</p>"
+        f"<ul>{lines}</ul>{reliability_svg(calibration)}"
+    )

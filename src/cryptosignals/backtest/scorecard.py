@@ -33,9 +33,12 @@ from cryptosignals.engine import Engine, EngineConfig
 from cryptosignals.errors import BadInputError
 from cryptosignals.evidence import (
     HORIZONS,
+    Calibration,
     benjamini_hochberg,
+    calibration,
     claim_outcome,
     entry_exit,
+    realised_claims,
     shift_null,
 )
 from cryptosignals.model import Signal, SignalType
@@ -135,6 +138,21 @@ class Scorecard:
             if i >= 0:
                 groups.setdefault((s.rule, str(s.signal_type)), []).append(i)
         return self._table(groups, times, price, np.random.default_rng(self.seed))
+
+    def calibration(self, signals: Sequence[Signal] | None = None) -> dict[str, Calibration]:
+        """The stream's confidence against what then happened, at each signal's own horizon
+        and cost (BUY/SELL apart from ALERT, whose claim is another kind): out of sample by
+        construction, since a confidence only knows outcomes that ended before it."""
+        signals = self.signals() if signals is None else list(signals)
+        held = realised_claims(
+            signals, self.ticks.timestamp, self.ticks.price, self.config.evidence.cost
+        )
+        probability = np.array([s.confidence_score for s in signals], dtype=float)
+        alert = np.array([s.signal_type == SignalType.ALERT for s in signals], dtype=bool)
+        return {
+            "BUY/SELL": calibration(probability[~alert], held[~alert]),
+            "ALERT": calibration(probability[alert], held[alert]),
+        }
 
     def placebo(
         self, runs: int, signals: Sequence[Signal] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -285,6 +286,7 @@ def scorecard(
     )
     signals = card.signals()
     rows = card.run(signals)
+    calibration = card.calibration(signals)
     placebo_result = None
     if placebo:
         with _progress() as bar:
@@ -295,12 +297,16 @@ def scorecard(
     if html is not None:
         from cryptosignals.backtest.report import scorecard_html
 
-        html.write_text(scorecard_html(rows, f"Signal scorecard: {coin}"), encoding="utf-8")
+        page = scorecard_html(rows, f"Signal scorecard: {coin}", calibration)
+        html.write_text(page, encoding="utf-8")
         err.print(f"report written to {html}")
     if format is Format.json:
-        data: Any = [r.to_json() for r in rows]
+        data: dict[str, Any] = {
+            "rows": [r.to_json() for r in rows],
+            "calibration": {k: asdict(v) for k, v in calibration.items()},
+        }
         if placebo_result is not None:
-            data = {"rows": data, "placebo": placebo_result.to_json()}
+            data["placebo"] = placebo_result.to_json()
         print(json.dumps(_clean(data)))
         return
     title = (
@@ -337,6 +343,13 @@ def scorecard(
         f"(Benjamini-Hochberg q <= {Q_EDGE:g}), {sum(r.against for r in rows)} go against "
         "their claim."
     )
+    for kind, c in calibration.items():
+        if c.n:
+            out.print(
+                f"confidence ({kind}, {c.n} signals with a known outcome): calibration error "
+                f"{c.ece:.3f}, Brier {c.brier:.4f} (base rate alone {c.brier_base:.4f}), rank "
+                f"correlation with the outcome {c.spearman:+.3f}"
+            )
     if placebo_result is not None:
         p = placebo_result
         out.print(
