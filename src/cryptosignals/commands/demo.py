@@ -269,8 +269,9 @@ def summary(pipeline: Pipeline, wall: float) -> tuple[Table, Table]:
         ("process invocations", f"{probe.process_invocations:,}"),
         ("raw items (crypto_raw_data)", f"{_count(stack, names['raw_table']):,}"),
         ("aggregates (crypto_aggregated_data)", f"{_count(stack, names['aggregated_table']):,}"),
-        ("signals stored (trading_signals)", f"{len(signals):,}"),
-        ("signals seen on the bus", f"{len(pipeline.signals):,}"),
+        ("signals stored (trading_signals: every firing)", f"{len(signals):,}"),
+        ("actionable signals (their record earned it)", f"{sum(s.actionable for s in signals):,}"),
+        ("signals seen on the bus (actionable only)", f"{len(pipeline.signals):,}"),
         ("dead-lettered records", f"{dead:,}"),
         ("batches given up (on-failure queue)", f"{given_up:,}"),
         ("end-to-end latency p50 / p99", f"{p50 * 1000:,.0f} ms / {p99 * 1000:,.0f} ms"),
@@ -317,7 +318,8 @@ def start_pipeline(source: Source) -> Iterator[Pipeline]:
 
 
 def _view(progress: Progress, latest: list[Signal], shown: int) -> Group:
-    return Group(progress, signals_table(latest[-shown:], f"Latest {shown} signals on the bus"))
+    title = f"Latest {shown} actionable signals on the bus (none until a rule's record earns it)"
+    return Group(progress, signals_table(latest[-shown:], title))
 
 
 def replay(pipeline: Pipeline, days: float, shown: int, console: Any) -> None:
@@ -342,7 +344,7 @@ def replay(pipeline: Pipeline, days: float, shown: int, console: Any) -> None:
                 task,
                 advance=1,
                 status=f"{_utc(clock)} · {pipeline.probe.ticks_in:,} ticks · "
-                f"{len(pipeline.signals):,} signals",
+                f"{len(pipeline.signals):,} actionable signals",
             )
             if landed:
                 latest = (latest + landed)[-shown:]
@@ -421,6 +423,10 @@ def demo(
             with console.status("one live ingest run"):
                 run_live_once(pipeline)
             console.print(signals_table(pipeline.signals[-latest:], "Signals on the bus"))
+        stored = stored_signals(pipeline.stack)
+        console.print(
+            signals_table(stored[-latest:], "Latest signals stored, with their rule's record")
+        )
         figures, by_rule = summary(pipeline, time.monotonic() - started)
         console.print(figures)
         console.print(by_rule)
