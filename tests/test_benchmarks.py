@@ -39,3 +39,50 @@ def test_indicator_benchmark_runs_and_prints_the_totals(tmp_path: Path) -> None:
     assert len(data["rows"]) == 13
     assert all(row["ours_s"] > 0 and row["talib_s"] > 0 for row in data["rows"])
     assert data["totals"]["ta_s"] > 0
+
+
+@pytest.mark.slow
+def test_evidence_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures, plot = tmp_path / "evidence.json", tmp_path / "reliability.svg"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "evidence.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+            "--plot",
+            str(plot),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    data = json.loads(figures.read_text())
+    assert set(data) >= {"data", "scorecard", "calibration", "actionable", "records_reproduced"}
+    assert data["data"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
+    assert data["records_reproduced"] is True  # the benchmark's outcomes are the stream's
+    pooled = data["scorecard"]["pooled"]
+    assert pooled["directional"]["cells"] > 0 and pooled["alert"]["cells"] > 0
+    assert pooled["placebo"]["cells"] > 0
+    assert 0.0 <= pooled["placebo"]["false_positive_rate"] <= 0.2
+    for claims in ("directional", "alert"):
+        calibration = data["calibration"][claims]
+        assert calibration["n"] > 100
+        assert 0.0 <= calibration["ece"] <= 1.0
+        assert 0.0 <= calibration["brier"] <= 1.0 and 0.0 <= calibration["brier_base_rate"] <= 1.0
+        assert -1.0 <= calibration["spearman"] <= 1.0
+        assert len(calibration["bins"]) == 10
+    actionable = data["actionable"]
+    assert set(actionable["coins"]) == set(data["data"]["coins"])
+    walk = actionable["random_walk"]["directional"]
+    assert walk["per_coin_per_30_days"] <= 1.0
+    (overreacting,) = actionable["overreacting"]
+    assert overreacting["first_rsi_reversal_day"] < 30
+    assert overreacting["directional"]["mean_bp"] > 0
+    assert plot.read_text().startswith("<svg")
