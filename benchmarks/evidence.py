@@ -202,7 +202,7 @@ def calibration_figures(p: np.ndarray, y: np.ndarray, base: np.ndarray) -> dict[
         "ece_base_rate": b.ece,
         "brier": c.brier,
         "brier_base_rate": b.brier,
-        "brier_hindsight": c.brier_base,
+        "brier_hindsight": c.brier_hindsight,
         "brier_skill": 1.0 - c.brier / b.brier if b.brier > 0 else math.nan,
         "spearman": c.spearman,
         "spearman_base_rate": b.spearman,

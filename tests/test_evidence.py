@@ -157,8 +157,9 @@ def test_calibration_tells_a_calibrated_forecast_from_an_overconfident_one() -> 
     rng = np.random.default_rng(4)
     p = rng.uniform(0.1, 0.9, 20_000)
     y = (rng.uniform(size=p.size) < p).astype(float)
-    good = calibration(p, y)
-    assert good.ece < 0.02 and good.brier < good.brier_base and good.spearman > 0.3
+    good = calibration(p, y, reference=np.full(p.size, 0.5))
+    assert good.ece < 0.02 and good.brier < good.brier_hindsight and good.spearman > 0.3
+    assert good.skill > 0.05  # it beats a coin flip
     bad = calibration(np.clip(p * 1.5 - 0.25, 0, 1), y)  # stretched away from the truth
     assert bad.ece > 0.05
     y[:10] = np.nan  # unknown outcomes are left out

@@ -185,17 +185,30 @@ class Calibration:
     n: int
     ece: float  # expected calibration error over equal-count bins
     brier: float
-    brier_base: float  # the Brier score of always forecasting the overall hit rate
+    brier_reference: float  # the Brier score of the reference forecast (NaN without one)
+    brier_hindsight: float  # of always forecasting the overall hit rate, known only afterwards
     spearman: float  # rank correlation of probability and outcome (NaN if either is constant)
     bins: list[tuple[float, float, int]]  # (mean probability, observed rate, count)
 
+    @property
+    def skill(self) -> float:
+        """1 - Brier / the reference's Brier: > 0 when the forecast beats the reference."""
+        return 1.0 - self.brier / self.brier_reference if self.brier_reference > 0 else math.nan
 
-def calibration(probability: np.ndarray, outcome: np.ndarray, n_bins: int = 10) -> Calibration:
-    """Reliability of `probability` for 0/1 `outcome` (NaN outcomes are left out)."""
+
+def calibration(
+    probability: np.ndarray, outcome: np.ndarray, n_bins: int = 10,
+    reference: np.ndarray | None = None,
+) -> Calibration:  # fmt: skip
+    """Reliability of `probability` for 0/1 `outcome` (NaN outcomes are left out), and its
+    Brier score against a `reference` forecast known at the same time (e.g. the base rate)."""
     ok = ~np.isnan(outcome)
     p, y = np.asarray(probability, float)[ok], np.asarray(outcome, float)[ok]
     if len(p) == 0:
-        return Calibration(0, math.nan, math.nan, math.nan, math.nan, [])
+        return Calibration(0, math.nan, math.nan, math.nan, math.nan, math.nan, [])
+    brier_reference = math.nan
+    if reference is not None:
+        brier_reference = float(np.mean((np.asarray(reference, float)[ok] - y) ** 2))
     order = np.argsort(p, kind="stable")
     bins = [(float(p[b].mean()), float(y[b].mean()), len(b))
             for b in np.array_split(order, min(n_bins, len(p))) if len(b)]  # fmt: skip
@@ -204,8 +217,8 @@ def calibration(probability: np.ndarray, outcome: np.ndarray, n_bins: int = 10) 
     if p.std() > 0 and y.std() > 0:
         rho = float(np.corrcoef(_ranks(p), _ranks(y))[0, 1])
     return Calibration(
-        len(p), float(ece), float(np.mean((p - y) ** 2)), float(np.mean((y.mean() - y) ** 2)),
-        rho, bins,
+        len(p), float(ece), float(np.mean((p - y) ** 2)), brier_reference,
+        float(np.mean((y.mean() - y) ** 2)), rho, bins,
     )  # fmt: skip
 
 

@@ -386,8 +386,9 @@ entry + horizon. A BUY's claim holds when the price rose by more than the round-
 SELL's when it fell by more; ALERT rows measure the size of the move (|return|) against the
 typical move. p: two-sided, from circular time shifts of the same signals (clusters and
 overlapping windows kept); the band is what random timing of these signals gives (95 %); q:
-Benjamini-Hochberg over the table. "Edge": q &le; 0.10 on the signal's side; "against": on the
-other. Returns in basis points; rows under the minimum n carry no interval.</p>
+Benjamini-Hochberg over the table. "Edge": q &le; 0.10 on the signal's side (it beats random
+timing; the net column says whether it pays); "against": on the other. Returns in basis
+points; rows under the minimum n carry no interval.</p>
 <table><tr><th>rule</th><th>type</th><th>horizon</th><th>n</th><th>hit rate</th>
 <th>baseline</th><th>mean bp [95%]</th><th>random timing bp [95%]</th><th>net bp</th>
 <th>p</th><th>q</th><th>verdict</th></tr>{table}</table>
@@ -402,8 +403,8 @@ def _calibration_section(calibration: dict[str, Calibration] | None) -> str:
         return ""
     lines = "".join(
         f"<li>{html.escape(kind)}: {c.n} signals, expected calibration error {c.ece:.3f}, Brier "
-        f"{c.brier:.4f} (the base rate alone: {c.brier_base:.4f}), rank correlation with the "
-        f"outcome {c.spearman:+.3f}</li>"
+        f"{c.brier:.4f} (the base rate each signal carried: {c.brier_reference:.4f}, skill "
+        f"{c.skill:+.4f}), rank correlation with the outcome {c.spearman:+.3f}</li>"
         for kind, c in calibration.items()
         if c.n
     )

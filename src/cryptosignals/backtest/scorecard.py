@@ -148,10 +148,11 @@ class Scorecard:
             signals, self.ticks.timestamp, self.ticks.price, self.config.evidence.cost
         )
         probability = np.array([s.confidence_score for s in signals], dtype=float)
+        base = np.array([s.evidence.get("base_rate", np.nan) for s in signals], dtype=float)
         alert = np.array([s.signal_type == SignalType.ALERT for s in signals], dtype=bool)
         return {
-            "BUY/SELL": calibration(probability[~alert], held[~alert]),
-            "ALERT": calibration(probability[alert], held[alert]),
+            kind: calibration(probability[chosen], held[chosen], reference=base[chosen])
+            for kind, chosen in (("BUY/SELL", ~alert), ("ALERT", alert))
         }
 
     def placebo(

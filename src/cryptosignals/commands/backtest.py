@@ -339,16 +339,18 @@ def scorecard(
     out.print(table)
     edges = sum(r.edge for r in rows)
     out.print(
-        f"{edges} of {sum(math.isfinite(r.p_value) for r in rows)} tested cells show an edge "
-        f"(Benjamini-Hochberg q <= {Q_EDGE:g}), {sum(r.against for r in rows)} go against "
-        "their claim."
+        f"{edges} of {sum(math.isfinite(r.p_value) for r in rows)} tested cells beat random "
+        f"timing of the same signals (edge: Benjamini-Hochberg q <= {Q_EDGE:g}), "
+        f"{sum(r.against for r in rows)} do worse (against). An edge is not a profit: the net "
+        "column says what a follower kept after the round trip."
     )
     for kind, c in calibration.items():
         if c.n:
             out.print(
                 f"confidence ({kind}, {c.n} signals with a known outcome): calibration error "
-                f"{c.ece:.3f}, Brier {c.brier:.4f} (base rate alone {c.brier_base:.4f}), rank "
-                f"correlation with the outcome {c.spearman:+.3f}"
+                f"{c.ece:.3f}, Brier {c.brier:.4f} (the base rate each signal carried: "
+                f"{c.brier_reference:.4f}, skill {c.skill:+.4f}), rank correlation with the "
+                f"outcome {c.spearman:+.3f}"
             )
     if placebo_result is not None:
         p = placebo_result
