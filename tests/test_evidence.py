@@ -146,6 +146,10 @@ def test_a_warm_start_carries_the_record_and_says_so() -> None:
     assert cold_first.evidence["warm_start"] == 0 and cold_first.evidence["n"] == 0
     assert warm_first.evidence["warm_start"] == 1 and warm_first.evidence["n"] > 0
     assert Engine.from_state(warm.state()).track.prior  # kept in the state
+    opened = Engine("bitcoin")
+    opened.start_from(history.state()["evidence"])
+    assert any(r.pending for r in history.track.records.values())
+    assert not any(r.pending for r in opened.track.records.values())  # no stale open signal
 
 
 def test_an_unknown_horizon_is_a_clear_error() -> None:

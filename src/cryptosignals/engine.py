@@ -288,7 +288,7 @@ class Engine:
 
     def start_from(self, history: dict[str, Any]) -> None:
         """Warm start: take track records built from history (`cryptosignals evidence`)."""
-        self.track = TrackRecords(self.config.evidence, self.tests, {**history, "prior": True})
+        self.track = TrackRecords.from_history(self.config.evidence, self.tests, history)
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -355,6 +355,18 @@ class TrackRecords:
         self.records = {k: _Record.from_json(v) for k, v in state.get("records", {}).items()}
         self.prior: bool = bool(state.get("prior", False))  # warm-started from history
 
+    @classmethod
+    def from_history(
+        cls, config: EvidenceConfig, family: int, history: dict[str, Any]
+    ) -> TrackRecords:
+        """Records built from history, as a new stream's start: marked as a warm start, and
+        without the signal that was still open when the history ended (its exit would be priced
+        by whatever tick comes first in the stream, maybe days later)."""
+        track = cls(config, family, {**history, "prior": True})
+        for record in track.records.values():
+            record.pending = None
+        return track
+
     def to_json(self) -> dict[str, Any]:
         return {
             "baseline": self.baseline.to_json(),
