@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -126,3 +127,32 @@ def test_analyze_actionable_only_keeps_just_the_signals_that_earned_it() -> None
     assert only.returncode == 0, only.stderr
     kept = [json.loads(line) for line in only.stdout.splitlines()]
     assert kept == [row for row in map(json.loads, every) if row["actionable"]]
+
+
+def test_evidence_builds_the_warm_start_and_refuses_what_would_not_describe_the_stream(
+    tmp_path: Path,
+) -> None:
+    from cryptosignals.candles import read_candles, sample_path
+
+    five = tmp_path / "solana_5m.csv.gz"
+    five.write_bytes(sample_path("solana").read_bytes())
+    out = tmp_path / "history.json"
+    built = run("evidence", "--input", str(five), "--out", str(out))
+    assert built.returncode == 0, built.stderr
+    history = json.loads(out.read_text())
+    assert history["horizon"] == "1h" and history["cost_bps"] == 10.0
+    records = history["coins"]["solana"]["records"]["records"]
+    assert sum(r[0] for r in records.values()) > 500  # scored outcomes over three weeks
+    assert "Track records at 1h" in built.stderr
+
+    candles = read_candles(five)
+    hourly = tmp_path / "solana_1h.csv.gz"
+    with gzip.open(hourly, "wt") as f:
+        f.write("timestamp,open,high,low,close,volume\n")
+        for i in range(0, len(candles), 12):
+            f.write(f"{candles.timestamp[i]},{candles.open[i]},{candles.high[i]},"
+                    f"{candles.low[i]},{candles.close[i]},{candles.volume[i]}\n")  # fmt: skip
+    refused = run("evidence", "--input", str(hourly), "--out", str(out))
+    assert refused.returncode == 2 and "60 minutes" in refused.stderr
+    twice = run("evidence", "-i", str(five), "-i", str(five), "--out", str(out))
+    assert twice.returncode == 2 and "one file per coin" in twice.stderr

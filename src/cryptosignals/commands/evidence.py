@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from cryptosignals.candles import candles_to_ticks, coin_of_file, read_candles
-from cryptosignals.engine import Engine
+from cryptosignals.engine import TIMEFRAMES, Engine
 from cryptosignals.errors import BadInputError
 from cryptosignals.evidence import history_document
 
@@ -37,8 +37,16 @@ def evidence(
     with Progress(console=err) as bar:
         task = bar.add_task("track records", total=len(input))
         for path, coin in zip(input, coins, strict=True):
-            ticks = candles_to_ticks(coin, read_candles(path))
+            candles = read_candles(path)
             engine = Engine(coin)
+            seconds = TIMEFRAMES[engine.config.timeframe]
+            if candles.interval_ms > seconds * 1000:
+                raise BadInputError(
+                    f"{path}: candles every {candles.interval_ms // 60_000} minutes; the stream "
+                    f"builds {seconds // 60}-minute bars, so records from these would not "
+                    "describe it"
+                )
+            ticks = candles_to_ticks(coin, candles)
             engine.feed(ticks)
             records[coin] = engine.state()["evidence"]
             spans[coin] = (int(ticks.timestamp[0]), int(ticks.timestamp[-1]))
