@@ -32,8 +32,8 @@ What it measures, in one run:
    same claim for an arbitrary bar, known at the time) and of the overall hit rate (known only
    in hindsight), the skill 1 - Brier / Brier(base rate), and the Spearman rank correlation of
    confidence and outcome. BUY/SELL and ALERT apart; pooled over coins and per coin. A
-   reliability diagram goes to `--plot` (SVG written by hand, zoomed to the confidences seen;
-   PNG when the name ends in .png and matplotlib is installed).
+   reliability diagram goes to `--plot` (SVG, `backtest.report.reliability_svg`, zoomed to the
+   confidences seen).
    Check: the outcomes of the signals the stream scores (the first of each rule and type while
    none is open) reproduce every track record the engine kept (n, hits, sum of outcomes,
    overlapping), so the outcome measured here is the stream's; the script exits 1 if not.
@@ -53,7 +53,6 @@ which is what the test suite runs).
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import math
 import os
@@ -69,6 +68,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from cryptosignals.backtest.report import reliability_svg
 from cryptosignals.backtest.scorecard import Q_EDGE, Scorecard, ScoreRow
 from cryptosignals.candles import SAMPLE_COINS, Candles, candles_to_ticks, read_candles, sample_path
 from cryptosignals.engine import Engine, EngineConfig
@@ -258,118 +258,23 @@ def closest_to_actionable(o: Outcomes, min_n: int) -> dict[str, Any] | None:
 
 
 # -- the reliability diagram -------------------------------------------------------------------
-SERIES_COLORS = {"BUY/SELL": "#1f5fbf", "ALERT": "#d9822b"}
-
-
-def reliability_svg(series: dict[str, dict[str, Any]], title: str, note: str) -> str:
-    """The reliability diagram as a standalone SVG (hand-written, like backtest/report.py)."""
-    size, left, top, legend_w = 400, 62, 46, 280
-    width, height = left + size + legend_w, top + size + 58
-    points = [b for s in series.values() for b in s.get("bins", [])]
-    values = [v for b in points for v in (b["confidence"], b["observed"])] or [0.0, 1.0]
-    lo = max(0.0, math.floor(min(values) * 10 - 0.5) / 10)
-    hi = min(1.0, math.ceil(max(values) * 10 + 0.5) / 10)
-
-    def sx(v: float) -> float:
-        return left + (v - lo) / (hi - lo) * size
-
-    def sy(v: float) -> float:
-        return top + (hi - v) / (hi - lo) * size
-
-    parts = [
-        f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="#fcfcfc" stroke="#ddd"/>'
-    ]
-    for k in range(round((hi - lo) * 10) + 1):
-        v = lo + k / 10
-        parts.append(
-            f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{top}" y2="{top + size}" stroke="#eee"/>'
-            f'<line x1="{left}" x2="{left + size}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" '
-            f'stroke="#eee"/><text x="{sx(v):.1f}" y="{top + size + 16}" text-anchor="middle" '
-            f'font-size="11">{v:.1f}</text><text x="{left - 6}" y="{sy(v) + 4:.1f}" '
-            f'text-anchor="end" font-size="11">{v:.1f}</text>'
-        )
-    parts.append(
-        f'<line x1="{sx(lo):.1f}" y1="{sy(lo):.1f}" x2="{sx(hi):.1f}" y2="{sy(hi):.1f}" '
-        f'stroke="#888" stroke-dasharray="5 4"/>'
-        f'<text x="{left + size / 2}" y="{top + size + 36}" text-anchor="middle" font-size="12">'
-        f"confidence_score (mean per bin of equal count)</text>"
-        f'<text transform="translate(16 {top + size / 2}) rotate(-90)" text-anchor="middle" '
-        f'font-size="12">share of claims that held</text>'
-        f'<text x="{left}" y="18" font-size="14" font-weight="600">{html.escape(title)}</text>'
-        f'<text x="{left}" y="35" font-size="11" fill="#555">{html.escape(note)}</text>'
-    )
-    legend_x, legend_y = left + size + 18, top + 8
-    parts.append(
-        f'<line x1="{legend_x}" x2="{legend_x + 22}" y1="{legend_y}" y2="{legend_y}" '
-        f'stroke="#888" stroke-dasharray="5 4"/><text x="{legend_x + 28}" y="{legend_y + 4}" '
-        f'font-size="11">perfectly calibrated</text>'
-    )
-    for k, (name, figures) in enumerate(series.items()):
-        color = SERIES_COLORS.get(name, "#333")
-        bins = figures.get("bins", [])
-        pts = " ".join(f"{sx(b['confidence']):.1f},{sy(b['observed']):.1f}" for b in bins)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{pts}"/>')
-        parts += [
-            f'<circle cx="{sx(b["confidence"]):.1f}" cy="{sy(b["observed"]):.1f}" r="4" '
-            f'fill="{color}"><title>{name}: {b["n"]} signals, confidence '
-            f"{b['confidence']:.3f}, held {b['observed']:.3f}</title></circle>"
-            for b in bins
-        ]
-        y = legend_y + 26 + 62 * k
-        lines = [
-            f"{name}: {figures.get('n', 0):,} signals",
-            f"ECE {_fmt(figures.get('ece'), 3)} "
-            f"(base-rate forecast {_fmt(figures.get('ece_base_rate'), 3)})",
-            f"Brier skill vs base rate {_fmt(figures.get('brier_skill'), 4, '+')}",
-            f"Spearman {_fmt(figures.get('spearman'), 3, '+')}",
-        ]
-        parts.append(f'<circle cx="{legend_x + 11}" cy="{y - 4}" r="4" fill="{color}"/>')
-        parts += [
-            f'<text x="{legend_x + 28}" y="{y + 14 * j}" font-size="11">{html.escape(t)}</text>'
-            for j, t in enumerate(lines)
-        ]
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="system-ui,sans-serif">'
-        f'<rect width="{width}" height="{height}" fill="#fff"/>{"".join(parts)}</svg>\n'
-    )
-
-
 def write_plot(path: Path, series: dict[str, dict[str, Any]], title: str, note: str) -> Path:
-    """A PNG with matplotlib when asked for and installed, else the hand-written SVG."""
+    """The reliability diagram (report.reliability_svg), its legend this benchmark's figures."""
+    curves = {
+        name: (
+            [(b["confidence"], b["observed"], b["n"]) for b in figures.get("bins", [])],
+            [
+                f"{name}: {figures.get('n', 0):,} signals",
+                f"ECE {_fmt(figures.get('ece'), 3)} "
+                f"(base-rate forecast {_fmt(figures.get('ece_base_rate'), 3)})",
+                f"Brier skill vs base rate {_fmt(figures.get('brier_skill'), 4, '+')}",
+                f"Spearman {_fmt(figures.get('spearman'), 3, '+')}",
+            ],
+        )
+        for name, figures in series.items()
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".png":
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            path = path.with_suffix(".svg")
-            print(f"matplotlib is not installed: the diagram is written as SVG to {path}")
-        else:
-            fig, ax = plt.subplots(figsize=(6, 6))
-            ax.plot([0, 1], [0, 1], "--", color="#888", label="perfectly calibrated")
-            for name, figures in series.items():
-                bins = figures.get("bins", [])
-                ax.plot(
-                    [b["confidence"] for b in bins],
-                    [b["observed"] for b in bins],
-                    "o-",
-                    color=SERIES_COLORS.get(name),
-                    label=f"{name} (ECE {_fmt(figures.get('ece'), 3)})",
-                )
-            ax.set(
-                xlabel="confidence_score (mean per bin)",
-                ylabel="share of claims that held",
-                title=f"{title}\n{note}",
-            )
-            ax.title.set_fontsize(9)
-            ax.legend()
-            fig.savefig(path, dpi=120, bbox_inches="tight")
-            plt.close(fig)
-            return path
-    path.write_text(reliability_svg(series, title, note), encoding="utf-8")
+    path.write_text(reliability_svg(curves, title, note), encoding="utf-8")
     return path
 
 
@@ -723,7 +628,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--plot", type=Path, default=DEFAULT_PLOT,
-        help=f"the reliability diagram, .svg (or .png with matplotlib); {DEFAULT_PLOT}",
+        help=f"where to write the reliability diagram (SVG); {DEFAULT_PLOT}",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--quick", action="store_true", help="a small run (smoke test)")

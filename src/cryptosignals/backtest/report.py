@@ -304,51 +304,87 @@ def _score_chart(rows: Sequence[ScoreRow], horizon: str) -> str:
     )
 
 
-def reliability_svg(curves: dict[str, Calibration], size: int = 320) -> str:
-    """A reliability diagram: each bin's mean confidence (x) against how often the claim then
-    held (y), dot area by count; on the diagonal a probability means what it says."""
-    pad = 40
-    inner = size - 2 * pad
+#: A curve of a reliability diagram: its bins (mean probability, observed rate, count) and the
+#: lines its legend shows.
+Curve = tuple[list[tuple[float, float, int]], list[str]]
+CURVE_COLOURS = (BLUE, "#d9822b", GREEN, RED)
 
-    def at(p: float, r: float) -> tuple[float, float]:
-        return pad + p * inner, size - pad - r * inner
+
+def calibration_curve(name: str, c: Calibration) -> Curve:
+    """A `Calibration` as a curve, its legend the figures that say whether it is a probability."""
+    return c.bins, [
+        f"{name}: {c.n:,} signals",
+        f"calibration error (ECE) {c.ece:.3f}",
+        f"Brier skill vs the base rate {c.skill:+.4f}",
+        f"rank correlation {c.spearman:+.3f}",
+    ]
+
+
+def reliability_svg(curves: dict[str, Curve], title: str = "", note: str = "") -> str:
+    """A reliability diagram: each bin's mean confidence (x) against how often the claim then
+    held (y); on the dashed diagonal a probability means what it says. The axes zoom to the
+    range the bins use."""
+    size, left, top, legend_w = 400, 62, 46, 280
+    width, height = left + size + legend_w, top + size + 58
+    values = [v for bins, _ in curves.values() for b in bins for v in b[:2]] or [0.0, 1.0]
+    lo = max(0.0, math.floor(min(values) * 10 - 0.5) / 10)
+    hi = min(1.0, math.ceil(max(values) * 10 + 0.5) / 10)
+
+    def sx(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * size
+
+    def sy(v: float) -> float:
+        return top + (hi - v) / (hi - lo) * size
 
     parts = [
-        f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#ccc"/>',
-        f'<line x1="{pad}" y1="{size - pad}" x2="{size - pad}" y2="{pad}" stroke="{GREY}" '
-        'stroke-dasharray="4 3"/>',
-        f'<text x="{size / 2}" y="{size - 8}" font-size="11" text-anchor="middle">confidence'
-        "</text>",
-        f'<text x="12" y="{size / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 '
-        f'12 {size / 2})">claim held</text>',
+        f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="#fcfcfc" stroke="#ddd"/>'
     ]
-    for v in (0.0, 0.5, 1.0):
-        x, y = at(v, v)
-        parts.append(f'<text x="{x}" y="{size - pad + 14}" font-size="10" text-anchor="middle">'
-                     f"{v:g}</text>")  # fmt: skip
-        parts.append(f'<text x="{pad - 6}" y="{y + 3}" font-size="10" text-anchor="end">{v:g}'
-                     "</text>")  # fmt: skip
-    for (label, curve), colour in zip(curves.items(), (BLUE, RED), strict=False):
-        if not curve.bins:
-            continue
-        biggest = max(count for _, _, count in curve.bins)
-        points = [at(p, r) for p, r, _ in curve.bins]
+    for k in range(round((hi - lo) * 10) + 1):
+        v = lo + k / 10
         parts.append(
-            f'<polyline fill="none" stroke="{colour}" points="'
-            + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>'
-        )  # fmt: skip
-        for (x, y), (_, _, count) in zip(points, curve.bins, strict=True):
-            radius = 2 + 5 * math.sqrt(count / biggest)
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="{colour}" '
-                         'fill-opacity="0.6"/>')  # fmt: skip
-        row = 16 * (1 + list(curves).index(label))
-        parts.append(
-            f'<text x="{pad + 6}" y="{pad + row}" font-size="11" fill="{colour}">'
-            f"{html.escape(label)}: n={curve.n}, ECE {curve.ece:.3f}</text>"
+            f'<line x1="{sx(v):.1f}" x2="{sx(v):.1f}" y1="{top}" y2="{top + size}" stroke="#eee"/>'
+            f'<line x1="{left}" x2="{left + size}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" '
+            f'stroke="#eee"/><text x="{sx(v):.1f}" y="{top + size + 16}" text-anchor="middle" '
+            f'font-size="11">{v:.1f}</text><text x="{left - 6}" y="{sy(v) + 4:.1f}" '
+            f'text-anchor="end" font-size="11">{v:.1f}</text>'
         )
+    parts.append(
+        f'<line x1="{sx(lo):.1f}" y1="{sy(lo):.1f}" x2="{sx(hi):.1f}" y2="{sy(hi):.1f}" '
+        f'stroke="{GREY}" stroke-dasharray="5 4"/>'
+        f'<text x="{left + size / 2}" y="{top + size + 36}" text-anchor="middle" font-size="12">'
+        f"confidence_score (mean per bin of equal count)</text>"
+        f'<text transform="translate(16 {top + size / 2}) rotate(-90)" text-anchor="middle" '
+        f'font-size="12">share of claims that held</text>'
+        f'<text x="{left}" y="18" font-size="14" font-weight="600">{html.escape(title)}</text>'
+        f'<text x="{left}" y="35" font-size="11" fill="#555">{html.escape(note)}</text>'
+    )
+    legend_x, legend_y = left + size + 18, top + 8
+    parts.append(
+        f'<line x1="{legend_x}" x2="{legend_x + 22}" y1="{legend_y}" y2="{legend_y}" '
+        f'stroke="{GREY}" stroke-dasharray="5 4"/><text x="{legend_x + 28}" '
+        f'y="{legend_y + 4}" font-size="11">perfectly calibrated</text>'
+    )
+    for k, ((name, (bins, legend)), colour) in enumerate(
+        zip(curves.items(), itertools.cycle(CURVE_COLOURS), strict=False)
+    ):
+        points = " ".join(f"{sx(p):.1f},{sy(r):.1f}" for p, r, _ in bins)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+                     f'points="{points}"/>')  # fmt: skip
+        parts += [
+            f'<circle cx="{sx(p):.1f}" cy="{sy(r):.1f}" r="4" fill="{colour}"><title>'
+            f"{html.escape(name)}: {n} signals, confidence {p:.3f}, held {r:.3f}</title></circle>"
+            for p, r, n in bins
+        ]
+        y = legend_y + 26 + 62 * k
+        parts.append(f'<circle cx="{legend_x + 11}" cy="{y - 4}" r="4" fill="{colour}"/>')
+        parts += [
+            f'<text x="{legend_x + 28}" y="{y + 14 * j}" font-size="11">{html.escape(t)}</text>'
+            for j, t in enumerate(legend)
+        ]
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
-        f'viewBox="0 0 {size} {size}">{"".join(parts)}</svg>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="system-ui,sans-serif">'
+        f'<rect width="{width}" height="{height}" fill="#fff"/>{"".join(parts)}</svg>\n'
     )
 
 
@@ -412,5 +448,10 @@ def _calibration_section(calibration: dict[str, Calibration] | None) -> str:
         '<h2>Is the confidence a probability?</h2><p class="small">Each signal\'s '
         "confidence (from its rule's track record up to then) against whether its claim held "
         "at its evaluation horizon; ten bins of equal count.</p>"
-        f"<ul>{lines}</ul>{reliability_svg(calibration)}"
+        f"<ul>{lines}</ul>"
+        + reliability_svg(
+            {k: calibration_curve(k, c) for k, c in calibration.items() if c.n},
+            "Is confidence_score a probability?",
+            "each signal's confidence against whether its claim held at its horizon",
+        )
     )
