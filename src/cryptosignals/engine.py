@@ -279,16 +279,16 @@ class Engine:
         }
         context = _none_to_nan(state.get("context", {}))
         self.context = {k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio")}
-        self.track = TrackRecords(cfg.evidence, self.tests, state.get("evidence"))
+        self.track = TrackRecords(cfg.evidence, self.tested_claims, state.get("evidence"))
 
     @property
-    def tests(self) -> int:
+    def tested_claims(self) -> int:
         """How many (rule, signal type) track records this engine can test: at most two a rule."""
         return 2 * (len(self.config.rules) + len(self.config.tick_rules))
 
     def start_from(self, history: dict[str, Any]) -> None:
         """Warm start: take track records built from history (`cryptosignals evidence`)."""
-        self.track = TrackRecords.from_history(self.config.evidence, self.tests, history)
+        self.track = TrackRecords.from_history(self.config.evidence, self.tested_claims, history)
 
     # -- state -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
