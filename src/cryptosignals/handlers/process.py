@@ -43,11 +43,17 @@ metrics = Metrics()
 
 @lru_cache(maxsize=4)
 def _history(path: str | None) -> dict[str, dict[str, Any]]:
-    """The warm-start track records deployed with the function (read once per container)."""
+    """The warm-start track records deployed with the function (read once per container). An
+    unusable file is a deploy mistake: logged once, and the coins start from no record (their
+    signals say warm_start 0) rather than every batch failing."""
     if not path:
         return {}
     full = Path(path) if Path(path).is_absolute() else Path(__file__).parents[1] / "data" / path
-    return read_history(full, EngineConfig().evidence)
+    try:
+        return read_history(full, EngineConfig().evidence)
+    except BadInputError as exc:
+        logger.error("evidence history not used", extra={"reason": str(exc)})
+        return {}
 
 
 def _fresh(coin: str, settings: AwsSettings) -> Engine:
