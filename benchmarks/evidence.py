@@ -24,8 +24,8 @@ What it measures, in one run:
    pooled over coins, is the measured false-positive rate (nominal 5 %).
 2. Calibration of `confidence_score`, out of sample by construction: the stream computes each
    confidence from outcomes that matured before the signal. For every signal whose horizon
-   ended inside the data, the realised claim (`evidence.realised_claims`: `entry_exit` +
-   `claim_outcome` > 0, an ALERT against the typical move its evidence carried, the
+   ended inside the data, the realised claim (`evidence.realised_outcomes` > 0: `entry_exit` +
+   `claim_outcome`, an ALERT against the typical move its evidence carried, the
    exponentially weighted mean |1h return| of the bars before it) against its confidence, with
    `evidence.calibration`: expected calibration error (10 equal-count bins), Brier score next
    to the Brier score of the base-rate forecast each signal carried (`evidence.base_rate`, the
@@ -75,9 +75,8 @@ from cryptosignals.engine import Engine, EngineConfig
 from cryptosignals.evidence import (
     EvidenceConfig,
     calibration,
-    claim_outcome,
     entry_exit,
-    realised_claims,
+    realised_outcomes,
 )
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.synthetic import generate_market, overreacting_candles
@@ -106,7 +105,7 @@ class Outcomes:
     base_rate: np.ndarray
     actionable: np.ndarray
     x: np.ndarray
-    held: np.ndarray  # evidence.realised_claims: 1.0 / 0.0, NaN where the data ends first
+    held: np.ndarray  # 1.0 / 0.0 (x > 0), NaN where the data ends first
     exit_time: np.ndarray  # the exit tick's time, -1 where there is none
     start: int  # first tick
     days: float  # span of the ticks
@@ -129,13 +128,7 @@ def outcomes(ticks: TickSeries, signals: list[Signal], config: EngineConfig) -> 
     kind = np.array([str(s.signal_type) for s in signals], dtype=object)
     legs = entry_exit(times, at, ev.seconds)
     done = legs[:, 1] >= 0
-    r = np.full(len(signals), np.nan)
-    r[done] = price[legs[done, 1]] / price[legs[done, 0]] - 1.0
-    typical = np.array([s.evidence.get("typical_move_bp", 0.0) / 1e4 for s in signals])
-    x = np.full(len(signals), np.nan)
-    for name in (BUY, SELL, ALERT):
-        mine = kind == str(name)
-        x[mine] = claim_outcome(name, r[mine], ev.cost, typical[mine])
+    x = realised_outcomes(signals, times, price, ev.cost)
     return Outcomes(
         signals=signals,
         time=at,
@@ -145,7 +138,7 @@ def outcomes(ticks: TickSeries, signals: list[Signal], config: EngineConfig) -> 
         base_rate=np.array([s.evidence.get("base_rate", np.nan) for s in signals], dtype=float),
         actionable=np.array([s.actionable for s in signals], dtype=bool),
         x=x,
-        held=realised_claims(signals, times, price, ev.cost),
+        held=np.where(np.isnan(x), np.nan, (x > 0).astype(float)),
         exit_time=np.where(done, times[np.maximum(legs[:, 1], 0)], -1),
         start=int(times[0]),
         days=float(times[-1] - times[0]) / DAY,
@@ -156,11 +149,6 @@ def record_mismatches(engine: Engine, out: Outcomes) -> list[str]:
     """Replay which signals the stream scores (the first of a key while none of it is open; an
     open one closes at its exit tick) and compare their outcomes with the engine's records."""
     problems = []
-    differ = int(
-        np.sum(out.done & (out.held != (out.x > 0))) + np.sum(out.done != ~np.isnan(out.held))
-    )
-    if differ:
-        problems.append(f"evidence.realised_claims disagrees with x > 0 on {differ} signal(s)")
     keys = sorted(set(out.key.tolist()) | set(engine.track.records))
     for key in keys:
         n = hits = overlapping = 0

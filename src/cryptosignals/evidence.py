@@ -145,11 +145,11 @@ def mixture_sprt_log_ratio(n: int, mean: float, variance: float, ratio: float) -
 
 
 # -- calibration -------------------------------------------------------------------------------
-def realised_claims(signals: list[Signal], times: np.ndarray, prices: np.ndarray,
-                    cost: float) -> np.ndarray:  # fmt: skip
-    """1.0 where a signal's claim held at its evaluation horizon, 0.0 where it did not, NaN where
-    the data ends first: the stream's own definition, judged afterwards on the same ticks (an
-    ALERT's typical move is the one its evidence carried)."""
+def realised_outcomes(signals: list[Signal], times: np.ndarray, prices: np.ndarray,
+                      cost: float) -> np.ndarray:  # fmt: skip
+    """Each signal's outcome `x` at its evaluation horizon (> 0 exactly when its claim held), NaN
+    where the data ends first: the stream's own definition, judged afterwards on the same ticks
+    (an ALERT against the typical move its evidence carried)."""
     out = np.full(len(signals), np.nan)
     for horizon in {s.evaluation_horizon for s in signals if s.evaluation_horizon}:
         chosen = [i for i, s in enumerate(signals) if s.evaluation_horizon == horizon]
@@ -161,8 +161,17 @@ def realised_claims(signals: list[Signal], times: np.ndarray, prices: np.ndarray
             s = signals[i]
             r = prices[exit_] / prices[entry] - 1.0
             typical = s.evidence.get("typical_move_bp", 0.0) / 1e4
-            out[i] = float(claim_outcome(s.signal_type, r, cost, typical) > 0)
+            out[i] = float(claim_outcome(s.signal_type, r, cost, typical))
     return out
+
+
+def realised_claims(signals: list[Signal], times: np.ndarray, prices: np.ndarray,
+                    cost: float) -> np.ndarray:  # fmt: skip
+    """1.0 where a signal's claim held at its evaluation horizon, 0.0 where it did not, NaN where
+    the data ends first (`realised_outcomes` > 0)."""
+    x = realised_outcomes(signals, times, prices, cost)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(x), np.nan, (x > 0).astype(float))
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -310,13 +319,16 @@ class _Baseline:
         self.closes: list[list[float]] = state.get("closes", [])  # [bar end, close]
         self.sums = dict(zip(self.FIELDS, state.get("sums", [0.0] * 5), strict=True))
 
-    def update(self, end: int, close: float, bar_seconds: int) -> None:
+    def decay(self, bar_seconds: int) -> float:
+        """The weight an observation keeps per bar: half of it after the half-life."""
+        return 0.5 ** (bar_seconds / (self.config.baseline_halflife_days * 86_400))
+
+    def update(self, end: int, close: float, decay: float) -> None:
         h = self.config.seconds
         self.closes = [c for c in self.closes if c[0] >= end - h] + [[end, close]]
         if self.closes[0][0] != end - h:
             return
         r = close / self.closes[0][1] - 1.0
-        decay = 0.5 ** (bar_seconds / (self.config.baseline_halflife_days * 86_400))
         typical = self.typical_move()
         s = self.sums
         cost = self.config.cost
@@ -389,12 +401,13 @@ class TrackRecords:
         events.sort()
         out: list[Signal | None] = [None] * len(signals)
         pending = {k for k, r in self.records.items() if r.pending is not None}
+        decay = self.baseline.decay(bar_seconds)
         for t, kind, i in events:
             if kind == 0:
                 if pending:
                     self._mature(t, float(ticks[1][i]), pending)
             elif kind == 1:
-                self.baseline.update(t, float(bars[1][i]), bar_seconds)
+                self.baseline.update(t, float(bars[1][i]), decay)
             else:
                 out[i] = self._judge(signals[i], pending)
         return [s for s in out if s is not None]
