@@ -1,17 +1,20 @@
 """The `cryptosignals` command: thin wrappers that parse options and call the core.
 
-Each feature area keeps its commands in its own module with a `register(app)` function, listed
-in `_COMMAND_MODULES`, so this file stays short.
+Each feature area keeps its commands in its own module with a `register(app)` function: every
+module of `cryptosignals.commands` (found, not listed, so adding a command touches no shared
+file) and the local stack's `cryptosignals.local.command`.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cryptosignals import commands
 from cryptosignals.errors import CryptoSignalsError
 
 app = typer.Typer(
@@ -23,23 +26,13 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the width
 
-#: Modules that add commands to `app` through their `register(app)` function.
-_COMMAND_MODULES = (
-    "cryptosignals.commands.analyze",
-    "cryptosignals.commands.demo",
-    "cryptosignals.commands.catalog",
-    "cryptosignals.commands.coingecko",
-    "cryptosignals.commands.dashboard",
-    "cryptosignals.commands.backtest",
-    "cryptosignals.commands.signals",
-    "cryptosignals.commands.cost",
-    "cryptosignals.commands.evidence",
-    "cryptosignals.local.command",
-)
+#: Modules outside `cryptosignals.commands` that add commands.
+_OTHER_COMMAND_MODULES = ("cryptosignals.local.command",)
 
 
 def _register_commands() -> None:
-    for name in _COMMAND_MODULES:
+    names = [f"{commands.__name__}.{m.name}" for m in pkgutil.iter_modules(commands.__path__)]
+    for name in sorted(names) + list(_OTHER_COMMAND_MODULES):
         importlib.import_module(name).register(app)
 
 

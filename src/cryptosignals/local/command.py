@@ -4,7 +4,7 @@ Starts the emulator, deploys the template, then keeps polling the process functi
 mapping and delivering alerts to the webhook if one is set (and, with --replay, fires the ingest
 schedule against the bundled replay server), until Ctrl-C or --duration. The seed's AWS CLI
 commands work against the printed endpoint.
-Register with `cryptosignals.cli` by listing "cryptosignals.local.command" in _COMMAND_MODULES;
+Registered by `cryptosignals.cli` (_OTHER_COMMAND_MODULES);
 `python -m cryptosignals.local up` works without that.
 """
 
