@@ -1,25 +1,51 @@
-"""Risk: how to tell whether a value-at-risk forecast covers what it claims.
+"""Risk: how volatile a coin is now, what it could lose over the next horizon, and how to tell
+whether such a forecast covers what it claims.
 
-A VaR at level p claims that the loss exceeds it on a share p of the periods, and that those
-exceedances ("hits") do not cluster. The classic backtests (`arch` has none), each returning
-its likelihood-ratio statistic and p-value (chi-squared, as the papers derive it):
+Forecast (the stream's part, numpy only; parameters are plain data fitted offline by
+cryptosignals.models.volatility):
+
+- the variance of the next 5-minute return from a GARCH(1,1) recursion (EWMA is the special
+  case omega = 0, alpha + beta = 1) on returns divided by an hour-of-week seasonal factor, so
+  the quiet Sunday night and the busy US open are not the same "normal";
+- over a horizon of m bars, the sum of the expected variances of the next m bars, each scaled
+  by its own hour's factor (GARCH mean-reverts to its long-run level as the steps grow);
+- value at risk and expected shortfall as multiples of that horizon's sigma, the multiples
+  fitted offline per method (`TAIL_METHODS`): Student-t, Cornish-Fisher, or filtered historical
+  simulation (empirical quantiles of losses standardised by their own forecast);
+- a position size: the fraction of equity whose 1h VaR99 equals a risk budget.
+
+Losses and VaRs are positive fractions of the position (a VaR of 0.02 = a 2 % loss, as log
+return), over the horizon after the close of the bar the forecast is made at.
+
+Backtests of a VaR's hits (`arch` has none), each returning its likelihood-ratio statistic and
+p-value (chi-squared, as the papers derive it):
 
 - `kupiec_pof`: proportion of failures, the share of hits against p (Kupiec, 1995);
 - `christoffersen_independence`: whether a hit makes the next one likelier, from the
   first-order Markov chain of hits (Christoffersen, 1998); its chi-squared p-value over-rejects
   in realistic samples, so a Monte Carlo p-value is offered (`simulations`);
 - `conditional_coverage`: both at once (their sum, two degrees of freedom).
-
-Forecasts themselves (EWMA, GARCH, filtered historical simulation) are the risk issue's next
-parts; this module is their judge.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from cryptosignals.profile import HOURS_PER_WEEK, hour_of_week
+
+BAR_SECONDS = 300  # the engine's base bars: the forecast's unit step
+HORIZONS: dict[str, int] = {"5m": 300, "30m": 1800, "1h": 3600, "4h": 14400}
+#: The tail measures of every forecast, as (name, level): VaR at 95 %, 97.5 % and 99 %, and the
+#: expected shortfall beyond the VaR97.5 (the Basel measure; the VaR97.5 is what judges it).
+MEASURES: tuple[tuple[str, float], ...] = (
+    ("var_95", 0.95), ("var_975", 0.975), ("var_99", 0.99), ("es_975", 0.975),
+)  # fmt: skip
+#: How a horizon's sigma becomes VaR and ES: their multipliers are fitted offline per method.
+TAIL_METHODS = ("student_t", "cornish_fisher", "fhs")
 
 
 @dataclass(frozen=True)
@@ -120,3 +146,209 @@ def conditional_coverage(hits: np.ndarray, p: float) -> CoverageTest:
     pof, ind = kupiec_pof(hits, p), christoffersen_independence(hits)
     statistic = pof.statistic + ind.statistic
     return CoverageTest("conditional_coverage", statistic, 2, chi2_sf(statistic, 2))
+
+
+# -- forecasts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VolatilityModel:
+    """Fitted parameters of one coin's variance forecast, as plain data (JSON).
+
+    The recursion runs on deseasonalised 5-minute log returns r / s(hour of week):
+    v[t+1] = omega + alpha * r[t]^2 + beta * v[t]. `tails[method][horizon]` holds the
+    multipliers of that horizon's sigma for each of `MEASURES`.
+    """
+
+    omega: float
+    alpha: float
+    beta: float
+    initial_variance: float  # v before the first return (the training sample's variance)
+    seasonal: tuple[float, ...]  # HOURS_PER_WEEK factors of |return|, mean 1
+    tails: dict[str, dict[str, tuple[float, ...]]]  # method -> horizon -> one per MEASURES
+    nu: float = math.inf  # Student-t degrees of freedom of the fitted innovations
+    kind: str = "garch"  # or "ewma"
+    default_method: str = "fhs"
+    fitted: dict[str, Any] = field(default_factory=dict)  # what it was fitted on, and how well
+
+    def __post_init__(self) -> None:
+        if len(self.seasonal) != HOURS_PER_WEEK or min(self.seasonal) <= 0:
+            raise ValueError(f"seasonal needs {HOURS_PER_WEEK} positive hour-of-week factors")
+        if self.omega < 0 or self.alpha < 0 or self.beta < 0 or self.alpha + self.beta > 1:
+            raise ValueError(
+                f"variance recursion must have omega, alpha, beta >= 0 and alpha + beta <= 1, "
+                f"got {self.omega}, {self.alpha}, {self.beta}"
+            )
+        if self.default_method not in self.tails:
+            raise ValueError(f"default method {self.default_method!r} has no fitted tails")
+        for method, by_horizon in self.tails.items():
+            if any(len(v) != len(MEASURES) for v in by_horizon.values()):
+                raise ValueError(
+                    f"{method}: tails need one multiplier per {[n for n, _ in MEASURES]}"
+                )
+
+    @property
+    def persistence(self) -> float:
+        return self.alpha + self.beta
+
+    def horizon_sigma(self, end: np.ndarray, next_variance: np.ndarray, horizon: str) -> np.ndarray:
+        """The sigma of the log return over `horizon` after bars closing at `end`, given the
+        deseasonalised variance forecast of the next bar."""
+        steps = HORIZONS[horizon] // BAR_SECONDS
+        end = np.asarray(end, dtype=np.int64)
+        v = np.asarray(next_variance, dtype=float)
+        seasonal = np.asarray(self.seasonal)
+        phi = self.persistence
+        long_run = self.omega / (1.0 - phi) if phi < 1 else 0.0
+        total = np.zeros_like(v)
+        for k in range(1, steps + 1):  # bar t+k covers (end + (k-1) step, end + k step]
+            factor = seasonal[hour_of_week(end + (k - 1) * BAR_SECONDS)]
+            expected = long_run + phi ** (k - 1) * (v - long_run)
+            total += factor**2 * expected
+        return np.sqrt(total)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "omega": self.omega, "alpha": self.alpha, "beta": self.beta,
+            "nu": None if math.isinf(self.nu) else self.nu,
+            "initial_variance": self.initial_variance, "seasonal": list(self.seasonal),
+            "tails": {m: {h: list(v) for h, v in t.items()} for m, t in self.tails.items()},
+            "default_method": self.default_method, "fitted": self.fitted,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VolatilityModel:
+        try:
+            return cls(
+                omega=float(data["omega"]), alpha=float(data["alpha"]), beta=float(data["beta"]),
+                initial_variance=float(data["initial_variance"]),
+                seasonal=tuple(float(x) for x in data["seasonal"]),
+                tails={m: {h: tuple(float(x) for x in v) for h, v in t.items()}
+                       for m, t in data["tails"].items()},
+                nu=math.inf if data.get("nu") is None else float(data["nu"]),
+                kind=str(data.get("kind", "garch")),
+                default_method=str(data.get("default_method", "fhs")),
+                fitted=dict(data.get("fitted") or {}),
+            )  # fmt: skip
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"not a volatility model: {exc!r}") from None
+
+
+@dataclass
+class RiskForecast:
+    """Per bar: the deseasonalised variance forecast of the next bar and, per horizon, sigma."""
+
+    end: np.ndarray
+    next_variance: np.ndarray
+    sigma: dict[str, np.ndarray]
+
+    def tail(
+        self, model: VolatilityModel, horizon: str, method: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """Each of `MEASURES` over `horizon` by one method (the model's default)."""
+        multipliers = model.tails[method or model.default_method][horizon]
+        return {
+            name: self.sigma[horizon] * m
+            for (name, _), m in zip(MEASURES, multipliers, strict=True)
+        }
+
+
+def position_size(var_99: np.ndarray, budget: float, cap: float = 1.0) -> np.ndarray:
+    """The fraction of equity whose VaR99 equals `budget` (e.g. 0.01 = lose at most 1 % of
+    equity on the horizon's worst day in a hundred), never more than `cap` (1 = no leverage)."""
+    if not 0 < budget < 1:
+        raise ValueError(f"the risk budget is a fraction of equity in (0, 1), got {budget}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size = np.where(var_99 > 0, budget / var_99, np.nan)
+    return np.minimum(size, cap)
+
+
+class RiskForecaster:
+    """The variance recursion over 5-minute bar closes, resumable: `to_json()` is its state
+    (the last close and the next bar's variance: two floats), so chunked == whole."""
+
+    def __init__(self, model: VolatilityModel, state: dict[str, Any] | None = None) -> None:
+        self.model = model
+        state = state or {}
+        self.last_close: float | None = state.get("last_close")
+        self.variance = float(state.get("variance", model.initial_variance))
+
+    def update(self, end: np.ndarray, close: np.ndarray) -> RiskForecast:
+        """Forecasts made after each bar closing at `end` (no bar after it is read)."""
+        m = self.model
+        seasonal = np.asarray(m.seasonal)
+        end = np.asarray(end, dtype=np.int64)
+        factor = seasonal[hour_of_week(end - BAR_SECONDS)]
+        out = np.empty(len(end))
+        last, v = self.last_close, self.variance
+        for i, (c, s) in enumerate(zip(np.asarray(close, float).tolist(), factor.tolist(),
+                                       strict=True)):  # fmt: skip
+            if last is not None and c > 0 and last > 0:
+                r = math.log(c / last) / s
+                v = m.omega + m.alpha * r * r + m.beta * v
+            last = c
+            out[i] = v
+        self.last_close, self.variance = last, v
+        sigma = {h: m.horizon_sigma(end, out, h) for h in HORIZONS}
+        return RiskForecast(end, out, sigma)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"last_close": self.last_close, "variance": self.variance}
+
+
+# -- judging forecasts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VarBacktest:
+    """How one VaR series fared: its hits over non-overlapping horizons, and the three tests.
+
+    `es_ratio` is the mean realised loss beyond the VaR97.5 over the mean forecast ES97.5 on
+    those periods (1 when the shortfall is right; above 1 when losses beyond the VaR are worse than
+    forecast)."""
+
+    n: int
+    hits: int
+    level: float
+    pof: CoverageTest
+    independence: CoverageTest
+    conditional: CoverageTest
+    es_ratio: float
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.n if self.n else math.nan
+
+    def passes(self, significance: float = 0.05) -> bool:
+        """Kupiec's test does not reject the claimed rate at `significance`."""
+        return not self.pof.rejects(significance)
+
+
+def backtest_var(
+    forecast: np.ndarray, loss: np.ndarray, step: int, simulations: int = 999
+) -> dict[str, VarBacktest]:
+    """Backtest an (n, len(MEASURES)) forecast series against realised losses over its horizon.
+
+    Only every `step`-th forecast is scored (step = the horizon in bars), so the periods do not
+    overlap: overlapping hits are dependent by construction and would fail any independence
+    test. Bars with no forecast or no outcome yet are skipped. Returns one backtest per VaR."""
+    usable = np.flatnonzero(np.isfinite(forecast).all(axis=1) & np.isfinite(loss))[::step]
+    if len(usable) < 2:
+        raise ValueError("fewer than two forecasts with an outcome: nothing to backtest")
+    f, realised = forecast[usable], loss[usable]
+    names = [name for name, _ in MEASURES]
+    beyond = realised > f[:, names.index("var_975")]
+    es = f[beyond, names.index("es_975")]
+    es_ratio = float(realised[beyond].mean() / es.mean()) if beyond.any() else math.nan
+    out = {}
+    for j, (name, level) in enumerate(MEASURES):
+        if not name.startswith("var"):
+            continue
+        hits = realised > f[:, j]
+        out[name] = VarBacktest(
+            n=len(hits), hits=int(hits.sum()), level=level,
+            pof=kupiec_pof(hits, 1 - level),
+            independence=christoffersen_independence(hits, simulations=simulations),
+            conditional=conditional_coverage(hits, 1 - level), es_ratio=es_ratio,
+        )  # fmt: skip
+    return out

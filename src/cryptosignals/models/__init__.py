@@ -1,0 +1,1 @@
+"""Training side: fitting models on history; never imported by the stream."""
