@@ -4,6 +4,7 @@ against arch, horizons, seasonality, streaming, and coverage on a market it can 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -188,7 +189,7 @@ def test_forecasts_streamed_in_chunks_equal_the_whole(cuts: list[int]) -> None:
     whole = RiskForecaster(model).update(end, close)
     forecaster, parts = RiskForecaster(model), []
     bounds = [0, *sorted(cuts), 200]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         forecaster = RiskForecaster(model, json.loads(json.dumps(forecaster.to_json())))
         parts.append(forecaster.update(end[a:b], close[a:b]))
     np.testing.assert_array_equal(np.concatenate([p.next_variance for p in parts]),
