@@ -240,6 +240,7 @@ def test_profile_command_prints_json_and_draws_the_heatmap(tmp_path: Path) -> No
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
+    assert "3 weeks of data" in run.stderr  # says that three weeks is little
     document = json.loads(run.stdout)
     assert document["coin"] == "bitcoin" and document["weeks"] == 3
     hours = document["profiles"]["hour_of_day"]["volatility"]
@@ -284,3 +285,20 @@ def test_profile_of_candles_has_every_grid_and_measure() -> None:
     assert len(result.profiles) == 9 and set(result.sessions) == set(Measure)
     assert result.weeks == 3 and result.bars == len(t)
     assert set(result.to_json()["profiles"]) == {"hour_of_week", "hour_of_day", "day_of_week"}
+
+
+@pytest.mark.slow
+def test_profile_benchmark_prints_the_figures_of_each_coin(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "profile.py"), "--data", str(tmp_path),
+         "--coins", "bitcoin,solana", "--json", str(tmp_path / "figures.json")],
+        capture_output=True, text=True, timeout=120, check=False, cwd=root,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "bundled three-week samples" in run.stdout and "busiest hour" in run.stdout
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert [f["coin"] for f in figures] == ["bitcoin", "solana"]
+    first = figures[0]
+    assert first["busiest_hour"]["factor"] > 1 > first["calmest_hour"]["factor"]
+    assert set(first["weekend_vs_weekday"]) == {"volatility", "volume", "return"}

@@ -28,6 +28,9 @@ from cryptosignals.profile import (
     profile_candles,
 )
 
+#: Below this many weeks the command says that its intervals rest on few replicates.
+FEW_WEEKS = 8
+
 
 class ProfileFormat(StrEnum):
     table = "table"
@@ -299,6 +302,12 @@ def profile(
     coin = coin_of_file(input, coin)
     candles = read_candles(input if input is not None else sample_path(coin))
     result = profile_candles(coin, candles, confidence=confidence, fdr=fdr)
+    if result.weeks < FEW_WEEKS:
+        _console(stderr=True).print(
+            f"note: {result.weeks} weeks of data: intervals over so few weeks are wide, and the "
+            f"weekend bootstrap rests on {result.weeks} blocks; {FEW_WEEKS}+ weeks say more",
+            highlight=False,
+        )
     if format is ProfileFormat.json:
         document = {"input": str(input) if input else f"sample:{coin}", **result.to_json()}
         sys.stdout.write(json.dumps(document) + "\n")

@@ -1,0 +1,154 @@
+"""Benchmark: when does each coin move, and is the weekend different (questions 19 and 20)?
+
+Run from the repository root (a few seconds for 11 coins x 120 days):
+
+    .venv/bin/python benchmarks/profile.py                       # every <coin>_5m file found
+    .venv/bin/python benchmarks/profile.py --coins bitcoin,solana --json /tmp/profile.json
+    .venv/bin/python benchmarks/profile.py --svg docs/profile_heatmap.svg   # bitcoin's heatmap
+
+The data: every `<coin>_5m.csv[.gz]` in `--data` (default ../shared/data/market: 11 coins x 120
+days of 5-minute candles); without it, the bundled three-week samples (too short for much: the
+first line says which). Per coin, with `profile.profile_candles` (defaults: 95 % intervals,
+Benjamini-Hochberg at 10 %):
+
+- the busiest and calmest hours of the day (UTC): volatility factor (mean |5m log return| of
+  the hour against the typical hour) with its interval over weeks;
+- how many of the 168 hours of the week differ from the rest (BH q <= 0.10), for volatility,
+  volume and return;
+- weekend (Sat+Sun UTC) / weekday ratios of volatility and volume with block-bootstrap
+  intervals, and the weekend - weekday difference of the mean return (bp per 5m).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cryptosignals.candles import SAMPLE_COINS, read_candles, sample_path
+from cryptosignals.commands.profile import heatmap_svg
+from cryptosignals.profile import CoinProfile, Grid, Measure, profile_candles
+
+DEFAULT_DATA = Path("../shared/data/market")
+
+
+def _files(data: Path, wanted: list[str] | None) -> tuple[dict[str, Path], str]:
+    found = {p.name.split("_5m.csv")[0]: p for p in sorted(data.glob("*_5m.csv*"))}
+    if found:
+        source = f"data: {len(found)} coin(s) of 5m candles in {data}"
+    else:
+        found = {coin: sample_path(coin) for coin in SAMPLE_COINS}
+        source = f"data: none in {data}: the bundled three-week samples (too short for much)"
+    if wanted:
+        missing = [c for c in wanted if c not in found]
+        if missing:
+            raise SystemExit(f"no 5m candles for {', '.join(missing)}; found: {', '.join(found)}")
+        found = {c: found[c] for c in wanted}
+    return found, source
+
+
+def _factor(result: CoinProfile, grid: Grid, measure: Measure, k: int) -> str:
+    p = result.profiles[grid, measure]
+    star = "*" if p.flagged[k] else " "
+    return f"{p.labels[k]} {p.estimate[k]:.2f} ({p.low[k]:.2f}-{p.high[k]:.2f}){star}"
+
+
+def _ratio(result: CoinProfile, measure: Measure) -> str:
+    s = result.sessions[measure]
+    star = "*" if s.excludes_null else " "
+    return f"{s.estimate:.2f} ({s.low:.2f}-{s.high:.2f}){star}"
+
+
+def summary(result: CoinProfile) -> dict[str, object]:
+    """The figures of one coin, JSON-ready."""
+    hours = result.profiles[Grid.hour_of_day, Measure.volatility]
+    busiest, calmest = int(np.nanargmax(hours.estimate)), int(np.nanargmin(hours.estimate))
+
+    def cell(k: int) -> dict[str, object]:
+        return {"hour": k, "factor": float(hours.estimate[k]), "low": float(hours.low[k]),
+                "high": float(hours.high[k]), "q": float(hours.q_value[k])}  # fmt: skip
+
+    return {
+        "coin": result.coin,
+        "weeks": result.weeks,
+        "busiest_hour": cell(busiest),
+        "calmest_hour": cell(calmest),
+        "hour_of_day_flagged": int(hours.flagged.sum()),
+        "hour_of_week_flagged": {
+            m.value: int(result.profiles[Grid.hour_of_week, m].flagged.sum()) for m in Measure
+        },
+        "weekend_vs_weekday": {m.value: result.sessions[m].to_json() for m in Measure},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--coins", help="comma-separated coin ids (default: every file found)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--svg", type=Path, help="write the hour-of-week heatmap of --svg-coin")
+    parser.add_argument("--svg-coin", default="bitcoin")
+    args = parser.parse_args()
+    files, source = _files(args.data, args.coins.split(",") if args.coins else None)
+    print(source)
+    started = time.perf_counter()
+    results = {coin: profile_candles(coin, read_candles(path)) for coin, path in files.items()}
+    elapsed = time.perf_counter() - started
+
+    print("\nVolatility by hour of day (UTC): factor against the typical hour, 95 % interval "
+          "over weeks, * = differs from the rest (BH q <= 0.10)")  # fmt: skip
+    print(f"{'coin':<12} {'weeks':>5}  {'busiest hour':<26} {'calmest hour':<26} "
+          f"{'hours differ':>12}")  # fmt: skip
+    for coin, r in results.items():
+        hours = r.profiles[Grid.hour_of_day, Measure.volatility]
+        busiest, calmest = int(np.nanargmax(hours.estimate)), int(np.nanargmin(hours.estimate))
+        high, low = (
+            _factor(r, Grid.hour_of_day, Measure.volatility, k) for k in (busiest, calmest)
+        )
+        print(f"{coin:<12} {r.weeks:>5}  {high:<26} {low:<26} {int(hours.flagged.sum()):>9}/24")
+
+    print("\nHours of the week (of 168) that differ from the rest, BH q <= 0.10")
+    print(f"{'coin':<12} {'volatility':>10} {'volume':>8} {'return':>8}")
+    for coin, r in results.items():
+        n = [int(r.profiles[Grid.hour_of_week, m].flagged.sum()) for m in Measure]
+        print(f"{coin:<12} {n[0]:>10} {n[1]:>8} {n[2]:>8}")
+
+    print("\nWeekend (Sat+Sun UTC) vs weekdays: ratio (95 % interval, circular block bootstrap of "
+          "days in weeks), * = excludes 1 (0 for the return difference)")  # fmt: skip
+    print(f"{'coin':<12} {'volatility ratio':<20} {'volume ratio':<20} {'return diff bp/5m':<22}")
+    for coin, r in results.items():
+        s = r.sessions[Measure.returns]
+        star = "*" if s.excludes_null else " "
+        print(
+            f"{coin:<12} {_ratio(r, Measure.volatility):<20} {_ratio(r, Measure.volume):<20} "
+            f"{s.estimate:+.2f} ({s.low:+.2f}..{s.high:+.2f}){star}"
+        )
+
+    busiest = [int(np.nanargmax(r.profiles[Grid.hour_of_day, Measure.volatility].estimate))
+               for r in results.values()]  # fmt: skip
+    hours, counts = np.unique(busiest, return_counts=True)
+    print(
+        "\nbusiest hour of day across coins: "
+        + ", ".join(f"{h:02d}h UTC x{c}" for h, c in zip(hours, counts, strict=True))
+        + f"; {len(results)} coin(s) profiled in {elapsed:.1f} s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps([summary(r) for r in results.values()], indent=1))
+    if args.svg:
+        if args.svg_coin not in results:
+            raise SystemExit(f"--svg-coin {args.svg_coin}: not among {', '.join(results)}")
+        r = results[args.svg_coin]
+        vol = r.profiles[Grid.hour_of_week, Measure.volatility]
+        args.svg.write_text(
+            heatmap_svg(vol, f"{r.coin}: volatility factor by hour of week (UTC), {r.weeks} weeks")
+            + "\n"
+        )
+        print(f"heatmap of {r.coin} written to {args.svg}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
