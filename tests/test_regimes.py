@@ -1,0 +1,226 @@
+"""Regimes: the forward filter is resumable, never looks ahead, equals the forward recursion of
+the fitted HMM, and the fit / walk-forward / command / benchmark work on planted markets."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cryptosignals.regimes import (
+    RegimeFilter,
+    RegimeModel,
+    RegimeOutput,
+    filter_regimes,
+    regime_features,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _benchmark() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("regimes_benchmark", ROOT / "benchmarks" /
+                                                  "regimes.py")  # fmt: skip
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+BENCH = _benchmark()
+PLANTED = BENCH.planted_market(days=12, seed=5)
+END, CLOSE = PLANTED.end, PLANTED.candles.close
+
+MODEL = RegimeModel(
+    names=("calm", "normal", "turbulent"),
+    startprob=(0.6, 0.3, 0.1),
+    transmat=((0.98, 0.015, 0.005), (0.01, 0.98, 0.01), (0.005, 0.015, 0.98)),
+    means=((0.0, 2.2), (0.1, 2.7), (-0.2, 3.3)),
+    variances=((100.0, 0.05), (300.0, 0.05), (900.0, 0.08)),
+    half_life=6.0,
+    switch_prob=0.7,
+    switch_bars=4,
+)
+
+
+def _same(a: RegimeOutput, b: RegimeOutput) -> None:
+    np.testing.assert_array_equal(a.end, b.end)
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)  # NaN == NaN here, exactly
+    np.testing.assert_array_equal(a.raw, b.raw)
+    np.testing.assert_array_equal(a.label, b.label)
+
+
+WHOLE = filter_regimes(MODEL, END, CLOSE)
+
+
+def test_the_planted_series_reaches_every_state_so_the_properties_below_bite() -> None:
+    assert set(np.unique(WHOLE.raw)) == {-1, 0, 1, 2}
+    assert len(np.unique(WHOLE.label)) == 4
+    assert (np.diff(WHOLE.label[WHOLE.label >= 0]) != 0).sum() > 5
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(END)), max_size=10), via_json=st.booleans())
+def test_any_chunking_gives_the_whole_series_output_bit_for_bit(
+    cuts: list[int], via_json: bool
+) -> None:
+    bounds = [0, *sorted(cuts), len(END)]
+    filt = RegimeFilter(MODEL)
+    parts = []
+    for lo, hi in itertools.pairwise(bounds):
+        parts.append(filt.update(END[lo:hi], CLOSE[lo:hi]))
+        if via_json:  # a new container resuming from the stored state
+            filt = RegimeFilter(MODEL, json.loads(json.dumps(filt.to_json())))
+    _same(RegimeOutput.concat(parts, MODEL.n_states), WHOLE)
+
+
+@settings(max_examples=10, deadline=None)
+@given(t=st.integers(1, len(END) - 1), seed=st.integers(0, 2**16))
+def test_later_bars_never_change_an_earlier_output(t: int, seed: int) -> None:
+    future = CLOSE.copy()
+    future[t:] *= np.exp(np.random.default_rng(seed).normal(0, 0.05, len(END) - t).cumsum())
+    _same(filter_regimes(MODEL, END[:t], CLOSE[:t]), filter_regimes(MODEL, END[:t], future[:t]))
+    changed = filter_regimes(MODEL, END, future)
+    prefix = RegimeOutput(*(getattr(changed, c)[:t] for c in ("end", "probabilities", "raw",
+                                                               "label")))  # fmt: skip
+    _same(prefix, filter_regimes(MODEL, END[:t], CLOSE[:t]))
+
+
+def test_filtered_probability_at_t_is_hmmlearns_posterior_on_the_prefix_up_to_t() -> None:
+    """predict_proba on X[:t+1] smooths over that prefix only, so its last row is the filtered
+    probability at t; the same call on the whole series (look-ahead) differs."""
+    hmm_module = pytest.importorskip("hmmlearn.hmm")
+    x = regime_features(END, CLOSE, MODEL.half_life)
+    ready = np.flatnonzero(~np.isnan(x[:, 0]))
+    hmm = hmm_module.GaussianHMM(n_components=3, covariance_type="diag")
+    hmm.startprob_ = np.array(MODEL.startprob)
+    hmm.transmat_ = np.array(MODEL.transmat)
+    hmm.means_ = np.array(MODEL.means)
+    hmm.covars_ = np.array(MODEL.variances)
+    xs = x[ready]
+    checked = np.random.default_rng(0).choice(len(xs), 20, replace=False)
+    for t in checked:
+        filtered = hmm.predict_proba(xs[: t + 1])[-1]
+        np.testing.assert_allclose(WHOLE.probabilities[ready[t]], filtered, atol=1e-9)
+    smoothed = hmm.predict_proba(xs)  # the whole sequence: the future moves the past
+    assert np.abs(smoothed - WHOLE.probabilities[ready]).max() > 0.5
+    assert np.isnan(WHOLE.probabilities[: ready[0]]).all() and (WHOLE.label[: ready[0]] == -1).all()
+    assert ready[0] == MODEL.warmup
+
+
+def test_the_label_switches_only_after_switch_bars_confident_bars() -> None:
+    model = RegimeModel(
+        names=("calm", "turbulent"), startprob=(1.0, 0.0), transmat=((0.99, 0.01), (0.01, 0.99)),
+        means=((0.0, 2.3), (0.0, 3.4)), variances=((100.0, 0.1), (900.0, 0.1)), half_life=1.0,
+        switch_prob=0.8, switch_bars=5,
+    )  # fmt: skip
+    output = filter_regimes(model, END, CLOSE)
+    ready = output.label >= 0
+    raw, label = output.raw[ready], output.label[ready]
+    p = output.probabilities[ready]
+    confident = p[np.arange(len(raw)), raw] >= 0.8
+    for i in np.flatnonzero(np.diff(label) != 0) + 1:
+        window = slice(i - 4, i + 1)
+        assert (raw[window] == label[i]).all() and confident[window].all()
+    assert (np.diff(label) != 0).sum() < (np.diff(raw) != 0).sum()
+
+
+def test_a_model_is_plain_json_and_bad_parameters_say_what_is_wrong() -> None:
+    text = json.dumps(MODEL.to_json())
+    assert RegimeModel.from_json(json.loads(text)) == MODEL
+    good = MODEL.to_json()
+    for change, message in (
+        ({"transmat": [[0.5, 0.5, 0.1], [0, 1, 0], [0, 0, 1]]}, "transmat row 0 must sum to 1"),
+        ({"variances": [[1, 1], [1, 0], [1, 1]]}, "variances must be positive"),
+        ({"means": [[0, 1], [0, 1]]}, "means must be 3 x 2"),
+        ({"names": ["a", "a", "b"]}, "names must be distinct"),
+        ({"switch_bars": 0}, "switch_bars must be an integer >= 1"),
+        ({"features": ["return_bp"]}, "features must be"),
+        ({"colour": "red"}, "unknown field(s) colour"),
+    ):
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            RegimeModel.from_json({**good, **change})
+    with pytest.raises(ValueError, match="strictly"):
+        RegimeFilter(MODEL).update(END[[0, 2, 1]], CLOSE[:3])
+    filt = RegimeFilter(MODEL)
+    filt.update(END[:5], CLOSE[:5])
+    with pytest.raises(ValueError, match="strictly"):
+        filt.update(END[4:6], CLOSE[4:6])  # a bar seen already
+    with pytest.raises(ValueError, match="positive"):
+        RegimeFilter(MODEL).update(END[:2], [1.0, -1.0])
+
+
+def test_the_stream_state_is_small_and_the_stream_imports_no_training_library() -> None:
+    filt = RegimeFilter(MODEL)
+    filt.update(END, CLOSE)
+    assert len(json.dumps(filt.to_json())) < 512
+    code = ("import sys, cryptosignals.regimes; bad = {'hmmlearn', 'sklearn', 'scipy', "
+            "'arch'} & set(sys.modules); print(sorted(bad))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_with_model_carries_the_state_to_a_refit_with_the_same_states() -> None:
+    filt = RegimeFilter(MODEL)
+    filt.update(END[:1000], CLOSE[:1000])
+    refit = RegimeModel.from_json({**MODEL.to_json(), "switch_bars": 6})
+    carried = filt.with_model(refit)
+    assert carried.to_json() == filt.to_json()
+    two = RegimeModel(names=("calm", "turbulent"), startprob=(0.5, 0.5),
+                      transmat=((0.9, 0.1), (0.1, 0.9)), means=((0, 2), (0, 3)),
+                      variances=((1, 1), (1, 1)), half_life=6.0)  # fmt: skip
+    changed = filt.with_model(two).to_json()
+    assert changed["p"] == [0.5, 0.5] and changed["label"] == -1
+    assert changed["s"] == filt.to_json()["s"]  # the features carry on
+    output = filt.with_model(two).update(END[1000:1010], CLOSE[1000:1010])
+    assert (output.label >= 0).all()
+
+
+def test_fit_orders_states_by_volatility_whatever_the_seed() -> None:
+    pytest.importorskip("hmmlearn")
+    from cryptosignals.models.regimes import fit_regimes
+
+    market = BENCH.planted_market(days=10, seed=11)
+    fits = [fit_regimes(market.end, market.candles.close, n_states=(2,), restarts=1, seed=s)
+            for s in (0, 1)]  # fmt: skip
+    for model in fits:
+        assert model.names == ("calm", "turbulent")
+        vol = np.sqrt(np.array(model.variances)[:, 0])
+        assert 8 < vol[0] < 12 and 24 < vol[1] < 36  # planted: 10 and 30 bp per bar
+        assert model.fitted_on == (int(market.end[model.warmup]), int(market.end[-1]))
+    np.testing.assert_allclose(fits[0].means, fits[1].means, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.slow
+def test_walk_forward_labels_bars_with_fits_that_never_saw_them() -> None:
+    pytest.importorskip("hmmlearn")
+    from cryptosignals.models.regimes import walk_forward_regimes
+
+    market = BENCH.planted_market(days=14, seed=3)
+    end, close = market.end, market.candles.close
+    options = {"train_days": 6, "refit_days": 3, "n_states": (2,), "restarts": 1}
+    wf = walk_forward_regimes(end, close, **options)
+    assert len(wf.models) == 3
+    for model, start in zip(wf.models, wf.starts, strict=True):
+        assert model.fitted_on is not None and model.fitted_on[1] < start
+    labelled = wf.output.label >= 0
+    assert not labelled[end < wf.starts[0]].any() and labelled[end >= wf.starts[0]].all()
+    truth = market.turbulent[labelled]
+    assert (np.asarray(wf.output.label[labelled] == 1) == truth).mean() > 0.85
+    cut = int(np.searchsorted(end, wf.starts[1]))
+    later = close.copy()
+    later[cut:] *= 1.5  # a different future
+    again = walk_forward_regimes(end, later, **options)
+    np.testing.assert_array_equal(again.output.label[:cut], wf.output.label[:cut])
+    np.testing.assert_array_equal(again.output.probabilities[:cut],
+                                  wf.output.probabilities[:cut])  # fmt: skip
