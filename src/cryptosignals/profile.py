@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -326,7 +327,8 @@ def _t_over_weeks(
     """Per cell (column): mean and t-interval of `values`, and the two-sided t-test p-value of
     mean(`contrast`) = 0, both over the weeks (rows) where the cell has a value."""
     n = np.sum(~np.isnan(values), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # cells with fewer than 2 weeks: NaN
         mean = np.nanmean(values, axis=0)
         sd = np.nanstd(values, axis=0, ddof=1)
         c_mean = np.nanmean(contrast, axis=0)
