@@ -224,3 +224,59 @@ def test_walk_forward_labels_bars_with_fits_that_never_saw_them() -> None:
     np.testing.assert_array_equal(again.output.label[:cut], wf.output.label[:cut])
     np.testing.assert_array_equal(again.output.probabilities[:cut],
                                   wf.output.probabilities[:cut])  # fmt: skip
+
+
+def _cli(*args: str, block_hmmlearn: bool = False) -> subprocess.CompletedProcess[str]:
+    prelude = "import sys, runpy\n"
+    if block_hmmlearn:  # as if the models extra were not installed
+        prelude += "sys.modules['hmmlearn'] = sys.modules['hmmlearn.hmm'] = None\n"
+    code = (prelude + f"sys.argv = ['cryptosignals', *{list(args)!r}]\n"
+            "runpy.run_module('cryptosignals', run_name='__main__')\n")  # fmt: skip
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_command_labels_every_bar_after_the_first_window_and_its_fit_serves_the_stream(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("hmmlearn")
+    fit = tmp_path / "fit.json"
+    walk = ("regimes", "--coin", "cardano", "--states", "2", "--train-days", "9",
+            "--refit-days", "6")  # fmt: skip
+    result = _cli(*walk, "--format", "csv", "--fit-out", str(fit))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("timestamp,regime,regime_vol_rank,n_regimes,p_calm,p_turbulent")
+    rows = [line.split(",") for line in lines[1:]]
+    times = np.array([int(r[0]) for r in rows])
+    assert len(rows) > 3000 and (np.diff(times) == 300).all()  # 12 of the sample's 21 days
+    for r in rows:
+        assert r[1] == ("calm", "turbulent")[int(r[2])] and r[3] == "2"
+        assert abs(float(r[4]) + float(r[5]) - 1) < 1e-9
+    assert {r[1] for r in rows} == {"calm", "turbulent"}
+    served = _cli("regimes", "--coin", "cardano", "--model", str(fit), "--format", "json")
+    assert served.returncode == 0, served.stderr
+    document = json.loads(served.stdout)
+    assert document["regimes"] == ["calm", "turbulent"]
+    assert document["model"] == json.loads(fit.read_text())
+    assert len(document["rows"]) > len(rows)  # a given model labels from the warm-up on
+    table = _cli(*walk)
+    assert table.returncode == 0 and "Latest regime spans" in table.stdout, table.stderr
+
+
+def test_the_command_says_how_to_get_hmmlearn_and_rejects_a_bad_model(tmp_path: Path) -> None:
+    result = _cli("regimes", "--coin", "bitcoin", block_hmmlearn=True)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'cryptosignals[models]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    bad = tmp_path / "model.json"
+    bad.write_text(json.dumps({**MODEL.to_json(), "variances": [[1, 1], [1, -1], [1, 1]]}))
+    result = _cli("regimes", "--coin", "bitcoin", "--model", str(bad), block_hmmlearn=True)
+    assert result.returncode == 2 and "variances must be positive" in result.stderr
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(MODEL.to_json()))
+    result = _cli("regimes", "--coin", "bitcoin", "--model", str(good), "--format", "csv",
+                  block_hmmlearn=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr  # the stream side needs no training library
+    assert result.stdout.startswith("timestamp,regime,regime_vol_rank,n_regimes,p_calm,")

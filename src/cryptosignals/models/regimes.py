@@ -37,7 +37,8 @@ from cryptosignals.regimes import (
 DAY = 86_400
 
 
-def _hmm_class() -> Any:
+def hmm_class() -> Any:
+    """hmmlearn's GaussianHMM, or an ImportError that says how to install it."""
     try:
         from hmmlearn.hmm import GaussianHMM
     except ImportError as error:  # pragma: no cover - depends on the environment
@@ -48,7 +49,7 @@ def _hmm_class() -> Any:
 
 
 def _fit_one(x: np.ndarray, k: int, seed: int, n_iter: int, start: RegimeModel | None) -> Any:
-    hmm = _hmm_class()(
+    hmm = hmm_class()(
         n_components=k, covariance_type="diag", n_iter=n_iter, tol=1e-3, random_state=seed,
         min_covar=1e-4, init_params="" if start is not None else "stmc",
     )  # fmt: skip
@@ -63,6 +64,16 @@ def _fit_one(x: np.ndarray, k: int, seed: int, n_iter: int, start: RegimeModel |
     return hmm
 
 
+def _stationary(transmat: np.ndarray) -> np.ndarray:
+    """The chain's long-run share of each state: the filter starts at an arbitrary bar, not at
+    the start of the training sequence (hmmlearn's `startprob_` describes only that one)."""
+    k = len(transmat)
+    a = np.vstack([transmat.T - np.eye(k), np.ones(k)])
+    b = np.concatenate([np.zeros(k), [1.0]])
+    p = np.clip(np.linalg.lstsq(a, b, rcond=None)[0], 0.0, None)
+    return p / p.sum()
+
+
 def _to_model(hmm: Any, x: np.ndarray, span: tuple[int, int], **config: Any) -> RegimeModel:
     k = hmm.n_components
     order = np.argsort(hmm.means_[:, 1], kind="stable")  # by mean log volatility
@@ -70,11 +81,12 @@ def _to_model(hmm: Any, x: np.ndarray, span: tuple[int, int], **config: Any) -> 
     if variances is None:  # pragma: no cover - hmmlearn returns full matrices for "diag"
         variances = np.asarray(hmm.covars_)
     transmat = hmm.transmat_[np.ix_(order, order)]
-    startprob = hmm.startprob_[order]
+    transmat = transmat / transmat.sum(axis=1, keepdims=True)
+    startprob = _stationary(transmat)
     return RegimeModel(
         names=STATE_NAMES[k],
-        startprob=(startprob / startprob.sum()).tolist(),
-        transmat=(transmat / transmat.sum(axis=1, keepdims=True)).tolist(),
+        startprob=startprob.tolist(),
+        transmat=transmat.tolist(),
         means=hmm.means_[order].tolist(),
         variances=variances[order].tolist(),
         fitted_on=span,
