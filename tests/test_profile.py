@@ -302,3 +302,22 @@ def test_profile_benchmark_prints_the_figures_of_each_coin(tmp_path: Path) -> No
     first = figures[0]
     assert first["busiest_hour"]["factor"] > 1 > first["calmest_hour"]["factor"]
     assert set(first["weekend_vs_weekday"]) == {"volatility", "volume", "return"}
+
+
+@pytest.mark.slow  # importing arch takes seconds
+def test_block_bootstrap_standard_error_agrees_with_arch() -> None:
+    bootstrap = pytest.importorskip("arch.bootstrap")
+    t, size, _ = _daily_session_values(seeds=1, weeks=17, weekend=0.8)[0]
+    s = weekend_vs_weekday(t, size, Measure.volatility, replicates=4000, seed=3)
+    ours = math.log(s.high / s.estimate) / t_quantile(0.95, (7 * 17 + 3) // 7 - 1)
+    days = (t // 86_400).reshape(-1, 24)[:, 0]
+    means = size.reshape(-1, 24).mean(axis=1)
+    weekend = cell_of(days * 86_400, Grid.day_of_week) >= 5
+
+    def log_ratio(m: np.ndarray, w: np.ndarray) -> float:
+        return float(np.log(m[w].mean() / m[~w].mean()))
+
+    assert math.log(s.estimate) == pytest.approx(log_ratio(means, weekend))
+    theirs = bootstrap.CircularBlockBootstrap(7, means, weekend, seed=3)
+    draws = theirs.apply(log_ratio, 4000)
+    assert ours == pytest.approx(float(np.std(draws, ddof=1)), rel=0.08)

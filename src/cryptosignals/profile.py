@@ -15,19 +15,25 @@ How uncertain a profile is. Bars within an hour, and consecutive hours, are not 
 (volatility clusters), so no interval here treats bars as observations. The unit is the UTC
 week (Monday 00h to Sunday 24h): each week gives one value per cell (e.g. the mean |return| of
 Monday 14h-15h of that week), and the weeks are the replicates. For volatility and volume the
-week's values are first divided by that week's own level (a multiplicative model `value =
-week level x cell factor`, fitted by alternating means, which also copes with partial weeks), so
-a stormy week does not make every cell of it look busy; what is left varies much less from week
-to week, and weeks are far less dependent than hours. A cell's factor is the mean of its weekly
-factors (1 = the coin's average over the cells), with a Student-t interval over weeks; "does
-this cell differ from the rest" is a t-test over weeks of (cell factor - the week's mean factor),
-and the cells' p-values get Benjamini-Hochberg q-values. The Student-t tails are computed here
+week's values are put on a log scale and the week's own level is taken out (the two-way model
+`log value = week level + cell factor + noise`, fitted by alternating means, which also places
+a partial week by the cells it has), so a stormy week does not make every cell of it look busy;
+what is left varies much less from week to week, and weeks are far less dependent than hours.
+A cell's factor is exp(the mean of its weekly log factors): 1 = the coin's typical cell (the
+geometric mean over the cells); its interval is a Student-t interval over weeks, exponentiated;
+"does this cell differ from the rest" is the t-test over weeks of the same weekly log factors
+against 0, and the cells' p-values get Benjamini-Hochberg q-values. The log scale is what holds
+the nominal rate: a week-hour of 12 heavy-tailed bars is right-skewed, and the t-test on the
+factors themselves rejected 9 % of null cells at 5 %. Returns are averaged as they are (bp per
+bar), and their test is on (cell - the week's mean). The Student-t tails are computed here
 (regularised incomplete beta), so the core needs numpy only.
 
 Weekend vs weekday (question 20) uses days as units: each UTC day's mean, weekend = Saturday and
-Sunday; the ratio weekend / weekday (difference for returns) gets a percentile interval from a
-circular block bootstrap over days in blocks of a week, so every resampled stretch keeps its
-run of weekdays and weekend and the clustering within it.
+Sunday. The log ratio weekend / weekday (the difference, for returns) gets its standard error
+from a circular block bootstrap over days in blocks of a week (every resampled block keeps five
+weekdays, a weekend and the clustering within them), and its interval is the estimate +- a
+Student-t quantile with (blocks - 1) degrees of freedom times that standard error: a percentile
+interval from 17 blocks rejected a true "no difference" of returns 9 % of the time at 5 %.
 
 Measured: on generated markets with clustered volatility and no calendar effect the per-cell
 test rejects at about its nominal rate and BH flags next to nothing; a planted busy hour is found
@@ -404,7 +410,8 @@ def hour_of_week_volatility(
 class SessionComparison:
     """Weekend (Saturday + Sunday UTC) against weekdays for one measure. `estimate` is the
     ratio weekend / weekday of the days' mean values (volatility, volume) or the difference in
-    basis points per bar (returns); `low`-`high` is its block-bootstrap percentile interval."""
+    basis points per bar (returns); `low`-`high` is its interval: the estimate (the log ratio)
+    +- t(blocks - 1) x its circular-block-bootstrap standard error (exponentiated)."""
 
     measure: Measure
     weekend: float
