@@ -103,6 +103,15 @@ def _flagged_table(result: CoinProfile, limit: int = 24) -> Table:
     return table
 
 
+def _level(measure: Measure, value: float) -> str:
+    """A session's mean per 5-minute bar in readable units."""
+    if measure is Measure.volatility:
+        return f"{value * 1e4:.1f} bp |r|"
+    if measure is Measure.volume:
+        return f"${value:,.0f}"
+    return f"{value:+.2f} bp"
+
+
 def _session_table(result: CoinProfile) -> Table:
     first = next(iter(result.sessions.values()))
     table = Table(
@@ -110,12 +119,13 @@ def _session_table(result: CoinProfile) -> Table:
         f"interval from a circular block bootstrap of days (blocks of {first.block_days})",
         title_justify="left",
     )
-    for column in ("measure", "weekend", "weekday", "weekend / weekday", "interval", "differs"):
+    columns = ("measure", "weekend, per 5m", "weekday, per 5m", "weekend vs weekday", "interval")
+    for column in (*columns, "differs"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     for measure, s in result.sessions.items():
         kind = "ratio" if measure.is_ratio else "difference bp"
         table.add_row(
-            measure.value, f"{s.weekend:.4g}", f"{s.weekday:.4g}",
+            measure.value, _level(measure, s.weekend), _level(measure, s.weekday),
             f"{s.estimate:.3f} ({kind})", f"{s.low:.3f}..{s.high:.3f}",
             "[bold]yes[/]" if s.excludes_null else "no",
         )  # fmt: skip
@@ -217,7 +227,7 @@ def _html_table(result: CoinProfile, grid: Grid) -> str:
 
 def _html_sessions(sessions: dict[Measure, SessionComparison]) -> str:
     rows = "".join(
-        f"<tr><td>{m.value}</td><td>{s.weekend:.4g}</td><td>{s.weekday:.4g}</td>"
+        f"<tr><td>{m.value}</td><td>{_level(m, s.weekend)}</td><td>{_level(m, s.weekday)}</td>"
         f"<td>{s.estimate:.3f} {'ratio' if m.is_ratio else 'difference bp'}</td>"
         f"<td>{s.low:.3f}..{s.high:.3f}</td><td>{'yes' if s.excludes_null else 'no'}</td></tr>"
         for m, s in sessions.items()
