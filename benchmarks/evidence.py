@@ -68,9 +68,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from _data import DEFAULT_DATA, ROOT, find_coins
 from cryptosignals.backtest.report import reliability_svg
 from cryptosignals.backtest.scorecard import Q_EDGE, Scorecard, ScoreRow
-from cryptosignals.candles import SAMPLE_COINS, Candles, candles_to_ticks, read_candles, sample_path
+from cryptosignals.candles import Candles, candles_to_ticks, read_candles
 from cryptosignals.engine import Engine, EngineConfig
 from cryptosignals.evidence import (
     EvidenceConfig,
@@ -81,8 +82,6 @@ from cryptosignals.evidence import (
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.synthetic import generate_market, overreacting_candles
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path("../shared/data/market")  # relative to the repository root
 DEFAULT_PLOT = Path("benchmarks/out/evidence_reliability.svg")
 BINS = 10
 DAY = 86_400
@@ -267,28 +266,6 @@ def write_plot(path: Path, series: dict[str, dict[str, Any]], title: str, note: 
 
 
 # -- data --------------------------------------------------------------------------------------
-def find_coins(data: Path, wanted: list[str] | None) -> tuple[dict[str, Path], str]:
-    """The candle file of each coin, and a line saying where they came from."""
-    found = {}
-    if data.is_dir():
-        for path in sorted(data.glob("*_5m.csv*")):
-            found[path.name.split("_5m.csv")[0]] = path
-    if found:
-        source = f"data: {len(found)} coin(s) of 5m candles in {data}"
-    else:
-        found = {coin: sample_path(coin) for coin in SAMPLE_COINS}
-        source = (
-            f"data: {data} has no <coin>_5m.csv[.gz] files (missing): using the bundled "
-            f"three-week samples of {', '.join(SAMPLE_COINS)}"
-        )
-    if wanted:
-        missing = [c for c in wanted if c not in found]
-        if missing:
-            raise SystemExit(f"no 5m candles for {', '.join(missing)}; found: {', '.join(found)}")
-        found = {c: found[c] for c in wanted}
-    return found, source
-
-
 def last_days(candles: Candles, days: float | None) -> Candles:
     if days is None:
         return candles

@@ -15,6 +15,11 @@ Pipeline of one `feed`:
      the higher timeframe trend, ADX and volume (`rules.setup_score`) goes into the details;
   6. evidence (cryptosignals.evidence): the ticks mature earlier signals' outcomes, and each new
      signal gets its rule's track record, a calibrated confidence and the actionable flag.
+
+With a fitted volatility model (`EngineConfig.volatility`, cryptosignals.risk) the base bars
+also feed the variance forecast: its 1h sigma goes to the rules' frame (the `cut_size` rule
+reads its jumps) and to every signal's details (`sigma_1h`; a tick rule's move also in sigmas
+of the forecast made before it, `move_sigma`), and `EngineResult.risk` is the latest forecast.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ import numpy as np
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
+from cryptosignals.risk import RiskForecaster, VolatilityModel, model_for
 from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, setup_score
 from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
-STATE_VERSION = 4  # bump when a stored state can no longer be read (4: track records)
+_HORIZON_OF_MINUTES = {5: "5m", 30: "30m", 60: "1h"}  # a tick rule's window as a risk horizon
+STATE_VERSION = 5  # bump when a stored state can no longer be read (5: the risk forecast)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class EngineConfig:
     adx_period: int = 14
     volume_lookback: int = 288  # bars of the base timeframe (24h of 5m bars)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    volatility: VolatilityModel | None = None  # the coin's fitted forecast (risk_model_for)
+    risk_budget: float = 0.01  # the share of equity the 1h VaR99 may lose: the position size
 
     def __post_init__(self) -> None:
         for tf in (self.timeframe, self.higher_timeframe):
@@ -101,6 +110,7 @@ class EngineResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    risk: dict[str, Any] | None = None  # the latest forecast (RiskForecaster.latest)
 
 
 def _none(value: float) -> float | None:
@@ -158,6 +168,12 @@ class _Bars:
     def to_json(self) -> dict[str, Any]:
         bar = None if self.open is None else [_none(v) for v in self.open]
         return {"open": bar, "last_volume": _none(self.last_volume)}
+
+
+def closed_bars(ticks: TickSeries, timeframe: str = "5m") -> dict[str, np.ndarray]:
+    """The closed bars the engine builds from a series of ticks (end, open, high, low, close,
+    volume), for analyses of history that must see the stream's own bars."""
+    return _Bars(TIMEFRAMES[timeframe]).update(ticks.timestamp, ticks.price, ticks.volume_24h)
 
 
 def feature_stream(indicator: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -250,7 +266,8 @@ class Engine:
         state: dict[str, Any] | None = None,
     ) -> None:
         self.crypto_id = crypto_id
-        self.config = config or EngineConfig()
+        # By default the coin's forecast comes from the package's fitted models (risk.model_for)
+        self.config = config or EngineConfig(volatility=model_for(crypto_id))
         state = state or {}
         if state and state.get("version") != STATE_VERSION:
             raise StateVersionError(
@@ -280,6 +297,9 @@ class Engine:
         context = _none_to_nan(state.get("context", {}))
         self.context = {k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio")}
         self.track = TrackRecords(cfg.evidence, self.tested_claims, state.get("evidence"))
+        self.risk = (
+            None if cfg.volatility is None else RiskForecaster(cfg.volatility, state.get("risk"))
+        )
 
     @property
     def tested_claims(self) -> int:
@@ -305,6 +325,7 @@ class Engine:
             "ticks": {key: features.to_json() for key, features in self.tick_features.items()},
             "context": _nan_to_none(self.context),
             "evidence": self.track.to_json(),
+            "risk": None if self.risk is None else self.risk.to_json(),
         }
 
     @classmethod
@@ -347,20 +368,22 @@ class Engine:
         )
         base_bars = self.bars[cfg.timeframe].update(ts, price, volume)
         base = self.features[cfg.timeframe].update(base_bars)
+        self._forecast(base)
 
         trend = np.sign(higher["trend_fast"] - higher["trend_slow"])
         base_context = {
             "trend": _as_of(base["end"], higher["end"], trend, self.context["trend"]),
             "adx": base[f"adx_{cfg.adx_period}"],
             "volume_ratio": base["volume"] / base.prev(f"volume_avg_{cfg.volume_lookback}"),
+            "sigma_1h": base["sigma_1h"],
         }
         for rule in cfg.rules:
             result.signals += self._signals(rule, cfg.timeframe, base, base_context)
 
-        tick_context = {
-            k: _as_of(ts, base["end"], v, self.context[k]) for k, v in base_context.items()
-        }
+        tick_context = {k: _as_of(ts, base["end"], base_context[k], v)
+                        for k, v in self.context.items()}  # fmt: skip
         tick_context["trend"] = _as_of(ts, higher["end"], trend, self.context["trend"])
+        sigma_now = self._sigma_as_of(ts)
         for rule in cfg.tick_rules:
             window = windows[Window(getattr(rule, "minutes", 60))]
             features = self.tick_features[repr(rule)]
@@ -369,21 +392,46 @@ class Engine:
                  "window_min": window[:, 1], "window_max": window[:, 2]},
                 features.history,
             )  # fmt: skip
-            result.signals += self._signals(rule, "tick", frame, tick_context)
+            minutes = getattr(rule, "minutes", 60)
+            context = {**tick_context, "sigma_1h": sigma_now}
+            # a move over the rule's window, against the forecast of that window made before it
+            before = self._sigma_as_of(ts - 60 * minutes, _HORIZON_OF_MINUTES.get(minutes))
+            result.signals += self._signals(rule, "tick", frame, context, before)
             features.remember(frame)
 
         self.features[cfg.higher_timeframe].remember(higher)
         self.features[cfg.timeframe].remember(base)
-        self.context = {k: float(v[-1]) for k, v in tick_context.items()}
+        self.context = {k: float(tick_context[k][-1]) for k in self.context}
         result.signals.sort(key=lambda s: (s.timestamp, s.rule, s.timeframe))
         result.signals = self.track.annotate(
             (ts, price), (base_bars["end"], base_bars["close"]),
             TIMEFRAMES[cfg.timeframe], result.signals,
         )  # fmt: skip
+        if self.risk is not None:
+            result.risk = self.risk.latest(cfg.risk_budget)
         return result
 
+    def _forecast(self, base: Frame) -> None:
+        """The variance forecast over the new base bars: the 1h sigma now and an hour ago go to
+        the rules' frame (NaN without a model, so every rule sees the same columns)."""
+        if self.risk is None:
+            base.current["sigma_1h"] = np.full(base.size, np.nan)
+        else:
+            base.current["sigma_1h"] = self.risk.update(base["end"], base["close"]).sigma["1h"]
+        base.current["sigma_1h_hour_ago"] = self._sigma_as_of(base["end"] - 3600)
+
+    def _sigma_as_of(self, times: np.ndarray, horizon: str | None = "1h") -> np.ndarray:
+        if self.risk is None or horizon is None:
+            return np.full(len(times), np.nan)
+        return self.risk.sigma_as_of(times, horizon)
+
     def _signals(
-        self, rule: Rule, timeframe: str, frame: Frame, context: dict[str, np.ndarray]
+        self,
+        rule: Rule,
+        timeframe: str,
+        frame: Frame,
+        context: dict[str, np.ndarray],
+        sigma_before_move: np.ndarray | None = None,
     ) -> list[Signal]:
         if frame.size == 0:
             return []
@@ -402,7 +450,11 @@ class Engine:
                 higher_trend=float(context["trend"][i]),
                 adx=float(context["adx"][i]),
                 volume_ratio=float(context["volume_ratio"][i]),
+                sigma_1h=float(context["sigma_1h"][i]),
             )
+            if sigma_before_move is not None and "change_pct" in details:
+                move = float(np.log1p(details["change_pct"] / 100.0))
+                details["move_sigma"] = move / float(sigma_before_move[i])
             signals.append(
                 Signal(
                     crypto_id=self.crypto_id,

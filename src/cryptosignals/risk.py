@@ -29,8 +29,12 @@ p-value (chi-squared, as the papers derive it):
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -263,15 +267,65 @@ def position_size(var_99: np.ndarray, budget: float, cap: float = 1.0) -> np.nda
     return np.minimum(size, cap)
 
 
+#: The fitted models shipped with the package (`cryptosignals risk --fit-out` on the bundled
+#: samples): what the engine uses unless a deployment brings its own file (RISK_MODELS).
+BUNDLED_MODELS = "risk_models.json"
+
+
+def models_document(models: dict[str, VolatilityModel], default: str | None) -> dict[str, Any]:
+    """A file of fitted models per coin; `default` names the coin whose model serves coins
+    without their own (the tail multipliers are in sigmas, so they travel; the variance level
+    adapts to the coin's own returns within hours)."""
+    if default is not None and default not in models:
+        raise ValueError(f"the default coin {default!r} has no model")
+    return {"version": 1, "default": default,
+            "models": {coin: m.to_json() for coin, m in sorted(models.items())}}  # fmt: skip
+
+
+def read_models(path: str | Path) -> tuple[dict[str, VolatilityModel], str | None]:
+    """The models and the default coin of a `models_document` file (ValueError if unusable)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        models = {coin: VolatilityModel.from_json(m) for coin, m in data["models"].items()}
+        default = data.get("default")
+    except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a file of volatility models ({exc!r})") from None
+    if default is not None and default not in models:
+        raise ValueError(f"{path}: the default coin {default!r} has no model")
+    return models, default
+
+
+@functools.cache
+def _models(path: str) -> tuple[dict[str, VolatilityModel], str | None]:
+    return read_models(path)
+
+
+def model_for(coin: str, path: str | Path | None = None) -> VolatilityModel | None:
+    """The coin's fitted model from a models file (the bundled one by default), else the
+    file's default coin's, else None (no forecast). Each file is read once per process."""
+    if path is None:
+        path = Path(str(resources.files("cryptosignals") / "data" / BUNDLED_MODELS))
+    models, default = _models(str(path))
+    if coin in models:
+        return models[coin]
+    return models[default] if default is not None else None
+
+
 class RiskForecaster:
     """The variance recursion over 5-minute bar closes, resumable: `to_json()` is its state
-    (the last close and the next bar's variance: two floats), so chunked == whole."""
+    (the last close, the next bar's variance, and the last hour's forecasts so that a move can
+    be measured against the forecast made before it), so chunked == whole."""
+
+    RECENT = HORIZONS["1h"] // BAR_SECONDS + 1  # bars remembered: back to an hour ago
 
     def __init__(self, model: VolatilityModel, state: dict[str, Any] | None = None) -> None:
         self.model = model
         state = state or {}
         self.last_close: float | None = state.get("last_close")
         self.variance = float(state.get("variance", model.initial_variance))
+        recent = state.get("recent") or []
+        self._ends = np.array([int(e) for e, _ in recent], dtype=np.int64)
+        self._variances = np.array([float(v) for _, v in recent])
 
     def update(self, end: np.ndarray, close: np.ndarray) -> RiskForecast:
         """Forecasts made after each bar closing at `end` (no bar after it is read)."""
@@ -289,11 +343,51 @@ class RiskForecaster:
             last = c
             out[i] = v
         self.last_close, self.variance = last, v
+        keep = slice(max(0, len(self._ends) - self.RECENT), None)  # the batch + the hour before
+        self._ends = np.concatenate([self._ends[keep], end])
+        self._variances = np.concatenate([self._variances[keep], out])
         sigma = {h: m.horizon_sigma(end, out, h) for h in HORIZONS}
         return RiskForecast(end, out, sigma)
 
+    def sigma_as_of(self, times: np.ndarray, horizon: str) -> np.ndarray:
+        """For each time, the horizon's sigma forecast at the last bar closed by then (NaN
+        before the first): what was known before a move that started at that time. Reaches
+        back over this batch's bars and the last hour before it."""
+        times = np.asarray(times, dtype=np.int64)
+        index = np.searchsorted(self._ends, times, side="right") - 1
+        known = index >= 0
+        out = np.full(len(times), np.nan)
+        at = index[known]
+        out[known] = self.model.horizon_sigma(self._ends[at], self._variances[at], horizon)
+        return out
+
+    def latest(self, budget: float) -> dict[str, Any] | None:
+        """The forecast after the last bar, as stored with the coin's aggregates: sigma and the
+        default method's tail per horizon, and the position size for `budget` over an hour."""
+        if len(self._ends) == 0:
+            return None
+        forecast = RiskForecast(self._ends[-1:], self._variances[-1:], {
+            h: self.model.horizon_sigma(self._ends[-1:], self._variances[-1:], h)
+            for h in HORIZONS
+        })  # fmt: skip
+        horizons = {}
+        for h in HORIZONS:
+            tail = forecast.tail(self.model, h)
+            horizons[h] = {"sigma": float(forecast.sigma[h][0]),
+                           **{k: float(v[0]) for k, v in tail.items()}}  # fmt: skip
+        size = position_size(np.array([horizons["1h"]["var_99"]]), budget)[0]
+        return {
+            "timestamp": int(self._ends[-1]), "method": self.model.default_method,
+            "horizons": horizons, "budget": budget, "position_size": float(size),
+        }  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
-        return {"last_close": self.last_close, "variance": self.variance}
+        keep = slice(max(0, len(self._ends) - self.RECENT), None)
+        return {
+            "last_close": self.last_close, "variance": self.variance,
+            "recent": [[int(e), float(v)] for e, v in
+                       zip(self._ends[keep], self._variances[keep], strict=True)],
+        }  # fmt: skip
 
 
 # -- judging forecasts ---------------------------------------------------------------------------

@@ -327,6 +327,25 @@ class VolatilitySpike(Rule):
 
 
 @dataclass(frozen=True)
+class CutSize(Rule):
+    """Cut size now: the volatility forecast's 1h sigma rose to `ratio` x what it was an hour
+    before (so the position that spends the same risk budget shrinks by 1 - 1/ratio). Reads
+    the engine's forecast columns (cryptosignals.risk); never fires without a fitted model."""
+
+    ratio: float = 1.5
+    name: ClassVar[str] = "cut_size"
+    question: ClassVar[str] = "Has the risk jumped; should I cut position size?"
+
+    def fire(self, f: Frame) -> Firing:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rise = f["sigma_1h"] / f["sigma_1h_hour_ago"]
+            last = f.prev("sigma_1h") / f.prev("sigma_1h_hour_ago")
+        mask = (rise >= self.ratio) & ~(last >= self.ratio)
+        move = f["close"] - f.prev("close")
+        return _alert(mask, np.where(move >= 0, 1.0, -1.0), {"sigma_ratio": rise})
+
+
+@dataclass(frozen=True)
 class PriceChange(Rule):
     """A big move: the price is more than `threshold_pct` above the lowest (pump) or below the
     highest (dump) price of the last `minutes`, by event time, tick by tick. ALERT, both ways."""
@@ -369,6 +388,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     BollingerBreakout(),
     BollingerSqueeze(),
     VolatilitySpike(),
+    CutSize(),
 )
 TICK_RULES: tuple[Rule, ...] = (PriceChange(),)
 
@@ -384,6 +404,7 @@ RULES: dict[str, type[Rule]] = {
         BollingerBreakout,
         BollingerSqueeze,
         VolatilitySpike,
+        CutSize,
         PriceChange,
     )
 }

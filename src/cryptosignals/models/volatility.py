@@ -63,7 +63,7 @@ def seasonal_factors(end: np.ndarray, returns: np.ndarray) -> np.ndarray:
     return grid / grid.mean()
 
 
-def _losses(end: np.ndarray, close: np.ndarray, horizon: str) -> np.ndarray:
+def realised_losses(end: np.ndarray, close: np.ndarray, horizon: str) -> np.ndarray:
     """Per bar, the realised loss (-log return) over the horizon after its close: to the first
     bar at or after end + horizon; NaN where the data ends first."""
     end = np.asarray(end, dtype=np.int64)
@@ -155,7 +155,7 @@ def fit_volatility(
     forecast = RiskForecaster(draft).update(end, close)
     tails: dict[str, dict[str, tuple[float, ...]]] = {m: {} for m in TAIL_METHODS}
     for horizon in HORIZONS:
-        z = _losses(end, close, horizon) / forecast.sigma[horizon]
+        z = realised_losses(end, close, horizon) / forecast.sigma[horizon]
         for method, values in _tails(z, nu, stats).items():
             tails[method][horizon] = values
     fitted = {
@@ -205,7 +205,7 @@ def _baselines(
     for j, (name, level) in enumerate(MEASURES):
         q = stats.norm.ppf(level)
         normal[:, j] = sd * (stats.norm.pdf(q) / (1 - level) if name.startswith("es") else q)
-    loss = _losses(end, close, horizon)
+    loss = realised_losses(end, close, horizon)
     matured = np.searchsorted(end, end - HORIZONS[horizon], side="right")  # loss known by now
     for i in range(first, n, DAY // BAR_SECONDS):  # recomputed daily, held for the day
         past = loss[max(0, matured[i] - window) : matured[i]]
@@ -270,5 +270,5 @@ def walk_forward(
     for h in HORIZONS:
         for name, values in _baselines(end, close, window, first, h, stats).items():
             var.setdefault(name, {})[h] = np.where(fit_start[:, None] >= 0, values, np.nan)
-    loss = {h: _losses(end, close, h) for h in HORIZONS}
+    loss = {h: realised_losses(end, close, h) for h in HORIZONS}
     return WalkForward(end, close, sigma, var, loss, fit_start, models)

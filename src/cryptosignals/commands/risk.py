@@ -1,0 +1,265 @@
+"""`cryptosignals risk`: volatility, value at risk, expected shortfall and position size per bar,
+walk-forward out of sample, with the coverage backtests beside the normal and historical VaR."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from cryptosignals.candles import candles_to_ticks, coin_of_file, read_candles, sample_path
+from cryptosignals.commands.analyze import console, utc
+from cryptosignals.engine import closed_bars
+from cryptosignals.errors import BadInputError
+from cryptosignals.risk import (
+    BAR_SECONDS,
+    HORIZONS,
+    MEASURES,
+    TAIL_METHODS,
+    RiskForecaster,
+    VarBacktest,
+    backtest_var,
+    models_document,
+    position_size,
+    read_models,
+)
+
+err = Console(stderr=True, soft_wrap=True)
+COLUMNS = ("timestamp", "sigma", "var_95", "var_99", "es_975", "position_size")
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class Kind(StrEnum):
+    garch = "garch"
+    ewma = "ewma"
+
+
+def five_minute_bars(path: Path | None, coin: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bar ends (unix seconds) and closes of the stream's 5-minute bars built from a candle
+    file's closes (1-minute or 5-minute candles; coarser ones cannot make them)."""
+    candles = read_candles(path if path is not None else sample_path(coin))
+    if candles.interval_ms > BAR_SECONDS * 1000:
+        raise BadInputError(
+            f"{path}: candles every {candles.interval_ms // 60_000} minutes; the forecast works "
+            "on 5-minute bars, so it needs 1- or 5-minute candles"
+        )
+    bars = closed_bars(candles_to_ticks(coin, candles))
+    return bars["end"].astype(np.int64), bars["close"]
+
+
+def _rows(
+    end: np.ndarray, sigma: np.ndarray, tail: np.ndarray, budget: float
+) -> list[dict[str, Any]]:
+    names = [name for name, _ in MEASURES]
+    size = position_size(tail[:, names.index("var_99")], budget)
+    rows = []
+    for i in np.flatnonzero(np.isfinite(sigma)):
+        row: dict[str, Any] = {"timestamp": int(end[i]), "sigma": float(sigma[i])}
+        for name in ("var_95", "var_99", "es_975"):
+            row[name] = float(tail[i, names.index(name)])
+        row["position_size"] = float(size[i])
+        rows.append(row)
+    return rows
+
+
+def _backtest_table(results: dict[str, dict[str, VarBacktest]], horizon: str) -> Table:
+    table = Table(
+        title=f"VaR backtests at {horizon}, non-overlapping periods (walk-forward, out of sample)",
+        title_justify="left",
+    )
+    for column in ("method", "n", "VaR95 hits", "p Kupiec", "VaR99 hits", "p Kupiec",
+                   "p indep.", "p cond.", "ES ratio", "VaR99"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for method, r in results.items():
+        v95, v99 = r["var_95"], r["var_99"]
+        verdict = "[green]holds[/]" if v99.passes() else "[red]rejected[/]"
+        table.add_row(
+            method, str(v99.n), f"{v95.rate:.2%}", f"{v95.pof.p_value:.3f}", f"{v99.rate:.2%}",
+            f"{v99.pof.p_value:.3f}", f"{v99.independence.p_value:.3f}",
+            f"{v99.conditional.p_value:.3f}", f"{v99.es_ratio:.2f}", verdict,
+        )  # fmt: skip
+    return table
+
+
+def _backtest_json(results: dict[str, dict[str, VarBacktest]]) -> dict[str, Any]:
+    return {
+        method: {
+            name: {
+                "n": b.n,
+                "hits": b.hits,
+                "rate": b.rate,
+                "expected_rate": 1 - b.level,
+                "kupiec_p": b.pof.p_value,
+                "independence_p": b.independence.p_value,
+                "conditional_coverage_p": b.conditional.p_value,
+                "es_ratio": b.es_ratio,
+                "passes": b.passes(),
+            }
+            for name, b in by_level.items()
+        }
+        for method, by_level in results.items()
+    }
+
+
+def risk(
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Candle CSV(.gz), 1m or 5m. Default: the bundled sample of --coin.",
+            show_default=False,
+        ),
+    ] = None,
+    coin: Annotated[
+        str | None,
+        typer.Option(
+            "--coin",
+            "-c",
+            help="CoinGecko coin id; default: from the file name "
+            "(<coin>_<timeframe>.csv.gz), or bitcoin's sample without --input.",
+            show_default=False,
+        ),
+    ] = None,
+    horizon: Annotated[str, typer.Option(help=f"One of {', '.join(HORIZONS)}.")] = "1h",
+    budget: Annotated[
+        float, typer.Option(help="Risk budget: the share of equity the VaR99 may lose.")
+    ] = 0.01,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Tail method: {', '.join(TAIL_METHODS)}, or normal/historical "
+            "(the baselines; walk-forward only). Default: the model's.",
+            show_default=False,
+        ),
+    ] = None,
+    kind: Annotated[Kind, typer.Option(help="Variance recursion to fit.")] = Kind.garch,
+    model_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="Fitted parameters (JSON from --fit-out): forecast the "
+            "whole file with them instead of refitting walk-forward.",
+            show_default=False,
+        ),
+    ] = None,
+    fit_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--fit-out",
+            help="Also fit on the whole file and write the parameters (JSON) for the stream.",
+            show_default=False,
+        ),
+    ] = None,
+    train_days: Annotated[int, typer.Option(min=3, help="Walk-forward training window.")] = 30,
+    refit_days: Annotated[int, typer.Option(min=1, help="Days between refits.")] = 7,
+    backtest: Annotated[
+        bool, typer.Option("--backtest", help="Print the coverage tests of every method.")
+    ] = False,
+    format: Annotated[Format, typer.Option(help="Output format of the forecasts.")] = (
+        Format.table
+    ),
+    limit: Annotated[int, typer.Option(min=1, help="Rows shown in table format (latest).")] = 12,
+) -> None:
+    """Volatility, VaR95/99 and ES97.5 over a horizon, and the position size whose VaR99 spends
+    the risk budget, per 5-minute bar; walk-forward (each bar forecast by a model fitted before
+    it) unless --model is given."""
+    if horizon not in HORIZONS:
+        raise BadInputError(f"unknown horizon {horizon!r}; one of {', '.join(HORIZONS)}")
+    coin = coin_of_file(input, coin)
+    end, close = five_minute_bars(input, coin)
+    step = HORIZONS[horizon] // BAR_SECONDS
+    results: dict[str, dict[str, VarBacktest]] = {}
+    if model_file is not None:
+        try:
+            models, default = read_models(model_file)
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+        if coin not in models and default is None:
+            raise BadInputError(f"{model_file} has no model for {coin} and no default")
+        model = models.get(coin) or models[str(default)]
+        chosen = method or model.default_method
+        if chosen not in model.tails:
+            raise BadInputError(
+                f"method {chosen!r} is not in {model_file}: {', '.join(model.tails)}"
+            )
+        forecast = RiskForecaster(model).update(end, close)
+        sigma = forecast.sigma[horizon]
+        tail = np.column_stack(list(forecast.tail(model, horizon, chosen).values()))
+        if backtest:
+            from cryptosignals.models.volatility import realised_losses
+
+            results[chosen] = backtest_var(tail, realised_losses(end, close, horizon), step)
+    else:
+        from cryptosignals.models.volatility import walk_forward
+
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("walk-forward refits", total=None)
+            wf = walk_forward(
+                end, close, kind=kind.value, train_days=train_days, refit_days=refit_days,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+        chosen = method or wf.models[-1].default_method
+        if chosen not in wf.var:
+            raise BadInputError(f"unknown method {chosen!r}; one of {', '.join(wf.var)}")
+        sigma = np.where(np.isfinite(wf.var[chosen][horizon][:, 0]), wf.sigma[horizon], np.nan)
+        tail = wf.var[chosen][horizon]
+        if backtest:
+            results = {m: backtest_var(wf.var[m][horizon], wf.loss[horizon], step) for m in wf.var}
+    if fit_out is not None:
+        from cryptosignals.models.volatility import fit_volatility
+
+        models, default = read_models(fit_out) if fit_out.exists() else ({}, None)
+        models[coin] = fit_volatility(end, close, kind=kind.value)
+        document = models_document(models, default or coin)
+        fit_out.write_text(json.dumps(document, indent=1) + "\n", "utf-8")
+        err.print(f"{coin}'s model, fitted on {len(end)} bars, written to {fit_out}")
+    rows = _rows(end, sigma, tail, budget)
+    if format is Format.json:
+        output: dict[str, Any] = {"coin": coin, "horizon": horizon, "method": chosen,
+                                    "budget": budget, "rows": rows}  # fmt: skip
+        if backtest:
+            output["backtest"] = _backtest_json(results)
+        sys.stdout.write(json.dumps(output, allow_nan=False) + "\n")
+        return
+    if format is Format.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        out = console()
+        table = Table(title=f"{coin}: risk over the next {horizon} ({chosen})",
+                      title_justify="left")  # fmt: skip
+        for column in ("bar close (UTC)", "sigma", "VaR95", "VaR99", "ES97.5",
+                       f"size @{budget:.1%}"):  # fmt: skip
+            table.add_column(column, justify="right")
+        for row in rows[-limit:]:
+            table.add_row(
+                utc(row["timestamp"]), *(f"{row[k]:.2%}" for k in COLUMNS[1:5]),
+                "-" if math.isnan(row["position_size"]) else f"{row['position_size']:.0%}",
+            )  # fmt: skip
+        out.print(table)
+    if backtest:
+        (console() if format is Format.table else err).print(_backtest_table(results, horizon))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(risk)
