@@ -234,14 +234,14 @@ def test_backtest_counts_hits_over_non_overlapping_horizons() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [11, 12])
-def test_walk_forward_var_holds_its_rate_on_a_market_it_can_describe(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "kind"), [(11, "ewma"), (12, "ewma"), (11, "garch")])
+def test_walk_forward_var_holds_its_rate_on_a_market_it_can_describe(seed: int, kind: str) -> None:
     """Fat tails, clustered volatility and a busy afternoon: the fitted forecast's 5-minute and
     1-hour VaR99 pass Kupiec's test, while the normal baseline under-covers at 5 minutes."""
     from cryptosignals.models.volatility import walk_forward
 
     end, close = garch_market(45, seed=seed)
-    wf = walk_forward(end, close, train_days=21, refit_days=7, min_train_days=14)
+    wf = walk_forward(end, close, kind=kind, train_days=21, refit_days=7, min_train_days=14)
     fhs_5m = backtest_var(wf.var["fhs"]["5m"], wf.loss["5m"], 1, simulations=0)["var_99"]
     fhs_1h = backtest_var(wf.var["fhs"]["1h"], wf.loss["1h"], 12, simulations=0)["var_99"]
     normal = backtest_var(wf.var["normal"]["5m"], wf.loss["5m"], 1, simulations=0)["var_99"]

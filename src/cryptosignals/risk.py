@@ -50,6 +50,7 @@ MEASURES: tuple[tuple[str, float], ...] = (
 )  # fmt: skip
 #: How a horizon's sigma becomes VaR and ES: their multipliers are fitted offline per method.
 TAIL_METHODS = ("student_t", "cornish_fisher", "fhs")
+_BARS_PER_WEEK = HOURS_PER_WEEK * 3600 // BAR_SECONDS
 
 
 @dataclass(frozen=True)
@@ -196,20 +197,35 @@ class VolatilityModel:
         return self.alpha + self.beta
 
     def horizon_sigma(self, end: np.ndarray, next_variance: np.ndarray, horizon: str) -> np.ndarray:
-        """The sigma of the log return over `horizon` after bars closing at `end`, given the
-        deseasonalised variance forecast of the next bar."""
-        steps = HORIZONS[horizon] // BAR_SECONDS
+        """The sigma of the log return over `horizon` after bars closing at `end` (multiples of
+        5 minutes), given the deseasonalised variance forecast v of the next bar.
+
+        Bar t+k's expected variance is s(its hour)^2 (V + phi^(k-1) (v - V)), V the long-run
+        level and phi = alpha + beta; their sum over the horizon is V S0 + (v - V) S1, where S0
+        and S1 depend only on where in the week the horizon starts (`_week_sums`)."""
+        sums0, sums1 = self._week_sums[horizon]
         end = np.asarray(end, dtype=np.int64)
+        start = hour_of_week(end) * (3600 // BAR_SECONDS) + end % 3600 // BAR_SECONDS
         v = np.asarray(next_variance, dtype=float)
-        seasonal = np.asarray(self.seasonal)
+        return np.sqrt(self.long_run_variance * (sums0[start] - sums1[start]) + v * sums1[start])
+
+    @property
+    def long_run_variance(self) -> float:
         phi = self.persistence
-        long_run = self.omega / (1.0 - phi) if phi < 1 else 0.0
-        total = np.zeros_like(v)
-        for k in range(1, steps + 1):  # bar t+k covers (end + (k-1) step, end + k step]
-            factor = seasonal[hour_of_week(end + (k - 1) * BAR_SECONDS)]
-            expected = long_run + phi ** (k - 1) * (v - long_run)
-            total += factor**2 * expected
-        return np.sqrt(total)
+        return self.omega / (1.0 - phi) if phi < 1 else 0.0
+
+    @functools.cached_property
+    def _week_sums(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per horizon and starting bar of the week: the sums over the horizon's bars of
+        s^2 (S0) and of phi^(k-1) s^2 (S1)."""
+        square = np.repeat(np.asarray(self.seasonal) ** 2, 3600 // BAR_SECONDS)  # per bar
+        out = {}
+        for horizon, seconds in HORIZONS.items():
+            steps = seconds // BAR_SECONDS
+            ahead = (np.arange(_BARS_PER_WEEK)[:, None] + np.arange(steps)) % _BARS_PER_WEEK
+            decay = self.persistence ** np.arange(steps)
+            out[horizon] = (square[ahead].sum(axis=1), (square[ahead] * decay).sum(axis=1))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -140,6 +140,13 @@ def test_a_replayed_day_makes_signals_and_full_redelivery_changes_nothing(
     assert signals, "a day of 5-minute ticks should produce at least one signal"
     assert all("published_at" in s for s in signals)
     assert len([i for i in before["crypto_raw_data"] if i["crypto_id"]["S"] == "solana"]) >= 600
+    (hour,) = [i for i in before["crypto_aggregated_data"]
+               if i["crypto_id"]["S"] == "solana" and i["time_window"]["N"] == "60"]  # fmt: skip
+    risk = hour["risk"]["M"]  # the latest forecast rides on the 60-minute aggregate
+    assert risk["timestamp"]["N"] == str(ticks[-1].timestamp) and risk["method"]["S"] == "fhs"
+    one_hour = risk["horizons"]["M"]["1h"]["M"]
+    assert 0 < float(one_hour["var_95"]["N"]) < float(one_hour["var_99"]["N"]) < 0.2
+    assert 0 < float(risk["position_size"]["N"]) <= 1
 
     # Lambda redelivers: a second consumer of the same mapping reads the stream from the start.
     again = KinesisPoller(stack.runtime, poller.mapping["UUID"])

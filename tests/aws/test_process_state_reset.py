@@ -1,4 +1,5 @@
-"""A stored engine state from an older engine version resets the coin instead of failing forever."""
+"""What the process function deploys with: a stored engine state from an older engine version
+resets the coin instead of failing forever; the evidence history and the risk models files."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cryptosignals.engine import STATE_VERSION, Engine
 from cryptosignals.errors import BadInputError
 from cryptosignals.evidence import history_document, read_history
 from cryptosignals.handlers.process import _engine
+from cryptosignals.risk import VolatilityModel, model_for, models_document
 
 SETTINGS = AwsSettings()
 
@@ -43,3 +45,25 @@ def test_a_fresh_engine_starts_from_the_deployed_history_and_a_mismatched_one_is
     # The function logs it and goes on from no record rather than failing every batch.
     fresh = _engine("bitcoin", None, AwsSettings(evidence_history=str(stale)))
     assert not fresh.track.prior and not fresh.track.records
+
+
+def test_a_deployed_risk_models_file_serves_its_coins_and_an_unusable_one_is_not_fatal(
+    tmp_path: Path,
+) -> None:
+    bundled = model_for("bitcoin")
+    assert bundled is not None and Engine("bitcoin").config.volatility == bundled
+    calm = json.loads(json.dumps(bundled.to_json()))
+    calm["initial_variance"] /= 100
+    path = tmp_path / "models.json"
+    mine = VolatilityModel.from_json(calm)
+    path.write_text(json.dumps(models_document({"dogecoin": mine}, "dogecoin")))
+    settings = AwsSettings(risk_models=str(path))
+    assert _engine("dogecoin", None, settings).config.volatility == mine
+    assert _engine("bitcoin", None, settings).config.volatility == mine  # the file's default
+    resumed = _engine("dogecoin", Engine("dogecoin").state(), settings)
+    assert resumed.config.volatility == mine
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    assert _engine("bitcoin", None, AwsSettings(risk_models=str(broken))).config.volatility == (
+        bundled
+    )

@@ -149,7 +149,9 @@ def risk(
             show_default=False,
         ),
     ] = None,
-    kind: Annotated[Kind, typer.Option(help="Variance recursion to fit.")] = Kind.garch,
+    kind: Annotated[
+        Kind, typer.Option(help="Variance recursion to fit (EWMA covers best: docs/risk.md).")
+    ] = Kind.ewma,
     model_file: Annotated[
         Path | None,
         typer.Option(

@@ -7,8 +7,10 @@ aggregates together (one BatchWriteItem per 25 items: the write requests of a ba
 its items, not its coins); then per coin its new signals (every firing stored; only the
 actionable ones published to the bus; all marked) and its state, last, with an optimistic
 version check. A coin's first engine starts its track records from the deployed evidence
-history (EVIDENCE_HISTORY) when there is one. A transient failure of the shared write reports
-the whole batch in batchItemFailures, one of a coin's own writes only that coin's records, so
+history (EVIDENCE_HISTORY) when there is one; its volatility model comes from RISK_MODELS (or
+the bundled models), and the 60-minute aggregate carries the latest risk forecast. A transient
+failure of the shared write reports the whole batch in batchItemFailures, one of a coin's own
+writes only that coin's records, so
 Kinesis redelivers them; every write is idempotent and the engine drops ticks its stored state
 has already seen, so redelivery changes nothing.
 
@@ -36,6 +38,8 @@ from cryptosignals.engine import Engine, EngineConfig, EngineResult, StateVersio
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
 from cryptosignals.model import Signal, Tick, TickSeries
+from cryptosignals.risk import model_for
+from cryptosignals.windows import Window
 
 logger = Logger()
 metrics = Metrics()
@@ -48,18 +52,36 @@ def _history(path: str | None) -> dict[str, dict[str, Any]]:
     signals say warm_start 0) rather than every batch failing."""
     if not path:
         return {}
-    full = Path(path) if Path(path).is_absolute() else Path(__file__).parents[1] / "data" / path
     try:
-        return read_history(full, EngineConfig().evidence)
+        return read_history(_data_file(path), EngineConfig().evidence)
     except BadInputError as exc:
         logger.error("evidence history not used", extra={"reason": str(exc)})
         return {}
 
 
+def _data_file(path: str) -> Path:
+    """A deployed file: absolute, or a name inside the package's data/ folder."""
+    return Path(path) if Path(path).is_absolute() else Path(__file__).parents[1] / "data" / path
+
+
+@lru_cache(maxsize=64)
+def _config(coin: str, risk_models: str | None) -> EngineConfig | None:
+    """The coin's engine configuration: its volatility model from the deployed models file
+    (RISK_MODELS), or None for the engine's default (the bundled models). An unusable file is
+    logged and the bundled models serve instead."""
+    if not risk_models:
+        return None
+    try:
+        return EngineConfig(volatility=model_for(coin, _data_file(risk_models)))
+    except ValueError as exc:
+        logger.error("risk models not used", extra={"reason": str(exc)})
+        return None
+
+
 def _fresh(coin: str, settings: AwsSettings) -> Engine:
     """A new engine; its track records start from history when one was deployed, else from
     nothing (every signal's evidence then says warm_start 0)."""
-    engine = Engine(coin)
+    engine = Engine(coin, _config(coin, settings.risk_models))
     history = _history(settings.evidence_history).get(coin)
     if history is not None:
         engine.start_from(history)
@@ -72,7 +94,7 @@ def _engine(coin: str, state: dict[str, Any] | None, settings: AwsSettings) -> E
     if not state:
         return _fresh(coin, settings)
     try:
-        return Engine.from_state(state)
+        return Engine.from_state(state, _config(coin, settings.risk_models))
     except StateVersionError as exc:
         logger.warning("engine state reset", extra={"crypto_id": coin, "reason": str(exc)})
         return _fresh(coin, settings)
@@ -131,6 +153,15 @@ def _feed(coin: str, ticks: list[Tick], stored: StoredState, settings: AwsSettin
     return _Fed(ticks, engine, engine.feed(TickSeries.from_ticks(coin, ticks)), stored.version)
 
 
+def _aggregate_items(result: EngineResult) -> list[dict[str, Any]]:
+    """The coin's aggregates; the 60-minute one also carries the latest risk forecast."""
+    items = [a.to_json() for a in result.aggregates]
+    for item in items:
+        if item["time_window"] == int(Window.M60) and result.risk is not None:
+            item["risk"] = result.risk
+    return items
+
+
 def _publish(store: Store, publisher: SignalPublisher, signals: list[Signal]) -> tuple[int, int]:
     """Store every new signal, put the actionable ones on the bus (the alert feed stays quiet
     on noise: docs/signals.md), mark them all handled; return (stored, alerted)."""
@@ -184,7 +215,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         store.put_ticks_and_aggregates(
             (t for f in fed.values() for t in f.ticks),
-            (a for f in fed.values() if f.result.accepted for a in f.result.aggregates),
+            (a for f in fed.values() if f.result.accepted for a in _aggregate_items(f.result)),
         )
     except RetryableError:
         logger.exception("ticks and aggregates not stored: the whole batch is retried")

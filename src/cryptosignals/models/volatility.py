@@ -119,7 +119,7 @@ def _tails(z: np.ndarray, nu: float, stats: Any) -> dict[str, tuple[float, ...]]
 
 
 def fit_volatility(
-    end: np.ndarray, close: np.ndarray, kind: str = "garch", default_method: str = "fhs"
+    end: np.ndarray, close: np.ndarray, kind: str = "ewma", default_method: str = "fhs"
 ) -> VolatilityModel:
     """Fit one coin's forecast on a window of 5-minute bar closes (at least a few days)."""
     univariate, stats = _libraries()
@@ -223,7 +223,7 @@ def _baselines(
 def walk_forward(
     end: np.ndarray,
     close: np.ndarray,
-    kind: str = "garch",
+    kind: str = "ewma",
     train_days: int = 30,
     refit_days: int = 7,
     min_train_days: int = 14,
