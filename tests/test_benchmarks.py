@@ -86,3 +86,20 @@ def test_evidence_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     assert overreacting["first_rsi_reversal_day"] < 30
     assert overreacting["directional"]["mean_bp"] > 0
     assert plot.read_text().startswith("<svg")
+
+
+@pytest.mark.slow
+def test_risk_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "risk.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "risk.py"), "--quick", "--kinds", "ewma",
+         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    data = json.loads(figures.read_text())
+    assert data["coins"] == ["bitcoin", "ethereum"]
+    one_hour = data["summary"]["ewma"]["fhs"]["1h_var_99"]
+    assert 0 <= one_hour["pass_share"] <= 1 and 0 <= one_hour["median_rate"] < 0.2
+    assert data["stream"]["cpu_ms_per_bar"] > 0 and 0 < data["stream"]["state_bytes"] < 1024
