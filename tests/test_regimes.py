@@ -280,3 +280,30 @@ def test_the_command_says_how_to_get_hmmlearn_and_rejects_a_bad_model(tmp_path: 
                   block_hmmlearn=True)  # fmt: skip
     assert result.returncode == 0, result.stderr  # the stream side needs no training library
     assert result.stdout.startswith("timestamp,regime,regime_vol_rank,n_regimes,p_calm,")
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_small_and_its_figures_hang_together(tmp_path: Path) -> None:
+    pytest.importorskip("hmmlearn")
+    data = Path("/work/shared/data/market")
+    figures = tmp_path / "regimes.json"
+    args = ["--seeds", "1", "--days", "30", "--train-days", "15", "--boot", "100",
+            "--json", str(figures)]  # fmt: skip
+    if (data / "bitcoin_5m.csv.gz").exists():
+        args += ["--data", str(data), "--coins", "bitcoin", "--real-days", "53"]
+    else:
+        args += ["--data", str(tmp_path)]  # no real coins: the planted part and the cost only
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "regimes.py"), *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = json.loads(figures.read_text())
+    pooled = out["planted"]["pooled"]
+    assert set(pooled) >= {"filter", "filter argmax", "viterbi", "adx14", "bbw20, confirmed"}
+    assert pooled["filter"]["accuracy"] > 0.8 and pooled["filter"]["onsets"] > 0
+    assert pooled["filter"]["switch_ratio"] < pooled["filter argmax"]["switch_ratio"]
+    assert out["stream"]["state_bytes"] < 1024 and out["stream"]["update_us"] < 1000
+    if "weekend" in out:
+        assert abs(sum(out["weekend"]["weekday"]) - 1) < 1e-9
+        (crash,) = out["episodes"]
+        first = crash["methods"]["filter"]["first_flag"]
+        assert first is not None and 1_743_624_000 <= first <= 1_744_243_200  # 04-02 20h..04-10

@@ -9,7 +9,8 @@ models that never saw the bars they label.
 - `walk_forward_regimes`: refit every `refit_days` on the trailing `train_days` only, filter the
   following bars with `regimes.RegimeFilter`, carried across refits (`with_model`). The number
   of states is chosen by BIC on the first window and kept, so a label means the same across the
-  run; later refits start from the previous fit (plus `refit_restarts - 1` random starts).
+  run; later refits start from the previous fit (plus `refit_restarts - 1` random starts), and
+  a refit that degenerates (every EM run failed) leaves the previous fit in use.
 
 Only fitting happens here. hmmlearn's `predict`/`predict_proba`/`decode` are never used to
 label a bar: they use the whole sequence (look-ahead); the stream's forward filter does.
@@ -52,6 +53,7 @@ def _fit_one(x: np.ndarray, k: int, seed: int, n_iter: int, start: RegimeModel |
     hmm = hmm_class()(
         n_components=k, covariance_type="diag", n_iter=n_iter, tol=1e-3, random_state=seed,
         min_covar=1e-4, init_params="" if start is not None else "stmc",
+        implementation="scaling",  # the same fit as "log" here, about 4x faster
     )  # fmt: skip
     if start is not None:
         hmm.startprob_ = np.array(start.startprob)
@@ -138,6 +140,12 @@ def fit_regimes(
                 continue  # a degenerate run (a state collapsed); the other restarts decide
             if math.isfinite(score):
                 fits.append((score, r, hmm))
+        if not fits and restarts == 0:  # the warm start degenerated: one random start
+            try:
+                hmm = _fit_one(x, k, seed * 1000 + 10 * k, n_iter, None)
+                fits.append((float(hmm.score(x)), 0, hmm))
+            except (ValueError, np.linalg.LinAlgError):
+                pass
         if not fits:
             continue
         score, _, hmm = max(fits, key=lambda f: (f[0], -f[1]))
@@ -201,12 +209,17 @@ def walk_forward_regimes(
         lo = int(np.searchsorted(e, start - round(train_days * DAY), "left"))
         hi = int(np.searchsorted(e, start, "left"))  # the fit sees bars closed before `start`
         previous = models[-1] if models else None
-        model = fit_regimes(
-            e[lo:hi], c[lo:hi],
-            n_states=(previous.n_states,) if previous else n_states,
-            restarts=restarts if previous is None else max(0, refit_restarts - 1),
-            seed=seed + i, start=previous, **fit_options,
-        )  # fmt: skip
+        try:
+            model = fit_regimes(
+                e[lo:hi], c[lo:hi],
+                n_states=(previous.n_states,) if previous else n_states,
+                restarts=restarts if previous is None else max(0, refit_restarts - 1),
+                seed=seed + i, start=previous, **fit_options,
+            )  # fmt: skip
+        except ValueError:
+            if previous is None:
+                raise
+            model = previous  # a refit that degenerates leaves the previous fit in use
         models.append(model)
         if filt is None:  # the first window: run the filter through it (past data), unreported
             filt = RegimeFilter(model)
