@@ -23,7 +23,7 @@ from cryptosignals.backtest.scorecard import HORIZONS, ScoreRow
 from cryptosignals.evidence import Calibration
 
 _W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 960, 260, 70, 20, 14, 28
-_CSS = """
+PAGE_CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
@@ -60,8 +60,9 @@ def _extremes(y: np.ndarray, limit: int = 800) -> np.ndarray:
     return np.unique(keep)
 
 
-class _Plot:
-    """A time-series panel: x = unix seconds, y = values; SVG strings appended in order."""
+class TimePanel:
+    """A time-series panel of a report: x = unix seconds, y = values; SVG strings appended in
+    order (line, area, markers), drawn by `svg()`."""
 
     def __init__(
         self, x0: float, x1: float, ys: Sequence[np.ndarray], fmt: str = "{:,.0f}", h: int = _H
@@ -192,7 +193,7 @@ def backtest_html(result: BacktestResult, title: str = "Backtest") -> str:
     """The whole report as one HTML string."""
     t = result.timestamp.astype(float) + result.interval_seconds  # values as of each close
     x0, x1 = float(t[0]), float(t[-1])
-    price = _Plot(x0, x1, [result.close])
+    price = TimePanel(x0, x1, [result.close])
     price.line(t, result.close, GREY)
     for side, shape, color in (("long", "up", GREEN), ("short", "down", RED)):
         chosen = [tr for tr in result.trades if tr.side == side]
@@ -207,11 +208,11 @@ def backtest_html(result: BacktestResult, title: str = "Backtest") -> str:
         [f"exit {tr.side} @ {tr.exit_price:,.2f}, {tr.return_pct:+.2f}% ({tr.exit_reason})"
          for tr in closed],
     )  # fmt: skip
-    equity = _Plot(x0, x1, [result.equity, result.buy_and_hold_equity])
+    equity = TimePanel(x0, x1, [result.equity, result.buy_and_hold_equity])
     equity.line(t, result.buy_and_hold_equity, GREY)
     equity.line(t, result.equity, BLUE, 1.6)
     dd = result.drawdown
-    draw = _Plot(x0, x1, [dd, np.array([0.0])], fmt="{:.0%}", h=180)
+    draw = TimePanel(x0, x1, [dd, np.array([0.0])], fmt="{:.0%}", h=180)
     draw.area(t, dd, RED)
     m, b = result.metrics, result.buy_and_hold
     rows = "".join(
@@ -238,7 +239,7 @@ def backtest_html(result: BacktestResult, title: str = "Backtest") -> str:
         f"{'long only' if info.get('long_only') else 'long/short'}"
     )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_CSS}</style></head><body>
+<style>{PAGE_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1><p class="small">{sub}</p>
 <h2>Figures</h2>
 <table><tr><th></th><th>Strategy</th><th>Buy and hold</th></tr>{rows}</table>
@@ -416,7 +417,7 @@ def scorecard_html(
     )
     charts = "".join(_score_chart(rows, h) for h in HORIZONS)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>
+<style>{PAGE_CSS}</style></head><body><h1>{html.escape(title)}</h1>
 <p class="small">Entry at the first tick after the signal, exit at the first tick at or after
 entry + horizon. A BUY's claim holds when the price rose by more than the round-trip cost, a
 SELL's when it fell by more; ALERT rows measure the size of the move (|return|) against the

@@ -117,6 +117,53 @@ def _backtest_json(results: dict[str, dict[str, VarBacktest]]) -> dict[str, Any]
     }
 
 
+def risk_html(coin: str, horizon: str, method: str, end: np.ndarray, close: np.ndarray,
+              tail: np.ndarray, loss: np.ndarray | None,
+              results: dict[str, dict[str, VarBacktest]]) -> str:  # fmt: skip
+    """A page: the price with the level its VaR99 says it stays above over the horizon (drawn
+    at the horizon's end), the breaches marked; the VaR and size per bar; the backtests."""
+    from cryptosignals.backtest.report import BLUE, GREY, PAGE_CSS, RED, TimePanel
+
+    names = [name for name, _ in MEASURES]
+    var99 = tail[:, names.index("var_99")]
+    known = np.isfinite(var99)
+    ahead = end + HORIZONS[horizon]
+    floor = close * np.exp(-var99)
+    x0, x1 = float(end[known][0]), float(ahead[known][-1])
+    price = TimePanel(x0, x1, [close[known], floor[known]])
+    price.line(end[known].astype(float), close[known], GREY)
+    price.line(ahead[known].astype(float), floor[known], RED)
+    if loss is not None:
+        breach = np.flatnonzero(known & (loss > var99))
+        price.markers([float(ahead[i]) for i in breach], [float(close[i] * np.exp(-loss[i]))
+                      for i in breach], "x", "#333",
+                      [f"{utc(int(ahead[i]))}: lost {loss[i]:.2%}, VaR99 {var99[i]:.2%}"
+                       for i in breach])  # fmt: skip
+    level = TimePanel(x0, x1, [var99[known], np.array([0.0])], fmt="{:.1%}", h=180)
+    level.area(end[known].astype(float), var99[known], BLUE)
+    rows = "".join(
+        f"<tr><td>{m}</td><td>{r['var_99'].n}</td><td>{r['var_95'].rate:.2%}</td>"
+        f"<td>{r['var_95'].pof.p_value:.3f}</td><td>{r['var_99'].rate:.2%}</td>"
+        f"<td>{r['var_99'].pof.p_value:.3f}</td><td>{r['var_99'].independence.p_value:.3f}</td>"
+        f"<td>{r['var_99'].es_ratio:.2f}</td></tr>"
+        for m, r in results.items()
+    )
+    table = (
+        "<h2>Backtests (non-overlapping horizons, out of sample)</h2><table><tr><th>method</th>"
+        "<th>n</th><th>VaR95 hits</th><th>p Kupiec</th><th>VaR99 hits</th><th>p Kupiec</th>"
+        f"<th>p indep.</th><th>ES ratio</th></tr>{rows}</table>"
+        if results else ""
+    )  # fmt: skip
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Risk: {coin}</title>
+<style>{PAGE_CSS}</style></head><body><h1>Risk: {coin}, next {horizon} ({method})</h1>
+<p class="small">{utc(int(end[known][0]))} to {utc(int(end[-1]))} UTC, 5-minute bars; each
+forecast made at a bar's close from what was known then (docs/risk.md).</p>
+<h2>Price and the level its 1 % VaR says it stays above, {horizon} later (× = breach)</h2>
+{price.svg([("price", GREY), ("close x exp(-VaR99), at the horizon's end", RED)])}
+<h2>VaR99 over the next {horizon}</h2>{level.svg()}{table}</body></html>
+"""
+
+
 def risk(
     input: Annotated[
         Path | None,
@@ -155,9 +202,9 @@ def risk(
     model_file: Annotated[
         Path | None,
         typer.Option(
-            "--model",
-            help="Fitted parameters (JSON from --fit-out): forecast the "
-            "whole file with them instead of refitting walk-forward.",
+            "--models",
+            help="A models file (from --fit-out): forecast the whole file with the coin's "
+            "model (or the file's default) instead of refitting walk-forward.",
             show_default=False,
         ),
     ] = None,
@@ -178,6 +225,14 @@ def risk(
         Format.table
     ),
     limit: Annotated[int, typer.Option(min=1, help="Rows shown in table format (latest).")] = 12,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write a page: price, VaR level, breaches, backtests.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Volatility, VaR95/99 and ES97.5 over a horizon, and the position size whose VaR99 spends
     the risk budget, per 5-minute bar; walk-forward (each bar forecast by a model fitted before
@@ -188,6 +243,7 @@ def risk(
     end, close = five_minute_bars(input, coin)
     step = HORIZONS[horizon] // BAR_SECONDS
     results: dict[str, dict[str, VarBacktest]] = {}
+    loss = None
     if model_file is not None:
         try:
             models, default = read_models(model_file)
@@ -204,10 +260,11 @@ def risk(
         forecast = RiskForecaster(model).update(end, close)
         sigma = forecast.sigma[horizon]
         tail = np.column_stack(list(forecast.tail(model, horizon, chosen).values()))
-        if backtest:
+        if backtest or html:
             from cryptosignals.models.volatility import realised_losses
 
-            results[chosen] = backtest_var(tail, realised_losses(end, close, horizon), step)
+            loss = realised_losses(end, close, horizon)
+            results[chosen] = backtest_var(tail, loss, step)
     else:
         from cryptosignals.models.volatility import walk_forward
 
@@ -222,8 +279,9 @@ def risk(
             raise BadInputError(f"unknown method {chosen!r}; one of {', '.join(wf.var)}")
         sigma = np.where(np.isfinite(wf.var[chosen][horizon][:, 0]), wf.sigma[horizon], np.nan)
         tail = wf.var[chosen][horizon]
-        if backtest:
-            results = {m: backtest_var(wf.var[m][horizon], wf.loss[horizon], step) for m in wf.var}
+        loss = wf.loss[horizon]
+        if backtest or html:
+            results = {m: backtest_var(wf.var[m][horizon], loss, step) for m in wf.var}
     if fit_out is not None:
         from cryptosignals.models.volatility import fit_volatility
 
@@ -233,6 +291,9 @@ def risk(
         fit_out.write_text(json.dumps(document, indent=1) + "\n", "utf-8")
         err.print(f"{coin}'s model, fitted on {len(end)} bars, written to {fit_out}")
     rows = _rows(end, sigma, tail, budget)
+    if html is not None:
+        html.write_text(risk_html(coin, horizon, chosen, end, close, tail, loss, results), "utf-8")
+        err.print(f"risk page written to {html}")
     if format is Format.json:
         output: dict[str, Any] = {"coin": coin, "horizon": horizon, "method": chosen,
                                     "budget": budget, "rows": rows}  # fmt: skip
