@@ -48,7 +48,8 @@ def test_a_fitted_models_file_forecasts_every_bar_and_serves_other_coins(tmp_pat
     fitted = run("-c", "ethereum", "--fit-out", str(models), "--format", "csv")
     assert fitted.returncode == 0, fitted.stderr
     document = json.loads(models.read_text())
-    assert document["default"] == "ethereum" and set(document["models"]) == {"ethereum"}
+    assert document["default"] == "ethereum" and set(document["coins"]) == {"ethereum"}
+    assert set(document["coins"]["ethereum"]) == {"volatility"}
     result = run("-c", "solana", "--models", str(models), "--format", "csv", "--horizon", "4h")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -68,4 +69,4 @@ def test_mistakes_get_one_clear_line(tmp_path: Path) -> None:
     junk = tmp_path / "models.json"
     junk.write_text("{}")
     broken = run("-c", "bitcoin", "--models", str(junk))
-    assert broken.returncode == 2 and "not a file of volatility models" in broken.stderr
+    assert broken.returncode == 2 and "not a file of fitted models" in broken.stderr

@@ -30,15 +30,14 @@ p-value (chi-squared, as the papers derive it):
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cryptosignals.fitted import fitted_for
 from cryptosignals.profile import HOURS_PER_WEEK, hour_of_week
 
 BAR_SECONDS = 300  # the engine's base bars: the forecast's unit step
@@ -283,48 +282,12 @@ def position_size(var_99: np.ndarray, budget: float, cap: float = 1.0) -> np.nda
     return np.minimum(size, cap)
 
 
-#: The fitted models shipped with the package (`cryptosignals risk --fit-out` on the bundled
-#: samples): what the engine uses unless a deployment brings its own file (RISK_MODELS).
-BUNDLED_MODELS = "risk_models.json"
-
-
-def models_document(models: dict[str, VolatilityModel], default: str | None) -> dict[str, Any]:
-    """A file of fitted models per coin; `default` names the coin whose model serves coins
-    without their own (the tail multipliers are in sigmas, so they travel; the variance level
-    adapts to the coin's own returns within hours)."""
-    if default is not None and default not in models:
-        raise ValueError(f"the default coin {default!r} has no model")
-    return {"version": 1, "default": default,
-            "models": {coin: m.to_json() for coin, m in sorted(models.items())}}  # fmt: skip
-
-
-def read_models(path: str | Path) -> tuple[dict[str, VolatilityModel], str | None]:
-    """The models and the default coin of a `models_document` file (ValueError if unusable)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        models = {coin: VolatilityModel.from_json(m) for coin, m in data["models"].items()}
-        default = data.get("default")
-    except (OSError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a file of volatility models ({exc!r})") from None
-    if default is not None and default not in models:
-        raise ValueError(f"{path}: the default coin {default!r} has no model")
-    return models, default
-
-
-@functools.cache
-def _models(path: str) -> tuple[dict[str, VolatilityModel], str | None]:
-    return read_models(path)
-
-
 def model_for(coin: str, path: str | Path | None = None) -> VolatilityModel | None:
-    """The coin's fitted model from a models file (the bundled one by default), else the
-    file's default coin's, else None (no forecast). Each file is read once per process."""
-    if path is None:
-        path = Path(str(resources.files("cryptosignals") / "data" / BUNDLED_MODELS))
-    models, default = _models(str(path))
-    if coin in models:
-        return models[coin]
-    return models[default] if default is not None else None
+    """The coin's fitted forecast from a models file (cryptosignals.fitted: the bundled one by
+    default), or the file's default coin's (its multipliers are in sigmas, so they travel, and
+    the variance adapts to the coin's own returns within hours), or None."""
+    params = fitted_for(coin, "volatility", path)
+    return None if params is None else VolatilityModel.from_json(params)
 
 
 class RiskForecaster:

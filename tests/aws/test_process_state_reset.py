@@ -1,5 +1,5 @@
 """What the process function deploys with: a stored engine state from an older engine version
-resets the coin instead of failing forever; the evidence history and the risk models files."""
+resets the coin instead of failing forever; the evidence history and the fitted models files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from cryptosignals.aws.config import AwsSettings
 from cryptosignals.engine import STATE_VERSION, Engine
 from cryptosignals.errors import BadInputError
 from cryptosignals.evidence import history_document, read_history
+from cryptosignals.fitted import add_fitted
 from cryptosignals.handlers.process import _engine
-from cryptosignals.risk import VolatilityModel, model_for, models_document
+from cryptosignals.risk import VolatilityModel, model_for
 
 SETTINGS = AwsSettings()
 
@@ -47,7 +48,7 @@ def test_a_fresh_engine_starts_from_the_deployed_history_and_a_mismatched_one_is
     assert not fresh.track.prior and not fresh.track.records
 
 
-def test_a_deployed_risk_models_file_serves_its_coins_and_an_unusable_one_is_not_fatal(
+def test_a_deployed_models_file_serves_its_coins_and_an_unusable_one_is_not_fatal(
     tmp_path: Path,
 ) -> None:
     bundled = model_for("bitcoin")
@@ -56,14 +57,14 @@ def test_a_deployed_risk_models_file_serves_its_coins_and_an_unusable_one_is_not
     calm["initial_variance"] /= 100
     path = tmp_path / "models.json"
     mine = VolatilityModel.from_json(calm)
-    path.write_text(json.dumps(models_document({"dogecoin": mine}, "dogecoin")))
-    settings = AwsSettings(risk_models=str(path))
+    add_fitted(path, "dogecoin", "volatility", mine.to_json())
+    settings = AwsSettings(fitted_models=str(path))
     assert _engine("dogecoin", None, settings).config.volatility == mine
     assert _engine("bitcoin", None, settings).config.volatility == mine  # the file's default
     resumed = _engine("dogecoin", Engine("dogecoin").state(), settings)
     assert resumed.config.volatility == mine
     broken = tmp_path / "broken.json"
     broken.write_text("{}")
-    assert _engine("bitcoin", None, AwsSettings(risk_models=str(broken))).config.volatility == (
+    assert _engine("bitcoin", None, AwsSettings(fitted_models=str(broken))).config.volatility == (
         bundled
     )

@@ -26,7 +26,7 @@ DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
 RAW_TTL_DAYS = "RAW_TTL_DAYS"
 TRACKED_COINS = "TRACKED_COINS"
 EVIDENCE_HISTORY = "EVIDENCE_HISTORY"
-RISK_MODELS = "RISK_MODELS"
+FITTED_MODELS = "FITTED_MODELS"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
 
@@ -52,7 +52,7 @@ class AwsSettings:
     raw_ttl_days: int = 30
     tracked_coins: tuple[str, ...] = ("bitcoin", "ethereum", "solana", "cardano")
     evidence_history: str | None = None  # `cryptosignals evidence` output: the warm start
-    risk_models: str | None = None  # `cryptosignals risk --fit-out` output; None: the bundled
+    fitted_models: str | None = None  # a models file (cryptosignals.fitted); None: the bundled
     endpoint_url: str | None = None
     region: str = "us-east-1"
 
@@ -82,7 +82,7 @@ class AwsSettings:
             raw_ttl_days=ttl,
             tracked_coins=tuple(c for c in coins if c),
             evidence_history=os.environ.get(EVIDENCE_HISTORY, "").strip() or None,
-            risk_models=os.environ.get(RISK_MODELS, "").strip() or None,
+            fitted_models=os.environ.get(FITTED_MODELS, "").strip() or None,
             endpoint_url=os.environ.get(AWS_ENDPOINT_URL) or None,
             region=os.environ.get(AWS_REGION)
             or os.environ.get("AWS_DEFAULT_REGION")

@@ -22,6 +22,7 @@ from cryptosignals.candles import candles_to_ticks, coin_of_file, read_candles, 
 from cryptosignals.commands.analyze import console, utc
 from cryptosignals.engine import closed_bars
 from cryptosignals.errors import BadInputError
+from cryptosignals.fitted import add_fitted
 from cryptosignals.risk import (
     BAR_SECONDS,
     HORIZONS,
@@ -30,9 +31,8 @@ from cryptosignals.risk import (
     RiskForecaster,
     VarBacktest,
     backtest_var,
-    models_document,
+    model_for,
     position_size,
-    read_models,
 )
 
 err = Console(stderr=True, soft_wrap=True)
@@ -212,7 +212,9 @@ def risk(
         Path | None,
         typer.Option(
             "--fit-out",
-            help="Also fit on the whole file and write the parameters (JSON) for the stream.",
+            help="Also fit on the whole file and add the coin's model to this models file "
+            "(created if missing; its first coin serves coins without a model): deploy it as "
+            "FITTED_MODELS.",
             show_default=False,
         ),
     ] = None,
@@ -246,12 +248,11 @@ def risk(
     loss = None
     if model_file is not None:
         try:
-            models, default = read_models(model_file)
+            model = model_for(coin, model_file)
         except ValueError as exc:
             raise BadInputError(str(exc)) from None
-        if coin not in models and default is None:
-            raise BadInputError(f"{model_file} has no model for {coin} and no default")
-        model = models.get(coin) or models[str(default)]
+        if model is None:
+            raise BadInputError(f"{model_file} has no volatility model for {coin} nor a default")
         chosen = method or model.default_method
         if chosen not in model.tails:
             raise BadInputError(
@@ -285,10 +286,12 @@ def risk(
     if fit_out is not None:
         from cryptosignals.models.volatility import fit_volatility
 
-        models, default = read_models(fit_out) if fit_out.exists() else ({}, None)
-        models[coin] = fit_volatility(end, close, kind=kind.value)
-        document = models_document(models, default or coin)
-        fit_out.write_text(json.dumps(document, indent=1) + "\n", "utf-8")
+        try:
+            add_fitted(
+                fit_out, coin, "volatility", fit_volatility(end, close, kind.value).to_json()
+            )
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
         err.print(f"{coin}'s model, fitted on {len(end)} bars, written to {fit_out}")
     rows = _rows(end, sigma, tail, budget)
     if html is not None:

@@ -7,7 +7,7 @@ aggregates together (one BatchWriteItem per 25 items: the write requests of a ba
 its items, not its coins); then per coin its new signals (every firing stored; only the
 actionable ones published to the bus; all marked) and its state, last, with an optimistic
 version check. A coin's first engine starts its track records from the deployed evidence
-history (EVIDENCE_HISTORY) when there is one; its volatility model comes from RISK_MODELS (or
+history (EVIDENCE_HISTORY) when there is one; its volatility model comes from FITTED_MODELS (or
 the bundled models), and the 60-minute aggregate carries the latest risk forecast. A transient
 failure of the shared write reports the whole batch in batchItemFailures, one of a coin's own
 writes only that coin's records, so
@@ -65,23 +65,23 @@ def _data_file(path: str) -> Path:
 
 
 @lru_cache(maxsize=64)
-def _config(coin: str, risk_models: str | None) -> EngineConfig | None:
-    """The coin's engine configuration: its volatility model from the deployed models file
-    (RISK_MODELS), or None for the engine's default (the bundled models). An unusable file is
+def _config(coin: str, fitted_models: str | None) -> EngineConfig | None:
+    """The coin's engine configuration: its models from the deployed models file
+    (FITTED_MODELS), or None for the engine's default (the bundled models). An unusable file is
     logged and the bundled models serve instead."""
-    if not risk_models:
+    if not fitted_models:
         return None
     try:
-        return EngineConfig(volatility=model_for(coin, _data_file(risk_models)))
+        return EngineConfig(volatility=model_for(coin, _data_file(fitted_models)))
     except ValueError as exc:
-        logger.error("risk models not used", extra={"reason": str(exc)})
+        logger.error("fitted models not used", extra={"reason": str(exc)})
         return None
 
 
 def _fresh(coin: str, settings: AwsSettings) -> Engine:
     """A new engine; its track records start from history when one was deployed, else from
     nothing (every signal's evidence then says warm_start 0)."""
-    engine = Engine(coin, _config(coin, settings.risk_models))
+    engine = Engine(coin, _config(coin, settings.fitted_models))
     history = _history(settings.evidence_history).get(coin)
     if history is not None:
         engine.start_from(history)
@@ -94,7 +94,7 @@ def _engine(coin: str, state: dict[str, Any] | None, settings: AwsSettings) -> E
     if not state:
         return _fresh(coin, settings)
     try:
-        return Engine.from_state(state, _config(coin, settings.risk_models))
+        return Engine.from_state(state, _config(coin, settings.fitted_models))
     except StateVersionError as exc:
         logger.warning("engine state reset", extra={"crypto_id": coin, "reason": str(exc)})
         return _fresh(coin, settings)
