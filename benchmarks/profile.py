@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cryptosignals.candles import SAMPLE_COINS, Candles, read_candles, sample_path
+from _data import DEFAULT_DATA, ROOT, find_coins
+from cryptosignals.candles import Candles, read_candles
 from cryptosignals.commands.profile import heatmap_svg
 from cryptosignals.errors import BadInputError
 from cryptosignals.profile import (
@@ -44,23 +45,6 @@ from cryptosignals.profile import (
     profile_candles,
     seasonal_profile,
 )
-
-DEFAULT_DATA = Path("../shared/data/market")
-
-
-def _files(data: Path, wanted: list[str] | None) -> tuple[dict[str, Path], str]:
-    found = {p.name.split("_5m.csv")[0]: p for p in sorted(data.glob("*_5m.csv*"))}
-    if found:
-        source = f"data: {len(found)} coin(s) of 5m candles in {data}"
-    else:
-        found = {coin: sample_path(coin) for coin in SAMPLE_COINS}
-        source = f"data: none in {data}: the bundled three-week samples (too short for much)"
-    if wanted:
-        missing = [c for c in wanted if c not in found]
-        if missing:
-            raise SystemExit(f"no 5m candles for {', '.join(missing)}; found: {', '.join(found)}")
-        found = {c: found[c] for c in wanted}
-    return found, source
 
 
 def _factor(result: CoinProfile, grid: Grid, measure: Measure, k: int) -> str:
@@ -118,7 +102,8 @@ def main() -> None:
     parser.add_argument("--svg", type=Path, help="write the hour-of-week heatmap of --svg-coin")
     parser.add_argument("--svg-coin", default="bitcoin")
     args = parser.parse_args()
-    files, source = _files(args.data, args.coins.split(",") if args.coins else None)
+    data = args.data if args.data.is_absolute() else ROOT / args.data
+    files, source = find_coins(data, args.coins.split(",") if args.coins else None)
     print(source)
     started = time.perf_counter()
     candles = {coin: read_candles(path) for coin, path in files.items()}
