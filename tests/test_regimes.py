@@ -285,7 +285,7 @@ def test_the_command_says_how_to_get_hmmlearn_and_rejects_a_bad_model(tmp_path: 
 @pytest.mark.slow
 def test_the_benchmark_runs_small_and_its_figures_hang_together(tmp_path: Path) -> None:
     pytest.importorskip("hmmlearn")
-    data = Path("/work/shared/data/market")
+    data = ROOT.parent / "shared" / "data" / "market"
     figures = tmp_path / "regimes.json"
     args = ["--seeds", "1", "--days", "30", "--train-days", "15", "--boot", "100",
             "--json", str(figures)]  # fmt: skip
