@@ -7,7 +7,7 @@ Run from the repository root (about 3-4 minutes on 2 cores with 11 coins x 120 d
     .venv/bin/python benchmarks/regimes.py
     .venv/bin/python benchmarks/regimes.py --quick --json /tmp/regimes.json   # smoke test, ~40 s
 
-1. Planted regimes (`planted_market`, `--seeds`, `--days` days each): a random walk whose
+1. Planted regimes (`synthetic.regime_market`, `--seeds`, `--days` days each): a random walk whose
    volatility follows a two-state Markov chain (calm 10 bp a bar for 3 days on average,
    turbulent 3x for 1 day; Student-t(5) shocks). `models.regimes.walk_forward_regimes`
    (first window `--train-days`, refit every `--refit-days`, 2-4 states by BIC) labels every
@@ -50,7 +50,6 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,7 @@ import numpy as np
 from cryptosignals.candles import Candles, read_candles
 from cryptosignals.indicators import adx, bbands
 from cryptosignals.regimes import RegimeFilter, RegimeModel, bar_ends, regime_features
+from cryptosignals.synthetic import regime_market
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path("../shared/data/market")
@@ -68,45 +68,6 @@ BARS_PER_DAY = DAY // 300
 ANNOUNCEMENT = int(datetime(2025, 4, 2, 20, tzinfo=UTC).timestamp())
 EPISODE = (int(datetime(2025, 4, 2, 12, tzinfo=UTC).timestamp()),
            int(datetime(2025, 4, 10, tzinfo=UTC).timestamp()))  # fmt: skip
-
-
-@dataclass(frozen=True)
-class PlantedMarket:
-    """Candles with a planted two-state volatility chain; `turbulent[i]` is bar i's true state."""
-
-    candles: Candles
-    end: np.ndarray
-    turbulent: np.ndarray
-
-
-def planted_market(
-    days: int = 60, seed: int = 0, calm: float = 0.001, ratio: float = 3.0,
-    calm_days: float = 3.0, turbulent_days: float = 1.0, start_time: int = 1_740_000_000,
-) -> PlantedMarket:  # fmt: skip
-    """A random walk whose volatility follows a two-state Markov chain on 5-minute bars: calm
-    (`calm` per bar, about 10 bp) for `calm_days` on average, then turbulent (`ratio` x calm)
-    for `turbulent_days` on average; Student-t(5) innovations scaled to unit variance."""
-    rng = np.random.default_rng(seed)
-    n = days * BARS_PER_DAY
-    leave = (1.0 / (calm_days * BARS_PER_DAY), 1.0 / (turbulent_days * BARS_PER_DAY))
-    state = np.zeros(n, dtype=bool)
-    stormy = False
-    draws = rng.random(n)
-    for i in range(n):
-        if draws[i] < leave[int(stormy)]:
-            stormy = not stormy
-        state[i] = stormy
-    vol = np.where(state, calm * ratio, calm)
-    returns = rng.standard_t(5, n) / np.sqrt(5.0 / 3.0) * vol
-    close = 100.0 * np.exp(np.cumsum(returns))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    wick = np.abs(rng.normal(0.0, 0.3, (2, n))) * vol
-    high = np.maximum(open_, close) * (1 + wick[0])
-    low = np.minimum(open_, close) * (1 - wick[1])
-    timestamps = ((start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)) * 1000
-    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
-    candles = Candles(timestamps, open_, high, low, close, volume)
-    return PlantedMarket(candles, bar_ends(timestamps), state)
 
 
 # -- scoring -----------------------------------------------------------------------------------
@@ -172,7 +133,7 @@ def viterbi(model: RegimeModel, features: np.ndarray) -> np.ndarray:
 def planted_run(seed: int, days: int, train_days: float, refit_days: float) -> dict[str, Any]:
     from cryptosignals.models.regimes import walk_forward_regimes
 
-    market = planted_market(days=days, seed=seed)
+    market = regime_market(days=days, seed=seed)
     end, close, truth = market.end, market.candles.close, market.turbulent
     started = time.perf_counter()
     wf = walk_forward_regimes(end, close, train_days=train_days, refit_days=refit_days)
@@ -508,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures["real"] = [{k: r[k] for k in ("coin", "fit_s", "names", "n_states",
                                               "means_bp", "vol_bp", "alarm_share")}
                            for r in runs]  # fmt: skip
-    market = planted_market(days=20, seed=seeds[0])
+    market = regime_market(days=20, seed=seeds[0])
     from cryptosignals.models.regimes import fit_regimes
 
     model = fit_regimes(market.end[:2880], market.candles.close[:2880], n_states=(4,), restarts=1)

@@ -3,42 +3,31 @@ the fitted HMM, and the fit / walk-forward / command / benchmark work on planted
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cryptosignals.fitted import add_fitted
 from cryptosignals.regimes import (
     RegimeFilter,
     RegimeModel,
     RegimeOutput,
     filter_regimes,
+    model_for,
     regime_features,
 )
+from cryptosignals.synthetic import regime_market
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("regimes_benchmark", ROOT / "benchmarks" /
-                                                  "regimes.py")  # fmt: skip
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = _benchmark()
-PLANTED = BENCH.planted_market(days=12, seed=5)
+PLANTED = regime_market(days=12, seed=5)
 END, CLOSE = PLANTED.end, PLANTED.candles.close
 
 MODEL = RegimeModel(
@@ -190,7 +179,7 @@ def test_fit_orders_states_by_volatility_whatever_the_seed() -> None:
     pytest.importorskip("hmmlearn")
     from cryptosignals.models.regimes import fit_regimes
 
-    market = BENCH.planted_market(days=10, seed=11)
+    market = regime_market(days=10, seed=11)
     fits = [fit_regimes(market.end, market.candles.close, n_states=(2,), restarts=1, seed=s)
             for s in (0, 1)]  # fmt: skip
     for model in fits:
@@ -206,7 +195,7 @@ def test_walk_forward_labels_bars_with_fits_that_never_saw_them() -> None:
     pytest.importorskip("hmmlearn")
     from cryptosignals.models.regimes import walk_forward_regimes
 
-    market = BENCH.planted_market(days=14, seed=3)
+    market = regime_market(days=14, seed=3)
     end, close = market.end, market.candles.close
     options = {"train_days": 6, "refit_days": 3, "n_states": (2,), "restarts": 1}
     wf = walk_forward_regimes(end, close, **options)
@@ -255,12 +244,17 @@ def test_the_command_labels_every_bar_after_the_first_window_and_its_fit_serves_
         assert r[1] == ("calm", "turbulent")[int(r[2])] and r[3] == "2"
         assert abs(float(r[4]) + float(r[5]) - 1) < 1e-9
     assert {r[1] for r in rows} == {"calm", "turbulent"}
-    served = _cli("regimes", "--coin", "cardano", "--model", str(fit), "--format", "json")
-    assert served.returncode == 0, served.stderr
+    served = _cli("regimes", "--coin", "ethereum", "--models", str(fit), "--format", "json")
+    assert served.returncode == 0, served.stderr  # ethereum has none: the file's default serves
     document = json.loads(served.stdout)
     assert document["regimes"] == ["calm", "turbulent"]
-    assert document["model"] == json.loads(fit.read_text())
+    models = json.loads(fit.read_text())
+    assert (
+        models["default"] == "cardano"
+        and document["model"] == models["coins"]["cardano"]["regimes"]
+    )
     assert len(document["rows"]) > len(rows)  # a given model labels from the warm-up on
+    assert model_for("cardano", fit) == RegimeModel.from_json(document["model"])
     table = _cli(*walk)
     assert table.returncode == 0 and "Latest regime spans" in table.stdout, table.stderr
 
@@ -271,12 +265,13 @@ def test_the_command_says_how_to_get_hmmlearn_and_rejects_a_bad_model(tmp_path: 
     assert "pip install 'cryptosignals[models]'" in result.stderr
     assert "Traceback" not in result.stderr
     bad = tmp_path / "model.json"
-    bad.write_text(json.dumps({**MODEL.to_json(), "variances": [[1, 1], [1, -1], [1, 1]]}))
-    result = _cli("regimes", "--coin", "bitcoin", "--model", str(bad), block_hmmlearn=True)
+    add_fitted(bad, "bitcoin", "regimes",
+               {**MODEL.to_json(), "variances": [[1, 1], [1, -1], [1, 1]]})  # fmt: skip
+    result = _cli("regimes", "--coin", "bitcoin", "--models", str(bad), block_hmmlearn=True)
     assert result.returncode == 2 and "variances must be positive" in result.stderr
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(MODEL.to_json()))
-    result = _cli("regimes", "--coin", "bitcoin", "--model", str(good), "--format", "csv",
+    add_fitted(good, "bitcoin", "regimes", MODEL.to_json())
+    result = _cli("regimes", "--coin", "bitcoin", "--models", str(good), "--format", "csv",
                   block_hmmlearn=True)  # fmt: skip
     assert result.returncode == 0, result.stderr  # the stream side needs no training library
     assert result.stdout.startswith("timestamp,regime,regime_vol_rank,n_regimes,p_calm,")

@@ -28,9 +28,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cryptosignals.fitted import fitted_for
 
 FEATURES = ("return_bp", "log_vol_bp")
 #: Names of the states by volatility rank, for each number of states the fit may choose.
@@ -389,6 +392,13 @@ class RegimeFilter:
         else:
             self._candidate, self._count = -1, 0
         return self._label
+
+
+def model_for(coin: str, path: str | Path | None = None) -> RegimeModel | None:
+    """The coin's fitted regime model from a models file (cryptosignals.fitted: the bundled one
+    by default), or the file's default coin's, or None."""
+    params = fitted_for(coin, "regimes", path)
+    return None if params is None else RegimeModel.from_json(params)
 
 
 def filter_regimes(model: RegimeModel, end: Any, close: Any) -> RegimeOutput:

@@ -12,6 +12,9 @@ where it should and stays quiet elsewhere. The market has:
 
 With `regimes=False` the walk stays calm (0.1% per 5 minutes), so a 5% move in an hour or a
 doubling of the 24h volume can only come from a planted event.
+
+`regime_market` is a single coin whose volatility follows a known two-state chain, for judging
+regime detection; `overreacting_candles` a market with a real, tradeable effect.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryptosignals.candles import Candles
+from cryptosignals.regimes import bar_ends
 
 
 @dataclass(frozen=True)
@@ -125,3 +129,42 @@ def overreacting_candles(
     timestamps = start + np.arange(n, dtype=np.int64) * interval_s * 1000
     volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
     return Candles(timestamps, open_, high, low, close, volume)
+
+
+@dataclass(frozen=True)
+class RegimeMarket:
+    """Candles with a planted two-state volatility chain; `turbulent[i]` is bar i's true state."""
+
+    candles: Candles
+    end: np.ndarray
+    turbulent: np.ndarray
+
+
+def regime_market(
+    days: int = 60, seed: int = 0, calm: float = 0.001, ratio: float = 3.0,
+    calm_days: float = 3.0, turbulent_days: float = 1.0, start_time: int = 1_740_000_000,
+) -> RegimeMarket:  # fmt: skip
+    """A random walk whose volatility follows a two-state Markov chain on 5-minute bars: calm
+    (`calm` per bar, about 10 bp) for `calm_days` on average, then turbulent (`ratio` x calm)
+    for `turbulent_days` on average; Student-t(5) innovations scaled to unit variance."""
+    rng = np.random.default_rng(seed)
+    n = days * 288
+    leave = (1.0 / (calm_days * 288), 1.0 / (turbulent_days * 288))
+    state = np.zeros(n, dtype=bool)
+    stormy = False
+    draws = rng.random(n)
+    for i in range(n):
+        if draws[i] < leave[int(stormy)]:
+            stormy = not stormy
+        state[i] = stormy
+    vol = np.where(state, calm * ratio, calm)
+    returns = rng.standard_t(5, n) / np.sqrt(5.0 / 3.0) * vol
+    close = 100.0 * np.exp(np.cumsum(returns))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    wick = np.abs(rng.normal(0.0, 0.3, (2, n))) * vol
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    timestamps = ((start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)) * 1000
+    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
+    candles = Candles(timestamps, open_, high, low, close, volume)
+    return RegimeMarket(candles, bar_ends(timestamps), state)

@@ -12,12 +12,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cryptosignals.candles import candles_to_ticks, coin_of_file, read_candles, sample_path
-from cryptosignals.engine import analyze_ticks
+from cryptosignals.engine import analyze_ticks, closed_bars
+from cryptosignals.errors import BadInputError
 from cryptosignals.model import Signal
 
 SIGNAL_COLUMNS = (
@@ -40,6 +42,42 @@ def console(stderr: bool = False) -> Console:
     """A console that does not squeeze tables to 80 columns when writing to a pipe or file."""
     probe = Console(stderr=stderr)
     return probe if probe.is_terminal else Console(stderr=stderr, width=120)
+
+
+#: The options every command over a candle file shares.
+CoinOption = Annotated[
+    str | None,
+    typer.Option(
+        "--coin",
+        "-c",
+        help="CoinGecko coin id of the file's instrument; default: from the file name "
+        "(<coin>_<timeframe>.csv.gz), or bitcoin's sample without --input.",
+        show_default=False,
+    ),
+]
+InputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="Candle CSV(.gz): timestamp,open,high,low,close,volume. "
+        "Default: the bundled sample of --coin.",
+        show_default=False,
+    ),
+]
+
+
+def stream_bars(path: Path | None, coin: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Close times (unix seconds) and closes of the stream's 5-minute bars built from a candle
+    file (1- or 5-minute candles: coarser ones cannot make them; `what` says who needs them)."""
+    candles = read_candles(path if path is not None else sample_path(coin))
+    if candles.interval_ms > 300_000:
+        raise BadInputError(
+            f"{path}: candles every {candles.interval_ms // 60_000} minutes; {what} works on "
+            "5-minute bars, so it needs 1- or 5-minute candles"
+        )
+    bars = closed_bars(candles_to_ticks(coin, candles))
+    return bars["end"].astype(np.int64), np.asarray(bars["close"], dtype=float)
 
 
 def signals_of_file(path: Path | None, coin: str) -> list[Signal]:
@@ -112,26 +150,8 @@ def summary_table(signals: list[Signal], title: str = "Signals by rule") -> Tabl
 
 
 def analyze(
-    coin: Annotated[
-        str | None,
-        typer.Option(
-            "--coin",
-            "-c",
-            help="CoinGecko coin id of the file's instrument; default: from the file name "
-            "(<coin>_<timeframe>.csv.gz), or bitcoin's sample without --input.",
-            show_default=False,
-        ),
-    ] = None,
-    input: Annotated[
-        Path | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="Candle CSV(.gz): timestamp,open,high,low,close,volume. "
-            "Default: the bundled sample of --coin.",
-            show_default=False,
-        ),
-    ] = None,
+    coin: CoinOption = None,
+    input: InputOption = None,
     format: Annotated[OutputFormat, typer.Option(help="Output format of the signals.")] = (
         OutputFormat.table
     ),

@@ -7,17 +7,17 @@ import html
 import json
 import math
 import sys
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cryptosignals.backtest.report import PAGE_CSS
 from cryptosignals.candles import coin_of_file, read_candles, sample_path
+from cryptosignals.commands.analyze import CoinOption, InputOption, console, utc
 from cryptosignals.profile import (
     DAYS,
     CoinProfile,
@@ -35,15 +35,6 @@ FEW_WEEKS = 8
 class ProfileFormat(StrEnum):
     table = "table"
     json = "json"
-
-
-def _console(stderr: bool = False) -> Console:
-    probe = Console(stderr=stderr)
-    return probe if probe.is_terminal else Console(stderr=stderr, width=140)
-
-
-def _day(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _cell(p: Profile, k: int, markup: bool = True) -> str:
@@ -238,12 +229,7 @@ def _html_sessions(sessions: dict[Measure, SessionComparison]) -> str:
     )
 
 
-_CSS = (
-    "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;"
-    "margin:8px 0 24px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right;"
-    "font-size:13px}td:first-child{text-align:left}td.flag{font-weight:600;background:#fff3d6}"
-    ".small{color:#555;font-size:13px}"
-)
+_CSS = PAGE_CSS + "td.flag{font-weight:600;background:#fff3d6}"
 
 
 def profile_html(result: CoinProfile) -> str:
@@ -251,7 +237,7 @@ def profile_html(result: CoinProfile) -> str:
     vol = result.profiles[Grid.hour_of_week, Measure.volatility]
     title = f"When does {result.coin} move?"
     sub = (
-        f"{_day(result.start)} to {_day(result.end)} UTC, {result.bars:,} bars, {result.weeks} "
+        f"{utc(result.start)} to {utc(result.end)} UTC, {result.bars:,} bars, {result.weeks} "
         f"weeks. Factor 1 = the typical cell (geometric mean over cells); intervals "
         f"({vol.confidence:.0%}) and tests over weeks, each week scaled by its own level; "
         f"'differs' = Benjamini-Hochberg q &lt;= {vol.fdr:g} over the cells of the grid."
@@ -270,26 +256,8 @@ the week against the typical hour; {flagged} of 168 hours differ from the rest (
 
 
 def profile(
-    input: Annotated[
-        Path | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="Candle CSV(.gz): timestamp,open,high,low,close,volume; at least two weeks. "
-            "Default: the bundled sample of --coin (three weeks).",
-            show_default=False,
-        ),
-    ] = None,
-    coin: Annotated[
-        str | None,
-        typer.Option(
-            "--coin",
-            "-c",
-            help="CoinGecko coin id; default: from the file name (<coin>_<timeframe>.csv.gz), "
-            "or bitcoin's sample without --input.",
-            show_default=False,
-        ),
-    ] = None,
+    input: InputOption = None,
+    coin: CoinOption = None,
     format: Annotated[ProfileFormat, typer.Option(help="Output format.")] = ProfileFormat.table,
     html_out: Annotated[
         Path | None,
@@ -313,7 +281,7 @@ def profile(
     candles = read_candles(input if input is not None else sample_path(coin))
     result = profile_candles(coin, candles, confidence=confidence, fdr=fdr)
     if result.weeks < FEW_WEEKS:
-        _console(stderr=True).print(
+        console(stderr=True).print(
             f"note: {result.weeks} weeks of data: intervals over so few weeks are wide, and the "
             f"weekend bootstrap rests on {result.weeks} blocks; {FEW_WEEKS}+ weeks say more",
             highlight=False,
@@ -322,9 +290,9 @@ def profile(
         document = {"input": str(input) if input else f"sample:{coin}", **result.to_json()}
         sys.stdout.write(json.dumps(document) + "\n")
     else:
-        out = _console()
+        out = console()
         out.print(
-            f"{coin}: {_day(result.start)} to {_day(result.end)} UTC, {result.bars:,} bars, "
+            f"{coin}: {utc(result.start)} to {utc(result.end)} UTC, {result.bars:,} bars, "
             f"{result.weeks} weeks",
             highlight=False,
         )
@@ -334,7 +302,7 @@ def profile(
         out.print(_session_table(result))
     if html_out is not None:
         html_out.write_text(profile_html(result), encoding="utf-8")
-        _console(stderr=True).print(f"profile page written to {html_out}", highlight=False)
+        console(stderr=True).print(f"profile page written to {html_out}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

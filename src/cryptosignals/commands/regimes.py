@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from cryptosignals.candles import candles_to_ticks, coin_of_file, read_candles, sample_path
-from cryptosignals.commands.analyze import console, utc
-from cryptosignals.engine import closed_bars
+from cryptosignals.candles import coin_of_file
+from cryptosignals.commands.analyze import CoinOption, InputOption, console, stream_bars, utc
 from cryptosignals.errors import BadInputError
-from cryptosignals.regimes import RegimeModel, RegimeOutput, filter_regimes
+from cryptosignals.fitted import add_fitted
+from cryptosignals.regimes import RegimeModel, RegimeOutput, filter_regimes, model_for
 
 err = Console(stderr=True, soft_wrap=True)
 BAR_SECONDS = 300
@@ -32,19 +32,6 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
-
-
-def stream_bars(path: Path | None, coin: str) -> tuple[np.ndarray, np.ndarray]:
-    """Bar close times (unix seconds) and closes of the stream's 5-minute bars of a candle file
-    (1- or 5-minute candles; coarser ones cannot make them)."""
-    candles = read_candles(path if path is not None else sample_path(coin))
-    if candles.interval_ms > BAR_SECONDS * 1000:
-        raise BadInputError(
-            f"{path}: candles every {candles.interval_ms // 60_000} minutes; regimes are "
-            "filtered on 5-minute bars, so they need 1- or 5-minute candles"
-        )
-    bars = closed_bars(candles_to_ticks(coin, candles))
-    return bars["end"].astype(np.int64), np.asarray(bars["close"], dtype=float)
 
 
 def regime_rows(names: tuple[str, ...], output: RegimeOutput) -> list[dict[str, Any]]:
@@ -62,13 +49,14 @@ def regime_rows(names: tuple[str, ...], output: RegimeOutput) -> list[dict[str, 
     return rows
 
 
-def _load_model(path: Path) -> RegimeModel:
+def _load_model(path: Path, coin: str) -> RegimeModel:
     try:
-        return RegimeModel.from_json(json.loads(path.read_text("utf-8")))
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such file") from None
-    except (ValueError, TypeError) as exc:
-        raise BadInputError(f"{path}: not a regime model: {exc}") from None
+        model = model_for(coin, path)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    if model is None:
+        raise BadInputError(f"{path} has no regime model for {coin} nor a default")
+    return model
 
 
 def _training() -> Any:
@@ -79,7 +67,7 @@ def _training() -> Any:
     except ImportError:
         raise BadInputError(
             "fitting regimes needs hmmlearn: pip install 'cryptosignals[models]' "
-            "(or give a fitted model with --model FILE.json)"
+            "(or give a models file with --models FILE.json)"
         ) from None
     return training
 
@@ -96,32 +84,15 @@ def _spans(names: tuple[str, ...], rows: list[dict[str, Any]]) -> list[tuple[int
 
 
 def regimes(
-    input: Annotated[
-        Path | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="Candle CSV(.gz), 1m or 5m. Default: the bundled sample of --coin.",
-            show_default=False,
-        ),
-    ] = None,
-    coin: Annotated[
-        str | None,
-        typer.Option(
-            "--coin",
-            "-c",
-            help="CoinGecko coin id; default: from the file name "
-            "(<coin>_<timeframe>.csv.gz), or bitcoin's sample without --input.",
-            show_default=False,
-        ),
-    ] = None,
+    input: InputOption = None,
+    coin: CoinOption = None,
     format: Annotated[Format, typer.Option(help="Output format.")] = Format.table,
     model_file: Annotated[
         Path | None,
         typer.Option(
-            "--model",
-            help="A fitted model (JSON from --fit-out): filter the whole "
-            "file with it instead of refitting walk-forward.",
+            "--models",
+            help="A models file (from --fit-out): filter the whole file with the coin's "
+            "regime model (or the file's default) instead of refitting walk-forward.",
             show_default=False,
         ),
     ] = None,
@@ -129,8 +100,8 @@ def regimes(
         Path | None,
         typer.Option(
             "--fit-out",
-            help="Write the latest walk-forward fit (the one that would "
-            "label the next bar) as JSON, for the stream.",
+            help="Add the latest walk-forward fit (the one that would label the next bar) to "
+            "this models file (created if missing), for the stream: FITTED_MODELS.",
             show_default=False,
         ),
     ] = None,
@@ -146,11 +117,11 @@ def regimes(
     forward-filtered probability of every state; walk-forward (each bar labelled by a model
     fitted on the days before it) unless --model is given."""
     if fit_out is not None and model_file is not None:
-        raise BadInputError("--fit-out writes a walk-forward fit; it makes no sense with --model")
+        raise BadInputError("--fit-out writes a walk-forward fit; it makes no sense with --models")
     coin = coin_of_file(input, coin)
-    end, close = stream_bars(input, coin)
+    end, close = stream_bars(input, coin, "the regime filter")
     if model_file is not None:
-        model = _load_model(model_file)
+        model = _load_model(model_file, coin)
         output = filter_regimes(model, end, close)
         names, source = model.names, f"model {model_file}"
     else:
@@ -172,7 +143,10 @@ def regimes(
         output, model, names = wf.output, wf.models[-1], wf.names
         source = f"walk-forward: {len(wf.models)} fits, {train_days:g}-day window"
         if fit_out is not None:
-            fit_out.write_text(json.dumps(model.to_json(), indent=1) + "\n", "utf-8")
+            try:
+                add_fitted(fit_out, coin, "regimes", model.to_json())
+            except ValueError as exc:
+                raise BadInputError(str(exc)) from None
             err.print(f"{coin}'s latest fit ({model.n_states} states) written to {fit_out}")
     rows = regime_rows(names, output)
     if not rows:

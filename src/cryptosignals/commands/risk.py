@@ -18,9 +18,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from cryptosignals.candles import candles_to_ticks, coin_of_file, read_candles, sample_path
-from cryptosignals.commands.analyze import console, utc
-from cryptosignals.engine import closed_bars
+from cryptosignals.candles import coin_of_file
+from cryptosignals.commands.analyze import CoinOption, InputOption, console, stream_bars, utc
 from cryptosignals.errors import BadInputError
 from cryptosignals.fitted import add_fitted
 from cryptosignals.risk import (
@@ -48,19 +47,6 @@ class Format(StrEnum):
 class Kind(StrEnum):
     garch = "garch"
     ewma = "ewma"
-
-
-def five_minute_bars(path: Path | None, coin: str) -> tuple[np.ndarray, np.ndarray]:
-    """Bar ends (unix seconds) and closes of the stream's 5-minute bars built from a candle
-    file's closes (1-minute or 5-minute candles; coarser ones cannot make them)."""
-    candles = read_candles(path if path is not None else sample_path(coin))
-    if candles.interval_ms > BAR_SECONDS * 1000:
-        raise BadInputError(
-            f"{path}: candles every {candles.interval_ms // 60_000} minutes; the forecast works "
-            "on 5-minute bars, so it needs 1- or 5-minute candles"
-        )
-    bars = closed_bars(candles_to_ticks(coin, candles))
-    return bars["end"].astype(np.int64), bars["close"]
 
 
 def _rows(
@@ -165,25 +151,8 @@ forecast made at a bar's close from what was known then (docs/risk.md).</p>
 
 
 def risk(
-    input: Annotated[
-        Path | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="Candle CSV(.gz), 1m or 5m. Default: the bundled sample of --coin.",
-            show_default=False,
-        ),
-    ] = None,
-    coin: Annotated[
-        str | None,
-        typer.Option(
-            "--coin",
-            "-c",
-            help="CoinGecko coin id; default: from the file name "
-            "(<coin>_<timeframe>.csv.gz), or bitcoin's sample without --input.",
-            show_default=False,
-        ),
-    ] = None,
+    input: InputOption = None,
+    coin: CoinOption = None,
     horizon: Annotated[str, typer.Option(help=f"One of {', '.join(HORIZONS)}.")] = "1h",
     budget: Annotated[
         float, typer.Option(help="Risk budget: the share of equity the VaR99 may lose.")
@@ -242,7 +211,7 @@ def risk(
     if horizon not in HORIZONS:
         raise BadInputError(f"unknown horizon {horizon!r}; one of {', '.join(HORIZONS)}")
     coin = coin_of_file(input, coin)
-    end, close = five_minute_bars(input, coin)
+    end, close = stream_bars(input, coin, "the volatility forecast")
     step = HORIZONS[horizon] // BAR_SECONDS
     results: dict[str, dict[str, VarBacktest]] = {}
     loss = None
