@@ -190,3 +190,26 @@ def test_state_is_strict_json_even_with_an_open_bar_and_unknown_volume() -> None
     state = json.loads(json.dumps(engine.state(), allow_nan=False))
     assert state["frames"]["5m"]["bars"]["open"][5] is None
     assert Engine.from_state(state).state() == state
+
+
+def test_the_coins_risk_and_regime_ride_with_the_batch_and_every_signal() -> None:
+    engine = Engine("bitcoin")  # the bundled fitted models of the coin
+    assert engine.config.volatility is not None and engine.config.regimes is not None
+    result = engine.feed(TICKS)
+    latest = result.risk
+    assert latest is not None and latest["timestamp"] == TICKS.timestamp[-1]
+    one_hour = latest["horizons"]["1h"]
+    assert 0 < one_hour["sigma"] < one_hour["var_95"] < one_hour["var_99"] < one_hour["es_975"]
+    assert latest["position_size"] == pytest.approx(min(1.0, 0.01 / one_hour["var_99"]))
+    regime = latest["regime"]
+    assert regime["name"] == engine.config.regimes.names[regime["rank"]]
+    assert sum(regime["probabilities"].values()) == pytest.approx(1.0)
+    late = [s for s in result.signals if s.timestamp > TICKS.timestamp[0] + 86_400]
+    assert late and all("sigma_1h" in s.details and "regime_rank" in s.details for s in late)
+    moves = [s for s in result.signals if s.rule == "price_change_1h"]
+    assert moves and all(abs(s.details["move_sigma"]) > 1 for s in moves)  # a 5 % move is big
+    without = Engine("bitcoin", EngineConfig()).feed(TICKS)
+    assert without.risk is None
+    assert {s.signal_id for s in without.signals} >= {
+        s.signal_id for s in result.signals if s.rule != "cut_size"
+    }  # the forecast adds context and one rule; it changes no other signal

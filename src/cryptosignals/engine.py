@@ -16,29 +16,34 @@ Pipeline of one `feed`:
   6. evidence (cryptosignals.evidence): the ticks mature earlier signals' outcomes, and each new
      signal gets its rule's track record, a calibrated confidence and the actionable flag.
 
-With a fitted volatility model (`EngineConfig.volatility`, cryptosignals.risk) the base bars
-also feed the variance forecast: its 1h sigma goes to the rules' frame (the `cut_size` rule
-reads its jumps) and to every signal's details (`sigma_1h`; a tick rule's move also in sigmas
-of the forecast made before it, `move_sigma`), and `EngineResult.risk` is the latest forecast.
+With fitted models (`EngineConfig.for_coin`: cryptosignals.fitted) the base bars also feed
+the variance forecast (cryptosignals.risk) and the regime filter (cryptosignals.regimes): the
+1h sigma goes to the rules' frame (the `cut_size` rule reads its jumps) and to every signal's
+details (`sigma_1h`; a tick rule's move also in sigmas of the forecast made before it,
+`move_sigma`), so does the regime's volatility rank (`regime_rank`, 0 = calmest), and
+`EngineResult.risk` is the latest forecast and regime.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cryptosignals import regimes, risk
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
-from cryptosignals.risk import RiskForecaster, VolatilityModel, model_for
+from cryptosignals.regimes import RegimeFilter, RegimeModel
+from cryptosignals.risk import RiskForecaster, VolatilityModel
 from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, setup_score
 from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
 _HORIZON_OF_MINUTES = {5: "5m", 30: "30m", 60: "1h"}  # a tick rule's window as a risk horizon
-STATE_VERSION = 5  # bump when a stored state can no longer be read (5: the risk forecast)
+STATE_VERSION = 5  # bump when a stored state can no longer be read (5: risk and regime)
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,15 @@ class EngineConfig:
     adx_period: int = 14
     volume_lookback: int = 288  # bars of the base timeframe (24h of 5m bars)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
-    volatility: VolatilityModel | None = None  # the coin's fitted forecast (risk_model_for)
+    volatility: VolatilityModel | None = None  # the coin's fitted forecast (for_coin)
+    regimes: RegimeModel | None = None  # the coin's fitted regime model (for_coin)
     risk_budget: float = 0.01  # the share of equity the 1h VaR99 may lose: the position size
+
+    @classmethod
+    def for_coin(cls, coin: str, models: str | Path | None = None) -> EngineConfig:
+        """The default configuration with the coin's fitted models from a models file (the
+        package's bundled one by default; cryptosignals.fitted)."""
+        return cls(volatility=risk.model_for(coin, models), regimes=regimes.model_for(coin, models))
 
     def __post_init__(self) -> None:
         for tf in (self.timeframe, self.higher_timeframe):
@@ -266,8 +278,7 @@ class Engine:
         state: dict[str, Any] | None = None,
     ) -> None:
         self.crypto_id = crypto_id
-        # By default the coin's forecast comes from the package's fitted models (risk.model_for)
-        self.config = config or EngineConfig(volatility=model_for(crypto_id))
+        self.config = config or EngineConfig.for_coin(crypto_id)
         state = state or {}
         if state and state.get("version") != STATE_VERSION:
             raise StateVersionError(
@@ -295,10 +306,15 @@ class Engine:
             repr(rule): FeatureSet({}, ticks.get(repr(rule))) for rule in cfg.tick_rules
         }
         context = _none_to_nan(state.get("context", {}))
-        self.context = {k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio")}
+        self.context = {
+            k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio", "regime_rank")
+        }
         self.track = TrackRecords(cfg.evidence, self.tested_claims, state.get("evidence"))
         self.risk = (
             None if cfg.volatility is None else RiskForecaster(cfg.volatility, state.get("risk"))
+        )
+        self.regime = (
+            None if cfg.regimes is None else RegimeFilter(cfg.regimes, state.get("regime"))
         )
 
     @property
@@ -326,6 +342,7 @@ class Engine:
             "context": _nan_to_none(self.context),
             "evidence": self.track.to_json(),
             "risk": None if self.risk is None else self.risk.to_json(),
+            "regime": None if self.regime is None else self.regime.to_json(),
         }
 
     @classmethod
@@ -376,6 +393,7 @@ class Engine:
             "adx": base[f"adx_{cfg.adx_period}"],
             "volume_ratio": base["volume"] / base.prev(f"volume_avg_{cfg.volume_lookback}"),
             "sigma_1h": base["sigma_1h"],
+            "regime_rank": base["regime_rank"],
         }
         for rule in cfg.rules:
             result.signals += self._signals(rule, cfg.timeframe, base, base_context)
@@ -407,13 +425,21 @@ class Engine:
             (ts, price), (base_bars["end"], base_bars["close"]),
             TIMEFRAMES[cfg.timeframe], result.signals,
         )  # fmt: skip
-        if self.risk is not None:
-            result.risk = self.risk.latest(cfg.risk_budget)
+        latest = {} if self.risk is None else self.risk.latest(cfg.risk_budget) or {}
+        if self.regime is not None:
+            latest["regime"] = self.regime.latest()
+        result.risk = latest or None
         return result
 
     def _forecast(self, base: Frame) -> None:
-        """The variance forecast over the new base bars: the 1h sigma now and an hour ago go to
-        the rules' frame (NaN without a model, so every rule sees the same columns)."""
+        """The variance forecast and the regime filter over the new base bars: the 1h sigma now
+        and an hour ago and the regime's rank go to the rules' frame (NaN without a model, so
+        every rule sees the same columns)."""
+        if self.regime is None:
+            base.current["regime_rank"] = np.full(base.size, np.nan)
+        else:
+            label = self.regime.update(base["end"], base["close"]).label
+            base.current["regime_rank"] = np.where(label >= 0, label, np.nan)
         if self.risk is None:
             base.current["sigma_1h"] = np.full(base.size, np.nan)
         else:
@@ -451,6 +477,7 @@ class Engine:
                 adx=float(context["adx"][i]),
                 volume_ratio=float(context["volume_ratio"][i]),
                 sigma_1h=float(context["sigma_1h"][i]),
+                regime_rank=float(context["regime_rank"][i]),
             )
             if sigma_before_move is not None and "change_pct" in details:
                 move = float(np.log1p(details["change_pct"] / 100.0))

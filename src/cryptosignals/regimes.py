@@ -315,6 +315,18 @@ class RegimeFilter:
             "count": self._count,
         }
 
+    def latest(self) -> dict[str, Any] | None:
+        """The regime after the last bar, as stored with the coin's aggregates: its name, its
+        volatility rank, and the filtered probability of every state (None in warm-up)."""
+        if self._label < 0 or self._p is None:
+            return None
+        names = self.model.names
+        return {
+            "timestamp": self._features["last_end"], "name": names[self._label],
+            "rank": self._label, "n_regimes": len(names),
+            "probabilities": dict(zip(names, self._p, strict=True)),
+        }  # fmt: skip
+
     def with_model(self, model: RegimeModel) -> RegimeFilter:
         """The filter continued under a refitted model. The features carry over when they are
         defined the same way (else they warm up again); the probabilities and the label carry

@@ -147,6 +147,8 @@ def test_a_replayed_day_makes_signals_and_full_redelivery_changes_nothing(
     one_hour = risk["horizons"]["M"]["1h"]["M"]
     assert 0 < float(one_hour["var_95"]["N"]) < float(one_hour["var_99"]["N"]) < 0.2
     assert 0 < float(risk["position_size"]["N"]) <= 1
+    regime = risk["regime"]["M"]  # and the regime the coin is in
+    assert regime["name"]["S"] in ("calm", "normal", "volatile", "turbulent")
 
     # Lambda redelivers: a second consumer of the same mapping reads the stream from the start.
     again = KinesisPoller(stack.runtime, poller.mapping["UUID"])

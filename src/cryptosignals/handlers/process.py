@@ -7,10 +7,10 @@ aggregates together (one BatchWriteItem per 25 items: the write requests of a ba
 its items, not its coins); then per coin its new signals (every firing stored; only the
 actionable ones published to the bus; all marked) and its state, last, with an optimistic
 version check. A coin's first engine starts its track records from the deployed evidence
-history (EVIDENCE_HISTORY) when there is one; its volatility model comes from FITTED_MODELS (or
-the bundled models), and the 60-minute aggregate carries the latest risk forecast. A transient
-failure of the shared write reports the whole batch in batchItemFailures, one of a coin's own
-writes only that coin's records, so
+history (EVIDENCE_HISTORY) when there is one; its volatility and regime models come from
+FITTED_MODELS (or the bundled models), and the 60-minute aggregate carries the latest forecast
+and regime. A transient failure of the shared write reports the whole batch in
+batchItemFailures, one of a coin's own writes only that coin's records, so
 Kinesis redelivers them; every write is idempotent and the engine drops ticks its stored state
 has already seen, so redelivery changes nothing.
 
@@ -38,7 +38,6 @@ from cryptosignals.engine import Engine, EngineConfig, EngineResult, StateVersio
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
 from cryptosignals.model import Signal, Tick, TickSeries
-from cryptosignals.risk import model_for
 from cryptosignals.windows import Window
 
 logger = Logger()
@@ -72,7 +71,7 @@ def _config(coin: str, fitted_models: str | None) -> EngineConfig | None:
     if not fitted_models:
         return None
     try:
-        return EngineConfig(volatility=model_for(coin, _data_file(fitted_models)))
+        return EngineConfig.for_coin(coin, _data_file(fitted_models))
     except ValueError as exc:
         logger.error("fitted models not used", extra={"reason": str(exc)})
         return None
