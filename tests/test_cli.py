@@ -92,6 +92,13 @@ def test_demo_summarises_the_four_sample_coins() -> None:
     assert f"{stored} signals on 4 coins" in out
     assert "Latest 8 actionable signals on the bus" in out
     assert "Latest signals stored, with their rule's record" in out
+    risk = [line.split("│")[1:-1] for line in out.split("Risk now", 1)[1].splitlines()
+            if line.count("│") == 7]  # fmt: skip
+    assert sorted(r[0].strip() for r in risk) == ["bitcoin", "cardano", "ethereum", "solana"]
+    for row in risk:
+        assert row[1].strip() in ("calm", "normal", "volatile", "turbulent")
+        sigma, var99 = (float(row[k].strip().rstrip("%")) for k in (2, 3))
+        assert 0 < sigma < var99 < 20
 
 
 def test_the_catalogues_list_every_registered_rule_and_indicator() -> None:

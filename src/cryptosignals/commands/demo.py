@@ -252,6 +252,30 @@ def stored_signals(stack: LocalStack) -> list[Signal]:
     return sorted(found, key=lambda s: (s.timestamp, s.crypto_id, s.rule, s.timeframe))
 
 
+def risk_now(stack: LocalStack) -> Table:
+    """Each coin's latest forecast and regime, as the process function stored them on its
+    60-minute aggregate (docs/risk.md)."""
+    from cryptosignals.aws.dynamo import all_items
+    from cryptosignals.aws.store import _deserialize
+
+    items = all_items(stack.client("dynamodb"), "scan", TableName=stack.names["aggregated_table"])
+    table = Table(title="Risk now (the 60-minute aggregates)", title_justify="left")
+    for column in ("coin", "regime", "1h sigma", "1h VaR99", "1h ES97.5", "size @1% budget"):
+        table.add_column(column, justify="left" if column in ("coin", "regime") else "right")
+    for item in sorted(map(_deserialize, items), key=lambda i: i["crypto_id"]):
+        risk = item.get("risk") if int(item["time_window"]) == 60 else None
+        if not risk:
+            continue
+        hour = risk["horizons"]["1h"]
+        regime = (risk.get("regime") or {}).get("name", "warming up")
+        table.add_row(
+            item["crypto_id"], regime, f"{float(hour['sigma']):.2%}",
+            f"{float(hour['var_99']):.2%}", f"{float(hour['es_975']):.2%}",
+            f"{float(risk['position_size']):.0%}",
+        )  # fmt: skip
+    return table
+
+
 def summary(pipeline: Pipeline, wall: float) -> tuple[Table, Table]:
     """The run's figures and the stored signals by rule."""
     stack, probe = pipeline.stack, pipeline.probe
@@ -430,6 +454,7 @@ def demo(
         figures, by_rule = summary(pipeline, time.monotonic() - started)
         console.print(figures)
         console.print(by_rule)
+        console.print(risk_now(pipeline.stack))
         if serve:
             _serve(pipeline, port, pace, console)
     finally:
