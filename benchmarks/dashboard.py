@@ -28,9 +28,16 @@ from cryptosignals.model import Tick
 
 
 def draw(market: Market) -> float:
-    """Every view of one refresh, as the page's callbacks build them (default controls)."""
+    """Every view of one refresh, as the page's callbacks build them (default controls), and
+    the price chart of one coin with its VaR band and regimes (its forecast and filter continue
+    from the last refresh: only new bars are fed)."""
     started = time.perf_counter()
     figures.price_figure(market, market.coins[:8], Span.H24, [20]).to_json()
+    figures.price_figure(
+        market, market.coins[:1], Span.H24, [20], band=True, regimes=True
+    ).to_json()
+    figures.profile_figure(market, market.coins[0]).to_json()
+    figures.risk_rows(market)
     figures.volume_heatmap(market, market.coins, Span.H24).to_json()
     returns = figures.returns_of(market, market.coins, Span.H24)
     figures.correlation_figure(returns).to_json()

@@ -21,15 +21,18 @@ def sample_ticks(coin: str, days: float) -> TickSeries:
 
 
 def sample_market(days: float = 2.0) -> Market:
-    """What the pipeline stores for the last `days` of the sample: ticks, signals, aggregates."""
-    series, signals, aggregates = {}, [], []
+    """What the pipeline stores for the last `days` of the sample: ticks, signals, aggregates
+    and the latest risk forecast and regime."""
+    series, signals, aggregates, risk = {}, [], [], {}
     for coin in SAMPLE_COINS:
         ticks = sample_ticks(coin, days)
         result = Engine(coin).feed(ticks)
         series[coin] = ticks
         signals += result.signals
         aggregates += result.aggregates
-    return Market(series, signals, aggregates)
+        if result.risk is not None:
+            risk[coin] = result.risk
+    return Market(series, signals, aggregates, risk)
 
 
 def planted_betas(coins: int) -> np.ndarray:

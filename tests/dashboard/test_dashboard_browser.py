@@ -10,11 +10,13 @@ a reload. With DASHBOARD_SCREENSHOT=path the page is also saved there (docs/dash
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +26,14 @@ import pytest
 import requests
 from dashboard_support import run_pipeline, sample_ticks
 
+from cryptosignals.aws.config import AwsSettings
 from cryptosignals.candles import SAMPLE_COINS
 from cryptosignals.dashboard.figures import utc
+from cryptosignals.dashboard.market import Market
+from cryptosignals.dashboard.reader import DashboardReader
 from cryptosignals.local.emulator import free_port
 from cryptosignals.local.stack import LocalStack
+from cryptosignals.profile import hour_of_week_volatility
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -101,6 +107,24 @@ _FIGURE = """(id) => {
 
 def _figure(page: Any, chart: str) -> list[dict[str, Any]]:
     return page.evaluate(_FIGURE, chart) or []
+
+
+_SHAPES = """(id) => {
+    const plot = document.querySelector('#' + id + ' .js-plotly-plot');
+    if (!plot || !plot._fullLayout) return [];
+    return (plot._fullLayout.shapes || []).map(s => ({name: s.name, showlegend: s.showlegend,
+        x0: s.x0, x1: s.x1, fill: s.fillcolor}));
+}"""
+
+
+def _shapes(page: Any, chart: str) -> list[dict[str, Any]]:
+    return page.evaluate(_SHAPES, chart) or []
+
+
+def _legend(page: Any, chart: str) -> set[str]:
+    """The names shown in the chart's legend, as drawn in the browser."""
+    items = page.locator(f"#{chart} .legend .legendtext")
+    return {items.nth(i).text_content() or "" for i in range(items.count())}
 
 
 def _column(page: Any, table: str, column: str) -> list[str]:
@@ -178,6 +202,16 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
             assert all(v is not None for row in correlation["z"] for v in row)
             assert len(_column(page, "beta-table", "coin")) == 3
             assert sorted(_column(page, "aggregates-table", "coin")) == sorted(SAMPLE_COINS)
+            # the latest forecast and regime the process function stored, per coin
+            assert sorted(_column(page, "risk-table", "coin")) == sorted(SAMPLE_COINS)
+            assert all(float(v) > 0 for v in _column(page, "risk-table", "var_99_1h"))
+            assert set(_column(page, "risk-table", "regime")) <= {
+                "calm", "normal", "volatile", "turbulent"}  # fmt: skip
+            # several coins: neither band nor regimes; a day and a half is too little to profile
+            assert "1h VaR99" not in lines and not _shapes(page, "price-chart")
+            page.locator("#profile-heatmap").get_by_text("at least two weeks").wait_for(
+                timeout=WAIT_MS
+            )
 
             # 4. By default only actionable signals are drawn: a day and a half of real data
             # earns no rule an alert, so there is no marker and the table is empty.
@@ -244,40 +278,111 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
             browser.close()
 
 
-def test_an_unreachable_endpoint_is_a_message_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    from playwright.sync_api import sync_playwright
-
-    from cryptosignals.aws.config import AwsSettings
-    from cryptosignals.dashboard.app import create_app
-    from cryptosignals.dashboard.reader import DashboardReader
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    app = create_app(DashboardReader(AwsSettings(endpoint_url=endpoint)), refresh_seconds=1)
-    import threading
-
+@contextlib.contextmanager
+def _served(reader: DashboardReader) -> Iterator[str]:
+    """The app over `reader` in this process (werkzeug on a free port); yields its URL."""
     from werkzeug.serving import make_server
 
+    from cryptosignals.dashboard.app import create_app
+
+    app = create_app(reader, refresh_seconds=1)
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            try:
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{server.server_port}/")
-                _wait_for_status(page, f"Cannot reach DynamoDB at {endpoint}")
-                assert "Traceback" not in page.inner_text("body")
-                page.locator("#price-chart").get_by_text("No ticks yet").wait_for(timeout=WAIT_MS)
-                page.locator("#correlation-matrix").get_by_text("needs at least two").wait_for(
-                    timeout=WAIT_MS
-                )
-            finally:
-                browser.close()
+        yield f"http://127.0.0.1:{server.server_port}/"
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def test_an_unreachable_endpoint_is_a_message_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    reader = DashboardReader(AwsSettings(endpoint_url=endpoint))
+    with _served(reader) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            _wait_for_status(page, f"Cannot reach DynamoDB at {endpoint}")
+            assert "Traceback" not in page.inner_text("body")
+            page.locator("#price-chart").get_by_text("No ticks yet").wait_for(timeout=WAIT_MS)
+            page.locator("#correlation-matrix").get_by_text("needs at least two").wait_for(
+                timeout=WAIT_MS
+            )
+        finally:
+            browser.close()
+
+
+class _Held(DashboardReader):
+    """A reader that holds one market and reads nothing (the page without a backend)."""
+
+    def __init__(self, market: Market) -> None:
+        super().__init__(AwsSettings(endpoint_url="http://127.0.0.1:9"))
+        self.market = market
+
+    def refresh(self) -> Market:
+        return self.market
+
+
+def test_one_coin_shows_its_var_band_regimes_and_when_it_moves() -> None:
+    """Three weeks of bitcoin: the band and the regimes on the price chart, named in the legend,
+    the switch turns them off; the hour-of-week heatmap with its flagged cells."""
+    from playwright.sync_api import sync_playwright
+
+    ticks = sample_ticks("bitcoin", 21)
+    found = hour_of_week_volatility(ticks.timestamp, ticks.price)
+    with _served(_Held(Market({"bitcoin": ticks}))) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            page.wait_for_function(
+                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+                ".data?.some(t => t.name === '1h VaR99')",
+                timeout=WAIT_MS,
+            )
+            price = {t["name"]: t for t in _figure(page, "price-chart")}
+            band, line = price["1h VaR99"], price["bitcoin"]
+            assert len(band["x"]) == 288 and band["x"][-1] == line["x"][-1]
+            assert all(low < high for low, high in zip(band["y"], price["1h VaR99 (up)"]["y"],
+                                                       strict=True))  # fmt: skip
+            shapes = _shapes(page, "price-chart")
+            named = {s["name"] for s in shapes if s["showlegend"]}
+            assert shapes and named <= {f"regime: {n}" for n in
+                                        ("calm", "normal", "volatile", "turbulent")}  # fmt: skip
+            assert {"bitcoin", "1h VaR99"} | named <= _legend(page, "price-chart")
+
+            page.wait_for_function(
+                "() => (document.querySelector('#profile-heatmap .js-plotly-plot') || {})"
+                ".data?.[0]?.type === 'heatmap'",
+                timeout=WAIT_MS,
+            )
+            heatmap, marks = _figure(page, "profile-heatmap")
+            assert heatmap["y"] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+            assert len(heatmap["z"]) == 7 and all(len(row) == 24 for row in heatmap["z"])
+            assert len(marks["x"]) == int(found.flagged.sum()) > 0
+            assert page.locator("#profile-heatmap .heatmaplayer image").count() == 1
+
+            page.locator("#overlays input[value='band']").click()
+            page.locator("#overlays input[value='regimes']").click()
+            page.wait_for_function(
+                "() => { const p = document.querySelector('#price-chart .js-plotly-plot');"
+                " return p && !p.data.some(t => t.name === '1h VaR99')"
+                " && !(p.layout.shapes || []).length; }",
+                timeout=WAIT_MS,
+            )
+            assert "regime: normal" not in _legend(page, "price-chart")
+            assert errors == [], errors
+        finally:
+            browser.close()

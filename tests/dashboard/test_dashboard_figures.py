@@ -6,14 +6,17 @@ import time
 
 import numpy as np
 import pytest
-from dashboard_support import planted_betas, sample_market, synthetic_market
+from dashboard_support import planted_betas, sample_market, sample_ticks, synthetic_market
 
+from cryptosignals import regimes, risk
 from cryptosignals.candles import SAMPLE_COINS
-from cryptosignals.dashboard import figures
+from cryptosignals.dashboard import figures, overlays
 from cryptosignals.dashboard.app import status_text
 from cryptosignals.dashboard.market import Market, Span
+from cryptosignals.engine import closed_bars
 from cryptosignals.indicators import sma
 from cryptosignals.model import Signal, SignalType
+from cryptosignals.profile import DAYS, hour_of_week_volatility
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +202,130 @@ def test_one_refresh_of_every_view_at_24h_x_50_coins_of_1_minute_data_is_quick()
     print(f"\none refresh, 50 coins x 1,440 1-minute ticks: {best * 1000:.0f} ms, "
           f"{payload / 1e6:.1f} MB of figures")  # fmt: skip
     assert best < 3.0
+
+
+# -- risk, regimes and "when does it move" -----------------------------------------------------
+
+
+def _bars(market: Market, coin: str) -> tuple[np.ndarray, np.ndarray]:
+    bars = closed_bars(market.series[coin], "5m")
+    return bars["end"].astype(np.int64), bars["close"]
+
+
+def _seconds(x: object) -> np.ndarray:
+    return np.asarray(x, dtype="datetime64[s]").astype(np.int64)
+
+
+def test_one_coin_gets_the_1h_var99_band_of_the_risk_module_at_every_bar(market: Market) -> None:
+    overlays.clear_cache()
+    figure = figures.price_figure(market, ["bitcoin"], Span.H6, band=True)
+    lines = _traces(figure)
+    lower, upper = lines["1h VaR99"], lines["1h VaR99 (up)"]
+    end, close = _bars(market, "bitcoin")
+    model = risk.model_for("bitcoin")
+    assert model is not None
+    var_99 = risk.RiskForecaster(model).update(end, close).tail(model, "1h")["var_99"]
+    inside = end > (market.as_of or 0) - Span.H6  # forecasts from the whole series: warm here
+    assert np.array_equal(_seconds(lower.x), end[inside]) and len(lower.x) == 72
+    assert np.allclose(lower.y, close[inside] * np.exp(-var_99[inside]), rtol=1e-12)
+    assert np.allclose(upper.y, close[inside] * np.exp(var_99[inside]), rtol=1e-12)
+    assert np.allclose(lower.customdata, var_99[inside]) and "VaR99" in lower.hovertemplate
+    assert upper.fill == "tonexty" and not figure.layout.shapes  # regimes not asked for
+    assert np.all(lower.y < close[inside]) and 0.002 < np.median(var_99) < 0.1
+
+
+def test_regime_shading_spans_the_filters_runs_coloured_by_rank(market: Market) -> None:
+    overlays.clear_cache()
+    figure = figures.price_figure(market, ["ethereum"], Span.H24, regimes=True)
+    assert "1h VaR99" not in _traces(figure)  # the band not asked for
+    end, close = _bars(market, "ethereum")
+    model = regimes.model_for("ethereum")
+    assert model is not None
+    label = regimes.filter_regimes(model, end, close).label
+    inside = end > (market.as_of or 0) - Span.H24
+    shapes = figure.layout.shapes
+    assert shapes
+    covered = np.full(len(end), -1)
+    for shape in shapes:
+        x0, x1 = _seconds([shape.x0, shape.x1])
+        rank = model.names.index(shape.name.removeprefix("regime: "))
+        run = (end > x0) & (end <= x1)
+        assert run.any() and np.all(label[run] == rank), shape.name
+        assert np.all(covered[run] == -1), "runs do not overlap"
+        covered[run] = rank
+        assert shape.fillcolor == figures.REGIME_COLOURS[rank] and shape.layer == "below"
+    assert np.array_equal(covered[inside], label[inside])  # every bar of the span, no more
+    assert len({s.name for s in shapes if s.showlegend}) == sum(s.showlegend for s in shapes)
+    assert {s.name for s in shapes if s.showlegend} == {f"regime: {model.names[k]}"
+                                                        for k in set(label[inside])}  # fmt: skip
+
+
+def test_several_coins_get_neither_band_nor_regimes(market: Market) -> None:
+    figure = figures.price_figure(market, list(SAMPLE_COINS), Span.H24, band=True, regimes=True)
+    assert set(_traces(figure)) == set(SAMPLE_COINS) and not figure.layout.shapes
+
+
+def test_band_and_regimes_cost_nothing_when_no_tick_is_new_and_continue_the_stream(
+    market: Market,
+) -> None:
+    overlays.clear_cache()
+    series = market.series["solana"]
+    partial = overlays.risk_path(series[: len(series) - 30])
+    hits = overlays._paths.hits
+    assert overlays.risk_path(series[: len(series) - 30]) is partial
+    assert overlays._paths.hits == hits + 1
+    continued = overlays.risk_path(series)  # only the 30 new ticks' bars are fed
+    overlays.clear_cache()
+    whole = overlays.risk_path(series)
+    assert partial is not None and continued is not None and whole is not None
+    assert len(continued.end) == len(partial.end) + 30
+    for name in ("end", "close", "sigma", "var_99", "label"):
+        assert np.array_equal(getattr(continued, name), getattr(whole, name)), name
+    trimmed = overlays.risk_path(series[60:])  # the reader dropped the oldest ticks: still warm
+    assert trimmed is not None and trimmed.label[0] >= 0
+    keep = whole.end >= series.timestamp[60]
+    assert np.array_equal(trimmed.var_99, whole.var_99[keep])
+    assert np.array_equal(trimmed.label, whole.label[keep])
+
+
+def test_when_does_it_move_is_a_7_x_24_heatmap_with_the_flagged_cells_marked() -> None:
+    ticks = sample_ticks("bitcoin", 21)
+    found = hour_of_week_volatility(ticks.timestamp, ticks.price)
+    figure = figures.profile_figure(Market({"bitcoin": ticks}), "bitcoin")
+    heatmap, marks = figure.data
+    assert list(heatmap.y) == list(DAYS) and list(heatmap.x) == list(range(24))
+    z = np.array(heatmap.z, dtype=float)
+    assert z.shape == (7, 24) and not np.isnan(z).any()
+    assert np.allclose(z, np.clip(np.log2(found.grid_7x24()), -1, 1))
+    assert heatmap.customdata[0][13][0] == pytest.approx(found.estimate[13])  # Monday 13h
+    assert found.flagged.any()
+    flagged = {(DAYS[k // 24], k % 24) for k in np.flatnonzero(found.flagged)}
+    assert set(zip(marks.y, marks.x, strict=True)) == flagged
+    assert marks.marker.symbol == "square-open"
+
+
+def test_when_does_it_move_says_what_the_profile_needs_with_too_little_history(
+    market: Market,
+) -> None:
+    figure = figures.profile_figure(market, "bitcoin")
+    assert not figure.data
+    text = figure.layout.annotations[0].text
+    assert "2.0 days of ticks held" in text and "at least two weeks" in text
+    assert "No ticks" in figures.profile_figure(Market(), None).layout.annotations[0].text
+
+
+def test_risk_rows_show_the_stored_forecast_and_regime_and_are_blank_without(
+    market: Market,
+) -> None:
+    stored = market.risk["bitcoin"]
+    without = Market(market.series, market.signals, market.aggregates,
+                     {"bitcoin": stored})  # fmt: skip
+    rows = {r["coin"]: r for r in figures.risk_rows(without)}
+    assert list(rows) == ["bitcoin", "cardano", "ethereum", "solana"]
+    btc = rows["bitcoin"]
+    assert btc["var_99_1h"] == pytest.approx(stored["horizons"]["1h"]["var_99"] * 100, abs=0.01)
+    assert btc["sigma_1h"] == pytest.approx(stored["horizons"]["1h"]["sigma"] * 100, abs=0.01)
+    assert btc["position_size"] == pytest.approx(stored["position_size"] * 100, abs=0.1)
+    assert btc["regime"] == stored["regime"]["name"] and btc["likeliest"].endswith(")")
+    assert btc["as_of"] == figures.utc(stored["timestamp"])
+    assert all(v is None for k, v in rows["cardano"].items() if k != "coin")

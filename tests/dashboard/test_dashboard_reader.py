@@ -12,9 +12,15 @@ from dashboard_support import run_pipeline, sample_ticks
 
 from cryptosignals.aws.config import AwsSettings
 from cryptosignals.candles import SAMPLE_COINS
+from cryptosignals.dashboard import figures
 from cryptosignals.dashboard.app import status_text
 from cryptosignals.dashboard.market import Span
-from cryptosignals.dashboard.reader import OVERLAP_SECONDS, DashboardReader, DataUnavailableError
+from cryptosignals.dashboard.reader import (
+    OVERLAP_SECONDS,
+    DashboardReader,
+    DataUnavailableError,
+    _risk,
+)
 from cryptosignals.engine import Engine
 from cryptosignals.local.emulator import FAKE_CREDENTIALS, Emulator, free_port
 from cryptosignals.local.stack import LocalStack
@@ -61,15 +67,26 @@ def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
         assert np.array_equal(held.timestamp, expected.timestamp)
         assert np.array_equal(held.price, expected.price)
         assert np.array_equal(held.volume_24h, expected.volume_24h, equal_nan=True)
+    engines = {coin: Engine(coin).feed(series) for coin, series in first.items()}
     expected_signals = {
         s.signal_id
-        for coin, series in first.items()
-        for s in Engine(coin).feed(series).signals
+        for result in engines.values()
+        for s in result.signals
         if s.timestamp > end - Span.H24
     }
     assert {s.signal_id for s in market.signals} == expected_signals
     assert len(market.aggregates) == 4 * len(SAMPLE_COINS)
     assert {a.window_end for a in market.aggregates} == {end}
+    # the latest forecast and regime stored with each 60-minute aggregate
+    assert set(market.risk) == set(SAMPLE_COINS)
+    for coin, result in engines.items():
+        stored, held = result.risk, market.risk[coin]
+        assert stored is not None and held["timestamp"] == stored["timestamp"]
+        for key in ("sigma", "var_99"):
+            assert held["horizons"]["1h"][key] == pytest.approx(stored["horizons"]["1h"][key])
+        assert held["position_size"] == pytest.approx(stored["position_size"])
+        assert held["regime"]["name"] == stored["regime"]["name"]
+    assert all(row["var_99_1h"] and row["regime"] for row in figures.risk_rows(market))
 
     # 11 new ticks per coin: each coin's tail is queried again, from a little before its newest
     read_before = counting.items.get("query:crypto_raw_data:", 0)
@@ -160,3 +177,18 @@ def test_an_endpoint_nobody_answers_is_a_message_not_a_traceback(
     assert message.startswith(f"Cannot reach DynamoDB at {endpoint}")
     assert "emulator" in message and "Traceback" not in message
     assert status_text(reader.market, message, 0.0) == message
+
+
+def test_the_risk_map_of_a_60_minute_aggregate_item_is_read_and_other_items_are_skipped() -> None:
+    risk = {
+        "timestamp": {"N": "1744588800"},
+        "horizons": {"M": {"1h": {"M": {"sigma": {"N": "0.0099"}, "var_99": {"N": "0.0324"}}}}},
+        "position_size": {"N": "0.31"},
+        "regime": {"M": {"name": {"S": "volatile"}, "rank": {"N": "2"}}},
+    }
+    item = {"crypto_id": {"S": "bitcoin"}, "time_window": {"N": "60"}, "risk": {"M": risk}}
+    coin, read = _risk(item) or ("", {})
+    assert coin == "bitcoin" and read["timestamp"] == 1744588800
+    assert read["horizons"]["1h"]["var_99"] == 0.0324 and read["regime"]["rank"] == 2
+    assert _risk({**item, "time_window": {"N": "5"}}) is None
+    assert _risk({"crypto_id": {"S": "bitcoin"}, "time_window": {"N": "60"}}) is None

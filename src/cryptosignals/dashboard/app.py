@@ -123,6 +123,21 @@ def _controls() -> html.Div:
             ),
             html.Div(
                 [
+                    html.Label("One coin: "),
+                    dcc.Checklist(
+                        id="overlays",
+                        options=[
+                            {"label": "1h VaR99 band", "value": "band"},
+                            {"label": "regimes", "value": "regimes"},
+                        ],
+                        value=["band", "regimes"],
+                        inline=True,
+                    ),
+                ],
+                title="Drawn when one coin is chosen: from the fitted volatility and regime models",
+            ),
+            html.Div(
+                [
                     html.Label("Moving averages "),
                     dcc.Checklist(
                         id="ma",
@@ -223,6 +238,21 @@ def layout(refresh_seconds: float) -> html.Div:
                     ),
                 ],
             ),
+            dcc.Graph(id="profile-heatmap", style={"height": "360px"}),
+            html.H4("Risk and regime now (stored by the pipeline with the 60-minute aggregate)"),
+            _table(
+                "risk-table",
+                [
+                    ("coin", "coin"),
+                    ("as_of", "as of"),
+                    ("regime", "regime"),
+                    ("likeliest", "likeliest now (p)"),
+                    ("var_99_1h", "1h VaR99 %"),
+                    ("sigma_1h", "1h sigma %"),
+                    ("position_size", "position size % (1 % VaR budget)"),
+                ],
+                20,
+            ),
             html.H4("Altcoins against bitcoin"),
             _table(
                 "beta-table",
@@ -315,16 +345,35 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         Input("coins", "value"),
         Input("ma", "value"),
         Input("signal-scope", "value"),
+        Input("overlays", "value"),
     )
     @_safe("Price")
     def price(
-        _: Any, span: int, coins: list[str] | None, ma: list[int] | None, scope: str | None
+        _: Any,
+        span: int,
+        coins: list[str] | None,
+        ma: list[int] | None,
+        scope: str | None,
+        overlays: list[str] | None,
     ) -> Any:
         market = reader.market
+        overlays = overlays or []
         return figures.price_figure(
             market, coins or default_coins(market), int(span or Span.H24), sorted(ma or []),
-            actionable_only=scope != "all",
+            actionable_only=scope != "all", band="band" in overlays,
+            regimes="regimes" in overlays,
         )  # fmt: skip
+
+    @app.callback(
+        Output("profile-heatmap", "figure"),
+        Input("version", "data"),
+        Input("coins", "value"),
+    )
+    @_safe("When does it move")
+    def profile(_: Any, coins: list[str] | None) -> Any:
+        market = reader.market
+        chosen = coins or default_coins(market)
+        return figures.profile_figure(market, chosen[0] if chosen else None)
 
     @app.callback(
         Output("volume-heatmap", "figure"),
@@ -370,9 +419,14 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
             chosen = []  # every type unticked: nothing, not everything
         return figures.signal_rows(chosen)
 
-    @app.callback(Output("aggregates-table", "data"), Input("version", "data"))
-    def aggregates(_: Any) -> list[dict[str, Any]]:
-        return figures.aggregate_rows(reader.market)
+    @app.callback(
+        Output("aggregates-table", "data"),
+        Output("risk-table", "data"),
+        Input("version", "data"),
+    )
+    def aggregates(_: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        market = reader.market
+        return figures.aggregate_rows(market), figures.risk_rows(market)
 
     return app
 

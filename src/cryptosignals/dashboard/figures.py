@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from cryptosignals.dashboard import stats
+from cryptosignals.dashboard import overlays, stats
 from cryptosignals.dashboard.market import BASE_COIN, Market
 from cryptosignals.indicators import sma
 from cryptosignals.model import Signal, SignalType
+from cryptosignals.profile import DAYS, Profile
 from cryptosignals.windows import Window
 
 #: Points per line after downsampling: enough for a 1,500-pixel-wide chart.
@@ -30,6 +31,11 @@ MARKERS: dict[SignalType, tuple[str, str]] = {
     SignalType.SELL: ("triangle-down", "#d73027"),
     SignalType.ALERT: ("diamond", "#fd8d3c"),
 }
+#: Background of each regime by rank (calm light to turbulent dark), and the band's colours.
+REGIME_COLOURS = ("#fdf3e1", "#fbd9a4", "#f39c5a", "#c8432b")
+REGIME_OPACITY = 0.35
+BAND_LINE = "#7b3294"
+BAND_FILL = "rgba(123, 50, 148, 0.10)"
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
     "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
@@ -82,6 +88,8 @@ def price_figure(
     ma_periods: Sequence[int] = (),
     max_points: int = MAX_POINTS,
     actionable_only: bool = False,
+    band: bool = False,
+    regimes: bool = False,
 ) -> go.Figure:
     """Prices over the last `span` seconds (to the newest tick), with SMA overlays and signals.
 
@@ -89,7 +97,12 @@ def price_figure(
     they share one axis. SMAs are computed over the whole stored series (no warm-up gap at the
     left edge) in ticks. Signals are markers at their price: BUY up-triangles, SELL
     down-triangles, ALERT diamonds; hover shows rule, timeframe, confidence, the rule's track
-    record and details. `actionable_only` draws only the signals whose record earned an alert."""
+    record and details. `actionable_only` draws only the signals whose record earned an alert.
+
+    With one coin, `band` draws the 1h VaR99 band at each closed 5-minute bar (close·exp(∓VaR99):
+    where an hour's 1-in-100 loss, or the same move up, from that close would take the price)
+    and `regimes` shades the background by the filtered regime (`regime_shapes`), both from
+    the fitted models over the coin's whole held series (`overlays.risk_path`)."""
     coins = [c for c in coins if c in market.series and len(market.series[c])]
     end = market.as_of
     title = "Price"
@@ -141,6 +154,15 @@ def price_figure(
                         track_record(signal),
                     )
                 )
+    shapes: list[dict[str, Any]] = []
+    if not normalise and (band or regimes):
+        path = overlays.risk_path(market.series[coins[0]])
+        if path is not None:
+            if band:
+                for trace in band_traces(path, start, end, max_points):
+                    figure.add_trace(trace)
+            if regimes:
+                shapes = regime_shapes(path, start, end)
     for signal_type, points in marker_points.items():
         if not points:
             continue
@@ -170,7 +192,80 @@ def price_figure(
         legend={"orientation": "h", "y": -0.15},
         uirevision=f"{','.join(coins)}|{span}",
     )
+    if shapes:
+        figure.update_layout(shapes=shapes)
     return figure
+
+
+def _iso(timestamp: int) -> str:
+    """Unix seconds as the UTC date-time string plotly reads on a date axis."""
+    return str(np.datetime64(int(timestamp), "s"))
+
+
+def band_traces(path: overlays.RiskPath, start: int, end: int, max_points: int) -> list[go.Scatter]:
+    """The 1h VaR99 band over the bars closed in (start, end]: the lower line (named, with the
+    VaR and the level on hover) and the upper one, the band between them shaded."""
+    inside = (path.end > start) & (path.end <= end)
+    ts, lower, upper = path.end[inside], path.lower[inside], path.upper[inside]
+    var_99 = path.var_99[inside]
+    if len(ts) == 0:
+        return []
+    step = max(1, -(-len(ts) // max_points))  # a smooth forecast: every step-th bar is enough
+    keep = np.unique(np.r_[np.arange(0, len(ts), step), len(ts) - 1])
+    ts, lower, upper, var_99 = ts[keep], lower[keep], upper[keep], var_99[keep]
+    hover = (
+        f"{overlays.HORIZON} VaR99 %{{customdata:.2%}}<br>%{{x}}<br>%{{y:.6g}}: "
+        "an hour's 1-in-100 WHAT from this bar's close<extra></extra>"
+    )
+    return [
+        go.Scatter(
+            x=_times(ts), y=lower, name=f"{overlays.HORIZON} VaR99", legendgroup="var",
+            mode="lines", line={"color": BAND_LINE, "width": 1}, customdata=var_99,
+            hovertemplate=hover.replace("WHAT", "loss"),
+        ),
+        go.Scatter(
+            x=_times(ts), y=upper, name=f"{overlays.HORIZON} VaR99 (up)", legendgroup="var",
+            mode="lines", line={"color": BAND_LINE, "width": 1}, fill="tonexty",
+            fillcolor=BAND_FILL, customdata=var_99, showlegend=False,
+            hovertemplate=hover.replace("WHAT", "move up"),
+        ),
+    ]  # fmt: skip
+
+
+def regime_runs(path: overlays.RiskPath, start: int, end: int) -> list[tuple[int, int, int]]:
+    """(from, to, label) of each run of one regime over the bars closed in (start, end]: a bar
+    closing at t covers (t - 5 min, t]; the warm-up (-1) is not a run."""
+    inside = (path.end > start) & (path.end <= end)
+    ts, label = path.end[inside], path.label[inside]
+    if len(ts) == 0:
+        return []
+    bar = overlays.BAR_SECONDS
+    cut = np.flatnonzero((np.diff(label) != 0) | (np.diff(ts) > bar)) + 1
+    runs = []
+    for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(ts)], strict=True):
+        if label[lo] >= 0:
+            runs.append((max(int(ts[lo]) - bar, start), int(ts[hi - 1]), int(label[lo])))
+    return runs
+
+
+def regime_shapes(path: overlays.RiskPath, start: int, end: int) -> list[dict[str, Any]]:
+    """Background rectangles, one per regime run (`regime_runs`), coloured by the regime's rank
+    (calm light to turbulent dark); the first of each regime names it in the legend."""
+    shapes, named = [], set()
+    for begin, stop, label in regime_runs(path, start, end):
+        name = path.names[label] if label < len(path.names) else f"regime {label}"
+        shapes.append(
+            {
+                "type": "rect", "xref": "x", "yref": "paper", "x0": _iso(begin),
+                "x1": _iso(stop), "y0": 0, "y1": 1, "layer": "below", "line": {"width": 0},
+                "fillcolor": REGIME_COLOURS[min(label, len(REGIME_COLOURS) - 1)],
+                "opacity": REGIME_OPACITY, "name": f"regime: {name}",
+                "legendgroup": "regime", "showlegend": label not in named,
+                "legendrank": 2000 - label,
+            }
+        )  # fmt: skip
+        named.add(label)
+    return shapes
 
 
 def _span_label(span: int) -> str:
@@ -330,6 +425,74 @@ def volume_heatmap(
     return figure
 
 
+def profile_figure(market: Market, coin: str | None) -> go.Figure:
+    """When the coin moves: its hour-of-week volatility factors (7 days x 24 UTC hours, Monday
+    on top) from every held tick (`profile.hour_of_week_volatility`), coloured on a log scale
+    (blue calmer, red busier than the coin's typical hour, saturated at half and double); the
+    cells that differ from the rest after Benjamini-Hochberg are outlined. Without enough
+    history it says what the profile needs."""
+    title = "When does it move"
+    if coin is None or coin not in market.series or not len(market.series[coin]):
+        return message_figure("No ticks yet for the selected coin.", title)
+    series = market.series[coin]
+    found = overlays.volatility_profile(series)
+    if not isinstance(found, Profile):
+        held = (int(series.timestamp[-1]) - int(series.timestamp[0])) / 86_400
+        return message_figure(
+            f"{coin}: {held:.1f} days of ticks held; {found}.<br>"
+            "Choose the 30d span to read more history.",
+            f"{title}: {coin}",
+        )
+    factor = found.grid_7x24()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.clip(np.log2(factor), -1.0, 1.0)
+    low, high, q = (found.grid_7x24(v) for v in (found.low, found.high, found.q_value))
+    weeks = found.grid_7x24(found.weeks)
+    custom = [
+        [[_cell(factor[d, h]), _cell(low[d, h]), _cell(high[d, h]), _cell(q[d, h]),
+          int(weeks[d, h])] for h in range(24)]
+        for d in range(7)
+    ]  # fmt: skip
+    figure = go.Figure(
+        go.Heatmap(
+            z=_nullable(z), x=list(range(24)), y=list(DAYS), customdata=custom, zmin=-1, zmax=1,
+            zmid=0, colorscale="RdBu_r", name="factor", xgap=1, ygap=1,
+            colorbar={"title": "factor", "tickvals": [-1, -0.5, 0, 0.5, 1],
+                      "ticktext": ["½", "0.71", "1", "1.41", "2"]},
+            hovertemplate=(
+                "%{y} %{x}h UTC: factor %{customdata[0]:.2f} (%{customdata[1]:.2f}-"
+                "%{customdata[2]:.2f}), q=%{customdata[3]:.2g}, %{customdata[4]} weeks"
+                "<extra></extra>"
+            ),
+        )
+    )  # fmt: skip
+    flagged = np.argwhere(found.grid_7x24(found.flagged))
+    figure.add_trace(
+        go.Scatter(
+            x=[int(h) for _, h in flagged], y=[DAYS[d] for d, _ in flagged], mode="markers",
+            name=f"differs (q ≤ {found.fdr:g})", hoverinfo="skip",
+            marker={"symbol": "square-open", "size": 16, "color": "#111",
+                    "line": {"width": 2}},
+        )
+    )  # fmt: skip
+    first, last = (utc(t)[:10] for t in (series.timestamp[0], series.timestamp[-1]))
+    figure.update_layout(
+        **_LAYOUT,
+        title=(
+            f"{title}: {coin}, |5-min return| by hour of week vs its typical hour "
+            f"({first} to {last}, {int(np.max(found.weeks))} weeks)"
+        ),
+        xaxis={"title": "hour of day (UTC)", "dtick": 3, "range": [-0.5, 23.5]},
+        yaxis={"autorange": "reversed", "type": "category"},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure
+
+
+def _cell(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
 def filter_signals(
     signals: Iterable[Signal],
     coins: Sequence[str] | None = None,
@@ -401,4 +564,39 @@ def aggregate_rows(market: Market) -> list[dict[str, Any]]:
     rows = sorted(by_coin.values(), key=lambda r: (r["coin"] != BASE_COIN, r["coin"]))
     for row in rows:
         row["as_of"] = utc(row["as_of"])
+    return rows
+
+
+def _percent(value: Any, digits: int = 2) -> float | None:
+    return round(float(value) * 100, digits) if isinstance(value, int | float) else None
+
+
+def risk_rows(market: Market) -> list[dict[str, Any]]:
+    """One row per coin: the latest regime (the filter's label, which changes only after a few
+    bars of a new state, and the likeliest state now with its probability), the 1h VaR99, 1h
+    sigma and position size the pipeline stored with the coin's 60-minute aggregate, in %;
+    blank when it has none (no model, or still warming up)."""
+    coins = sorted(set(market.coins) | set(market.risk) | {a.crypto_id for a in market.aggregates})
+    rows = []
+    for coin in sorted(coins, key=lambda c: (c != BASE_COIN, c)):
+        stored = market.risk.get(coin) or {}
+        hour = (stored.get("horizons") or {}).get(overlays.HORIZON) or {}
+        regime = stored.get("regime") or {}
+        name = regime.get("name")
+        probabilities: dict[str, float] = regime.get("probabilities") or {}
+        likeliest = max(probabilities, key=lambda k: probabilities[k], default=None)
+        timestamp = stored.get("timestamp")
+        rows.append(
+            {
+                "coin": coin,
+                "as_of": utc(timestamp) if isinstance(timestamp, int | float) else None,
+                "regime": None if name is None else str(name),
+                "likeliest": None
+                if likeliest is None
+                else f"{likeliest} ({float(probabilities[likeliest]):.2f})",
+                "var_99_1h": _percent(hour.get("var_99")),
+                "sigma_1h": _percent(hour.get("sigma")),
+                "position_size": _percent(stored.get("position_size"), 1),
+            }
+        )
     return rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -23,10 +24,11 @@ class Span(IntEnum):
     H6 = 6 * 3600
     H24 = 24 * 3600
     D7 = 7 * 24 * 3600
+    D30 = 30 * 24 * 3600  # enough history for the hour-of-week profile (two whole weeks)
 
     @property
     def label(self) -> str:
-        return {3600: "1h", 21600: "6h", 86400: "24h", 604800: "7d"}[int(self)]
+        return {3600: "1h", 21600: "6h", 86400: "24h", 604800: "7d", 2592000: "30d"}[int(self)]
 
 
 BASE_COIN = "bitcoin"
@@ -34,11 +36,14 @@ BASE_COIN = "bitcoin"
 
 @dataclass(frozen=True)
 class Market:
-    """Ticks per coin (event time ascending), signals, and the latest aggregates per coin."""
+    """Ticks per coin (event time ascending), signals, the latest aggregates per coin, and the
+    latest risk forecast and regime the pipeline stored per coin (`risk`: the 60-minute
+    aggregate's `risk` map, see cryptosignals.risk.RiskForecaster.latest)."""
 
     series: Mapping[str, TickSeries] = field(default_factory=dict)
     signals: Sequence[Signal] = ()
     aggregates: Sequence[Aggregate] = ()
+    risk: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def coins(self) -> list[str]:

@@ -5,7 +5,8 @@ the local emulator; unset, it is AWS). Each `refresh()` is incremental, so a pag
 every few seconds stays cheap with 24 hours x 50 coins of 1-minute ticks:
 
 - the aggregates table (4 items per coin) is scanned whole: it names the coins and, through
-  `window_end`, each coin's newest tick time;
+  `window_end`, each coin's newest tick time; the 60-minute item's `risk` map (the latest risk
+  forecast and regime, stored by the process function) becomes `Market.risk`;
 - a coin whose newest aggregate is no newer than its newest held tick is not queried at all;
   otherwise its raw ticks are queried from shortly before the newest one held, and its signals
   from the `crypto_id-timestamp-index` GSI the same way;
@@ -81,6 +82,17 @@ def _aggregate(item: dict[str, Any]) -> Aggregate | None:
         )
     except (KeyError, ValueError, TypeError):
         return None  # an item of another shape: not ours to show
+
+
+def _risk(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(coin, the stored risk map) of a 60-minute aggregate item that carries one (the process
+    function stores the latest forecast and regime there), else None."""
+    try:
+        if int(_plain(item["time_window"])) != Window.M60 or "M" not in item.get("risk", {}):
+            return None
+        return str(_plain(item["crypto_id"])), _plain(item["risk"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _signal(item: dict[str, Any]) -> Signal | None:
@@ -217,9 +229,11 @@ class DashboardReader:
         with self._lock:
             self.history = max(self.history, int(seconds))
 
-    def _aggregates(self) -> list[Aggregate]:
-        items = all_items(self.client, "scan", TableName=self.settings.aggregated_table)
-        return [a for a in map(_aggregate, items) if a is not None]
+    def _aggregates(self) -> tuple[list[Aggregate], dict[str, dict[str, Any]]]:
+        """Every aggregate, and the risk map stored on each coin's 60-minute one."""
+        items = list(all_items(self.client, "scan", TableName=self.settings.aggregated_table))
+        risk = dict(r for r in map(_risk, items) if r is not None)
+        return [a for a in map(_aggregate, items) if a is not None], risk
 
     def _ticks(self, coin: str, after: int, until: int | None) -> tuple[np.ndarray, ...]:
         """Raw ticks with after < time (<= until)."""
@@ -342,15 +356,17 @@ class DashboardReader:
         with self._refresh_lock:
             started = time.monotonic()
             try:
-                cache, aggregates = self._read(started)
+                cache, aggregates, risk = self._read(started)
             except CryptoSignalsError:
                 raise
             except Exception as exc:
                 raise DataUnavailableError(explain(exc, self.settings)) from exc
-            return self._publish(cache, aggregates)
+            return self._publish(cache, aggregates, risk)
 
-    def _read(self, started: float) -> tuple[dict[str, _CoinCache], list[Aggregate]]:
-        aggregates = self._aggregates()
+    def _read(
+        self, started: float
+    ) -> tuple[dict[str, _CoinCache], list[Aggregate], dict[str, dict[str, Any]]]:
+        aggregates, risk = self._aggregates()
         newest: dict[str, int] = {}
         for a in aggregates:
             newest[a.crypto_id] = max(newest.get(a.crypto_id, 0), a.window_end)
@@ -397,7 +413,7 @@ class DashboardReader:
                     cache[coin] = updated
                 first_read = True
         self.loading = any(v.covered_from > start for v in cache.values())
-        return cache, aggregates
+        return cache, aggregates, risk
 
     @staticmethod
     def _one_new_tick(
@@ -437,7 +453,12 @@ class DashboardReader:
                 complete.add(a.crypto_id)
         return complete
 
-    def _publish(self, cache: dict[str, _CoinCache], aggregates: list[Aggregate]) -> Market:
+    def _publish(
+        self,
+        cache: dict[str, _CoinCache],
+        aggregates: list[Aggregate],
+        risk: dict[str, dict[str, Any]],
+    ) -> Market:
         nan = np.full(0, np.nan)
         series = {}
         for coin, c in cache.items():
@@ -449,5 +470,5 @@ class DashboardReader:
         )
         with self._lock:
             self._cache = cache
-            self.market = Market(series=series, signals=signals, aggregates=aggregates)
+            self.market = Market(series, signals, aggregates, risk)
             return self.market
