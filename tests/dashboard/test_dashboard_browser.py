@@ -5,7 +5,9 @@ port (it dies with this process). Then, as a user would see it: the empty-tables
 real pipeline replays 36 hours of the bundled sample (Kinesis -> process function -> DynamoDB)
 and the page fills by itself; the three charts hold every coin, signals are drawn as markers, a
 filter narrows the signals table; the last hour of ticks arrives and the page shows it without
-a reload. With DASHBOARD_SCREENSHOT=path the page is also saved there (docs/dashboard.png).
+a reload; one coin chosen gets its VaR band and regimes. With DASHBOARD_SCREENSHOT=path the page
+is also saved there (docs/dashboard.png). A second test serves three weeks of one coin from
+memory (no backend) for the band, the regimes and the hour-of-week heatmap.
 """
 
 from __future__ import annotations
@@ -266,6 +268,24 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
                 assert lines[coin]["y"][-1] == pytest.approx(
                     100.0 * series.price[-1] / series.price[-288]
                 )
+
+            # 7. One coin chosen: its 1h VaR99 band and regimes, named in the legend.
+            page.locator("#coins").click()
+            page.keyboard.type("bitcoin")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            page.wait_for_function(
+                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+                ".data?.some(t => t.name === '1h VaR99')",
+                timeout=WAIT_MS,
+            )
+            lines = {t["name"]: t for t in _figure(page, "price-chart") if t["mode"] == "lines"}
+            assert set(lines) >= {"bitcoin", "1h VaR99"} and "ethereum" not in lines
+            assert lines["1h VaR99"]["x"][-1] == lines["bitcoin"]["x"][-1]
+            assert all(y < p for y, p in zip(lines["1h VaR99"]["y"][-12:],
+                                             lines["bitcoin"]["y"][-12:], strict=True))  # fmt: skip
+            legend = _legend(page, "price-chart")
+            assert "1h VaR99" in legend and any(n.startswith("regime: ") for n in legend)
             assert errors == [], errors
 
             page.wait_for_timeout(500)

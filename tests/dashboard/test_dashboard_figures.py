@@ -329,3 +329,12 @@ def test_risk_rows_show_the_stored_forecast_and_regime_and_are_blank_without(
     assert btc["regime"] == stored["regime"]["name"] and btc["likeliest"].endswith(")")
     assert btc["as_of"] == figures.utc(stored["timestamp"])
     assert all(v is None for k, v in rows["cardano"].items() if k != "coin")
+
+
+@pytest.mark.parametrize("coin", SAMPLE_COINS)
+def test_the_history_held_before_a_span_warms_up_the_regimes_and_the_forecast(coin: str) -> None:
+    volatility, model = risk.model_for(coin), regimes.model_for(coin)
+    assert volatility is not None and model is not None
+    bars = overlays.WARMUP_SECONDS // overlays.BAR_SECONDS
+    assert model.warmup + 1 < bars
+    assert volatility.beta**bars < 0.06  # what is left of the forecast's starting variance

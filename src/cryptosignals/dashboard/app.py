@@ -16,7 +16,7 @@ from typing import Any
 import dash
 from dash import Input, Output, State, dash_table, dcc, html
 
-from cryptosignals.dashboard import figures
+from cryptosignals.dashboard import figures, overlays
 from cryptosignals.dashboard.market import Market, Span
 from cryptosignals.dashboard.reader import DashboardReader, DataUnavailableError
 from cryptosignals.model import SignalType
@@ -249,7 +249,8 @@ def layout(refresh_seconds: float) -> html.Div:
                     ("likeliest", "likeliest now (p)"),
                     ("var_99_1h", "1h VaR99 %"),
                     ("sigma_1h", "1h sigma %"),
-                    ("position_size", "position size % (1 % VaR budget)"),
+                    ("position_size", "position size %"),
+                    ("budget", "for a 1h VaR99 budget of %"),
                 ],
                 20,
             ),
@@ -318,7 +319,8 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         State("status", "style"),
     )
     def refresh(_: int, span: int, version: dict[str, Any], style: dict[str, Any]) -> Any:
-        reader.want_history(int(span or Span.H24))
+        # more than the span: the VaR band and the regimes are warm at its left edge
+        reader.want_history(int(span or Span.H24) + overlays.WARMUP_SECONDS)
         started = time.perf_counter()
         error = None
         try:

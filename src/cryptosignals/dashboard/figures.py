@@ -597,6 +597,7 @@ def risk_rows(market: Market) -> list[dict[str, Any]]:
                 "var_99_1h": _percent(hour.get("var_99")),
                 "sigma_1h": _percent(hour.get("sigma")),
                 "position_size": _percent(stored.get("position_size"), 1),
+                "budget": _percent(stored.get("budget"), 2),
             }
         )
     return rows

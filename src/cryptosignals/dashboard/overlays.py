@@ -2,7 +2,8 @@
 the regimes at each 5-minute bar (`risk_path`), and the hour-of-week volatility profile
 (`volatility_profile`).
 
-Thin adapters: the stream's own bars (`engine.closed_bars`), the volatility forecast
+The page asks the reader for WARMUP_SECONDS more history than the span. Thin adapters: the
+stream's own bars (`engine.closed_bars`), the volatility forecast
 (`risk.RiskForecaster`), the regime filter (`regimes.RegimeFilter`) and the profile
 (`profile.hour_of_week_volatility`) do the work. Each runs over the coin's whole held series, so
 the forecast and the filter are warm at the left edge of a span; both are forward recursions,
@@ -31,6 +32,11 @@ HORIZON = "1h"
 #: The bars the forecast and the filter run on: the stream's own base bars.
 TIMEFRAME = "5m"
 BAR_SECONDS = TIMEFRAMES[TIMEFRAME]
+#: History held before a span's left edge so that both are warm there: the regime filter labels
+#: nothing for its first bars (37 with the bundled models, about 3 hours) and the variance
+#: forecast forgets its starting value at a rate of beta per bar (0.95-0.96 in the bundled
+#: models: 3-5 % of it left after 6 hours). tests/dashboard checks this against those models.
+WARMUP_SECONDS = 6 * 3600
 #: Results kept (one per coin drawn recently).
 CACHE_SIZE = 32
 
