@@ -151,6 +151,10 @@ def test_decimal_conversions_round_trip_floats_exactly() -> None:
     assert to_dynamo({"skip": None, "nan": float("nan")}) == {}
     with pytest.raises(BadInputError):
         to_dynamo(float("inf"))
+    # below DynamoDB's smallest magnitude a number is stored as 0, not a failed batch
+    assert to_dynamo({"p": 3e-200, "q": -1e-131, "r": 1e-130}) == {
+        "p": Decimal(0), "q": Decimal(0), "r": Decimal("1e-130"),
+    }  # fmt: skip
 
 
 def test_producer_puts_ticks_with_the_coin_as_partition_key_in_order(

@@ -1,7 +1,9 @@
 """DynamoDB number conversions: floats in, Decimals stored, floats out.
 
 boto3 refuses floats and NaN; JSON-ish values from the core go through `to_item` first.
-Decimals come from `repr(float)` so a float survives the round trip exactly.
+Decimals come from `repr(float)` so a float survives the round trip exactly, except below
+DynamoDB's smallest magnitude (1e-130: a regime probability of 1e-200, say), which is stored as
+0 rather than failing the whole write.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from cryptosignals.errors import BadInputError
 
+_SMALLEST = 1e-130  # DynamoDB numbers: magnitudes from 1e-130 to under 1e126
+
 
 def to_dynamo(value: Any) -> Any:
     """A JSON-like value with floats -> the same with Decimals; None/NaN fields are dropped."""
@@ -23,7 +27,7 @@ def to_dynamo(value: Any) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise BadInputError(f"DynamoDB cannot store {value!r}")
-        return Decimal(repr(value))
+        return Decimal(repr(value)) if abs(value) >= _SMALLEST else Decimal(0)
     if isinstance(value, Mapping):
         return {
             str(k): to_dynamo(v)
