@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -286,6 +287,11 @@ def test_band_and_regimes_cost_nothing_when_no_tick_is_new_and_continue_the_stre
     keep = whole.end >= series.timestamp[60]
     assert np.array_equal(trimmed.var_99, whole.var_99[keep])
     assert np.array_equal(trimmed.label, whole.label[keep])
+    # the coin's ticks replaced by other ones (another market in the same process)
+    other = synthetic_market(coins=2, minutes=600).series["bitcoin"]
+    other = dataclasses.replace(other, crypto_id="solana")
+    fresh = overlays.risk_path(other)
+    assert fresh is not None and fresh.end[0] > whole.end[-1] and fresh.label[0] == -1
 
 
 def test_when_does_it_move_is_a_7_x_24_heatmap_with_the_flagged_cells_marked() -> None:

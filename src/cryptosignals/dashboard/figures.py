@@ -440,7 +440,7 @@ def profile_figure(market: Market, coin: str | None) -> go.Figure:
         held = (int(series.timestamp[-1]) - int(series.timestamp[0])) / 86_400
         return message_figure(
             f"{coin}: {held:.1f} days of ticks held; {found}.<br>"
-            "Choose the 30d span to read more history.",
+            "A longer span holds more history (30d at most).",
             f"{title}: {coin}",
         )
     factor = found.grid_7x24()

@@ -2,13 +2,14 @@
 the regimes at each 5-minute bar (`risk_path`), and the hour-of-week volatility profile
 (`volatility_profile`).
 
-The page asks the reader for WARMUP_SECONDS more history than the span. Thin adapters: the
-stream's own bars (`engine.closed_bars`), the volatility forecast
+Thin adapters: the stream's own bars (`engine.closed_bars`), the volatility forecast
 (`risk.RiskForecaster`), the regime filter (`regimes.RegimeFilter`) and the profile
-(`profile.hour_of_week_volatility`) do the work. Each runs over the coin's whole held series, so
-the forecast and the filter are warm at the left edge of a span; both are forward recursions,
-so a bar's values use no later bar. Results are kept per (coin, held ticks) in a small cache:
-a refresh that brought nothing new for a coin costs a dictionary look-up.
+(`profile.hour_of_week_volatility`) do the work. The forecast and the filter run over the coin's
+whole held series (the page asks the reader for WARMUP_SECONDS more than the span, so both are
+warm at its left edge); both are forward recursions, so a bar's values use no later bar. A
+coin's forecast and filter continue from the last bar fed (they are resumable: chunked ==
+whole), and results are kept per (coin, held ticks): a refresh that brought nothing new costs a
+dictionary look-up, a new tick the new bars only.
 """
 
 from __future__ import annotations
@@ -117,10 +118,25 @@ class _Stream:
     """One coin's forecast and filter after its last closed bar, and the path so far."""
 
     first: int  # the first tick held when the stream started
-    last_end: int  # the last closed bar fed
+    last_end: int  # the last closed bar fed (0: none yet)
+    last_close: float  # and its close
     forecaster: risk.RiskForecaster
     filter: regimes.RegimeFilter | None
     path: RiskPath
+
+    def continues(self, series: TickSeries) -> bool:
+        """Whether `series` holds what was fed and no older tick: else (older ticks were read,
+        or the coin's ticks were replaced) the stream starts again."""
+        if int(series.timestamp[0]) < self.first:
+            return False
+        if not self.last_end:
+            return True
+        at = int(np.searchsorted(series.timestamp, self.last_end, side="right")) - 1
+        return (
+            at >= 0
+            and int(series.timestamp[at]) > self.last_end - BAR_SECONDS
+            and float(series.price[at]) == self.last_close
+        )
 
 
 _streams: dict[str, _Stream] = {}
@@ -138,6 +154,7 @@ def _start(series: TickSeries) -> _Stream | None:
     return _Stream(
         int(series.timestamp[0]),
         0,
+        np.nan,
         risk.RiskForecaster(volatility),
         None if model is None else regimes.RegimeFilter(model),
         empty,
@@ -162,7 +179,7 @@ def _advance(stream: _Stream, series: TickSeries) -> RiskPath:
             if stream.filter is None
             else stream.filter.update(end, close).label
         )
-        stream.last_end = int(end[-1])
+        stream.last_end, stream.last_close = int(end[-1]), float(close[-1])
         old = RiskPath(
             np.concatenate([old.end, end]),
             np.concatenate([old.close, close]),
@@ -183,8 +200,8 @@ def _risk_path(series: TickSeries) -> RiskPath | None:
     coin = series.crypto_id
     with _streams_lock:
         stream = _streams.get(coin)
-        if stream is None or int(series.timestamp[0]) < stream.first:
-            stream = _start(series)  # new, or older ticks were read: from the first one
+        if stream is None or not stream.continues(series):
+            stream = _start(series)  # from the first held tick
             if stream is None:
                 return None
             _streams[coin] = stream
