@@ -49,44 +49,65 @@ _N, _STARTED = 0, 1
 # newest value) every `period` values by the global count, so chunking cannot change it. Centring
 # avoids the cancellation of the textbook E[x^2] - E[x]^2 form (7 digits lost on bitcoin prices);
 # TA-Lib >= 0.6 is accurate here too and both agree to ~1e-11.
+# The kernel writes the final outputs (no numpy pass afterwards): `mode` 0 the mean into `first`;
+# 1 the deviation times `up` into `first`; 2 the bands mean + deviation * up, mean, and
+# mean - deviation * dn into `first`, `middle` and `last` (unused arrays may be any array).
 # state: n, started, running sum, s1, s2, c, ring buffer[period]
 @_kernel
-def _mean_var_kernel(x, period, with_var, state, mean_out, var_out):  # var_out: std dev  # type: ignore[no-untyped-def]
+def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # type: ignore[no-untyped-def]
     n, started, running = int(state[_N]), state[_STARTED] != 0.0, state[2]
     s1, s2, centre = state[3], state[4], state[5]
     pos = n % period  # ring slot of the next value, = the oldest value's slot once full
-    for i in range(x.shape[0]):
-        value = x[i]
-        mean_out[i] = np.nan
-        var_out[i] = np.nan
-        if not started:
-            if math.isnan(value):
-                continue
+    with_var = mode != 0
+    size = x.shape[0]
+    begin = 0
+    while not started and begin < size:  # leading NaNs: warm-up starts at the first number
+        if math.isnan(x[begin]):
+            first[begin] = np.nan
+            if mode == 2:
+                middle[begin] = np.nan
+                last[begin] = np.nan
+            begin += 1
+        else:
             started = True
+    for i in range(begin, size):
+        value = x[i]
         oldest = state[6 + pos]
         state[6 + pos] = value
         running += value
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
-        if n >= period:
-            mean = running / period
-            mean_out[i] = mean
-            if with_var:
-                if n % period == 0:
-                    centre, s1, s2 = value, 0.0, 0.0
-                    for j in range(period):
-                        deviation = state[6 + j] - centre
-                        s1 += deviation
-                        s2 += deviation * deviation
-                else:
-                    old, new = oldest - centre, value - centre
-                    s1 += new - old
-                    s2 += new * new - old * old
-                centred_mean = s1 / period
-                variance = s2 / period - centred_mean * centred_mean
-                # TA-Lib: the deviation is 0 where the variance is zero or negative (rounding)
-                var_out[i] = math.sqrt(variance) if variance >= EPSILON else 0.0
-            running -= state[6 + pos]
+        if n < period:
+            first[i] = np.nan
+            if mode == 2:
+                middle[i] = np.nan
+                last[i] = np.nan
+            continue
+        mean = running / period
+        running -= state[6 + pos]
+        if not with_var:
+            first[i] = mean
+            continue
+        if pos == 0:  # every `period` values by the global count (n % period == 0)
+            centre, s1, s2 = value, 0.0, 0.0
+            for j in range(period):
+                deviation = state[6 + j] - centre
+                s1 += deviation
+                s2 += deviation * deviation
+        else:
+            old, new = oldest - centre, value - centre
+            s1 += new - old
+            s2 += new * new - old * old
+        centred_mean = s1 / period
+        variance = s2 / period - centred_mean * centred_mean
+        # TA-Lib: the deviation is 0 where the variance is zero or negative (rounding)
+        deviation = math.sqrt(variance) if variance >= EPSILON else 0.0
+        if mode == 1:
+            first[i] = deviation if up == 1.0 else deviation * up
+        else:
+            first[i] = mean + deviation * up
+            middle[i] = mean
+            last[i] = mean - deviation * dn
     state[_N], state[_STARTED], state[2] = n, 1.0 if started else 0.0, running
     state[3], state[4], state[5] = s1, s2, centre
 
@@ -375,37 +396,26 @@ def _as_float(x: Any) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
-def _run_mean_var(
-    state: np.ndarray, x: np.ndarray, period: int, with_var: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    mean = np.empty_like(x)
-    # without the variance (SMA) there is no second array: the kernel writes var_out[i] = NaN
-    # into `mean` just before mean_out[i], which it then overwrites
-    var = np.empty_like(x) if with_var else mean
-    _mean_var_kernel(x, period, with_var, state, mean, var)
-    return mean, var
-
-
 def _run_sma(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
-    return (_run_mean_var(state, x, period, with_var=False)[0],)
+    mean = np.empty_like(x)
+    _mean_var_kernel(x, period, 0, 1.0, 1.0, state, mean, mean, mean)
+    return (mean,)
 
 
 def _run_stddev(
     state: np.ndarray, x: np.ndarray, *, period: int, nbdev: float
 ) -> tuple[np.ndarray]:
-    deviation = _run_mean_var(state, x, period)[1]
-    if nbdev != 1.0:
-        deviation *= nbdev
+    deviation = np.empty_like(x)
+    _mean_var_kernel(x, period, 1, nbdev, 1.0, state, deviation, deviation, deviation)
     return (deviation,)
 
 
 def _run_bbands(
     state: np.ndarray, x: np.ndarray, *, period: int, nbdev_up: float, nbdev_dn: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    middle, deviation = _run_mean_var(state, x, period)
-    upper = middle + deviation * nbdev_up
-    deviation *= nbdev_dn
-    return upper, middle, np.subtract(middle, deviation, out=deviation)
+    upper, middle, lower = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    _mean_var_kernel(x, period, 2, nbdev_up, nbdev_dn, state, upper, middle, lower)
+    return upper, middle, lower
 
 
 def _run_ema(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
