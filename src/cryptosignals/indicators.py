@@ -113,30 +113,88 @@ def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # ty
 
 
 # --- EMA, seeded with the SMA of `period` values after `skip` values (TA_INT_EMA) --------------
+# One value's step, shared by the EMA and MACD kernels while they warm up: returns the output
+# (NaN until seeded) and the new n, started, seed sum and EMA. Once seeded, the kernels run the
+# recursion alone, `ema = ((value - ema) * k) + ema`, in a loop without the warm-up's tests.
 # state: n, started, seed sum, previous EMA
+@_kernel
+def _ema_step(value, period, k, skip, n, started, seed, ema):  # type: ignore[no-untyped-def]
+    if not started:
+        if math.isnan(value):
+            return np.nan, n, started, seed, ema
+        started = True
+    n += 1
+    if n <= skip:
+        return np.nan, n, started, seed, ema
+    if n < skip + period:
+        return np.nan, n, started, seed + value, ema
+    if n == skip + period:
+        seed += value
+        ema = seed / period
+        return ema, n, started, seed, ema
+    ema = ((value - ema) * k) + ema
+    return ema, n, started, seed, ema
+
+
 @_kernel
 def _ema_kernel(x, period, k, skip, state, out):  # type: ignore[no-untyped-def]
     n, started, seed, ema = int(state[_N]), state[_STARTED] != 0.0, state[2], state[3]
-    for i in range(x.shape[0]):
-        value = x[i]
-        out[i] = np.nan
-        if not started:
-            if math.isnan(value):
-                continue
-            started = True
-        n += 1
-        if n <= skip:
-            continue
-        if n < skip + period:
-            seed += value
-        elif n == skip + period:
-            seed += value
-            ema = seed / period
-            out[i] = ema
-        else:
-            ema = ((value - ema) * k) + ema
-            out[i] = ema
+    size, seeded = x.shape[0], skip + period
+    begin = 0
+    while begin < size and n < seeded:
+        out[begin], n, started, seed, ema = _ema_step(
+            x[begin], period, k, skip, n, started, seed, ema
+        )
+        begin += 1
+    for i in range(begin, size):
+        ema = ((x[i] - ema) * k) + ema
+        out[i] = ema
+    n += size - begin
     state[_N], state[_STARTED], state[2], state[3] = n, 1.0 if started else 0.0, seed, ema
+
+
+# --- MACD: fast and slow EMAs, their difference, its signal EMA, in one pass (TA_MACD) ---------
+# TA-Lib seeds the fast EMA on the slow EMA's first bar: its SMA seed ends where slow's does. The
+# line is NaN wherever the signal is (TA-Lib outputs all three from the signal's first bar).
+# state: the fast, slow and signal EMAs' states, 4 slots each
+@_kernel
+def _macd_kernel(x, fast, slow, signal, state, line_out, signal_out, hist_out):  # type: ignore[no-untyped-def]
+    kf, ks, kg = 2.0 / (fast + 1), 2.0 / (slow + 1), 2.0 / (signal + 1)
+    skip = slow - fast
+    fn, f_started, f_seed, f_ema = int(state[0]), state[1] != 0.0, state[2], state[3]
+    sn, s_started, s_seed, s_ema = int(state[4]), state[5] != 0.0, state[6], state[7]
+    gn, g_started, g_seed, g_ema = int(state[8]), state[9] != 0.0, state[10], state[11]
+    size = x.shape[0]
+    begin = 0
+    while begin < size and not (fn >= slow and sn >= slow and gn >= signal):
+        value = x[begin]
+        f, fn, f_started, f_seed, f_ema = _ema_step(
+            value, fast, kf, skip, fn, f_started, f_seed, f_ema
+        )
+        s, sn, s_started, s_seed, s_ema = _ema_step(
+            value, slow, ks, 0, sn, s_started, s_seed, s_ema
+        )
+        line = f - s
+        g, gn, g_started, g_seed, g_ema = _ema_step(
+            line, signal, kg, 0, gn, g_started, g_seed, g_ema
+        )
+        if math.isnan(g):
+            line = np.nan
+        line_out[begin], signal_out[begin], hist_out[begin] = line, g, line - g
+        begin += 1
+    for i in range(begin, size):
+        value = x[i]
+        f_ema = ((value - f_ema) * kf) + f_ema
+        s_ema = ((value - s_ema) * ks) + s_ema
+        line = f_ema - s_ema
+        g_ema = ((line - g_ema) * kg) + g_ema
+        if math.isnan(g_ema):
+            line = np.nan
+        line_out[i], signal_out[i], hist_out[i] = line, g_ema, line - g_ema
+    steady = size - begin
+    state[0], state[1], state[2], state[3] = fn + steady, 1.0 if f_started else 0.0, f_seed, f_ema
+    state[4], state[5], state[6], state[7] = sn + steady, 1.0 if s_started else 0.0, s_seed, s_ema
+    state[8], state[9], state[10], state[11] = gn + steady, 1.0 if g_started else 0.0, g_seed, g_ema
 
 
 # --- RSI with Wilder smoothing (TA_RSI) ---------------------------------------------------------
@@ -432,14 +490,9 @@ def _run_macd(
     state: np.ndarray, x: np.ndarray, *, fast: int, slow: int, signal: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fast, slow = _macd_periods(fast, slow)
-    fast_ema, slow_ema, signal_line = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    # TA-Lib seeds the fast EMA on the slow EMA's first bar: its SMA seed ends where slow's does.
-    _ema_kernel(x, fast, 2.0 / (fast + 1), slow - fast, state[0:4], fast_ema)
-    _ema_kernel(x, slow, 2.0 / (slow + 1), 0, state[4:8], slow_ema)
-    line = np.subtract(fast_ema, slow_ema, out=fast_ema)
-    _ema_kernel(line, signal, 2.0 / (signal + 1), 0, state[8:12], signal_line)
-    line[np.isnan(signal_line)] = np.nan
-    return line, signal_line, np.subtract(line, signal_line, out=slow_ema)
+    line, signal_line, hist = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    _macd_kernel(x, fast, slow, signal, state, line, signal_line, hist)
+    return line, signal_line, hist
 
 
 def _run_rsi(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
