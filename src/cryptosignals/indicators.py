@@ -404,18 +404,34 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
 
 
 # --- rolling MIN / MAX over `period` values (TA_MIN / TA_MAX) ------------------------------------
-# The extreme is tracked, TA-Lib's way: the window is rescanned only when the extreme leaves it.
-# A NaN (after the first value) makes the output NaN while it is inside the window, in chunks too.
+# The extreme is tracked, TA-Lib's way: a new value replaces it only when strictly beyond it, and
+# when it leaves the window the window's extreme is looked up again: the first one in ring-slot
+# order (which picks between 0.0 and -0.0). The look-up is O(1) (van Herk / Gil-Werman): the ring
+# slots split the values into blocks of `period` by the global count, so the window is the tail
+# of the previous block (slots pos..period-1) then the head of the current one (slots 0..); the
+# head's extreme is kept as values arrive and the tail's suffix extremes are computed once per
+# block. A NaN (after the first value) makes the output NaN while it is inside the window.
 # state: n, started, ring buffer[period]
 @_kernel
 def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-def]
     n, started = int(state[_N]), state[_STARTED] != 0.0
     pos = n % period
-    best, best_at, nan_at = 0.0, -1, -1  # positions count values, like n; -1: rescan
+    best, best_at, nan_at = 0.0, -1, -1  # positions count values, like n; -1: look up
     # values stored by an earlier call (slots 0..n-1 until the ring is full): find their NaNs
     for j in range(min(n, period)):
         if math.isnan(state[2 + j]):
             nan_at = max(nan_at, n - period + (j - pos) % period)
+    # suffix extremes of the previous block by slot (the leftmost of equals), and the current
+    # block's extreme so far (the first of equals), as values, and positions
+    tail, tail_at = np.empty(period), np.empty(period, np.int64)
+    block = n - pos  # position of the current block's first value (slot 0)
+    if n >= period:
+        _block_suffix(state, period, pos, block - period, is_max, tail, tail_at)
+    head, head_at = state[2], block
+    for j in range(1, pos):
+        y = state[2 + j]
+        if (y > head) if is_max else (y < head):
+            head, head_at = y, block + j
     for i in range(x.shape[0]):
         value = x[i]
         if not started:
@@ -423,6 +439,12 @@ def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-d
                 out[i] = np.nan
                 continue
             started = True
+        if pos == 0:  # a new block: the one in the ring is complete
+            if n >= period:
+                _block_suffix(state, period, 0, n - period, is_max, tail, tail_at)
+            head, head_at = value, n
+        elif (value > head) if is_max else (value < head):
+            head, head_at = value, n
         state[2 + pos] = value
         if math.isnan(value):
             nan_at = n
@@ -436,15 +458,24 @@ def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-d
         if best_at >= oldest:
             if (value > best) if is_max else (value < best):
                 best, best_at = value, n - 1
+        elif pos != 0 and ((tail[pos] > head) if is_max else (tail[pos] < head)):
+            best, best_at = tail[pos], tail_at[pos]  # the window starts in the previous block
         else:
-            best, best_slot = state[2], 0
-            for j in range(1, period):
-                y = state[2 + j]
-                if (y > best) if is_max else (y < best):
-                    best, best_slot = y, j
-            best_at = oldest + (best_slot - pos) % period
+            best, best_at = head, head_at
         out[i] = best
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
+
+
+@_kernel
+def _block_suffix(state, period, first, start, is_max, tail, tail_at):  # type: ignore[no-untyped-def]
+    """Extremes of ring slots j..period-1 for j >= first (slot j holds position start + j)."""
+    extreme, at = state[1 + period], start + period - 1
+    tail[period - 1], tail_at[period - 1] = extreme, at
+    for j in range(period - 2, first - 1, -1):
+        y = state[2 + j]
+        if (y >= extreme) if is_max else (y <= extreme):
+            extreme, at = y, start + j
+        tail[j], tail_at[j] = extreme, at
 
 
 # --- the public, declarative layer ---------------------------------------------------------------
