@@ -65,7 +65,7 @@ def test_local_up_serves_the_seeds_cli_commands_until_interrupted() -> None:
         assert items and items[0]["price"]["N"] == "67000.5"
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=90)  # a loaded machine compiles numba first
     assert "stopped" in output
     assert process.returncode == 0
 
@@ -117,7 +117,7 @@ def test_local_up_posts_alerts_to_the_webhook_it_is_given() -> None:
         )
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=90)  # a loaded machine compiles numba first
         receiver.stop()
     assert "webhook: 1 delivered" in output
     assert "from-the-environment" not in output and receiver.url not in output
