@@ -52,16 +52,21 @@ _N, _STARTED = 0, 1
 # The kernel writes the final outputs (no numpy pass afterwards): `mode` 0 the mean into `first`;
 # 1 the deviation times `up` into `first`; 2 the bands mean + deviation * up, mean, and
 # mean - deviation * dn into `first`, `middle` and `last` (unused arrays may be any array).
+# Once the window is full, values go in blocks of `_BLOCK`: a sequential loop updates the sums
+# and keeps them per value, then a loop without dependencies between values (which the compiler
+# vectorises) turns them into outputs: the same operations on the same numbers, in a new order.
 # state: n, started, running sum, s1, s2, c, ring buffer[period]
+_BLOCK = 256
+
+
 @_kernel
 def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # type: ignore[no-untyped-def]
     n, started, running = int(state[_N]), state[_STARTED] != 0.0, state[2]
     s1, s2, centre = state[3], state[4], state[5]
     pos = n % period  # ring slot of the next value, = the oldest value's slot once full
-    with_var = mode != 0
     size = x.shape[0]
     begin = 0
-    while not started and begin < size:  # leading NaNs: warm-up starts at the first number
+    while begin < size and not started:  # leading NaNs: warm-up starts at the first number
         if math.isnan(x[begin]):
             first[begin] = np.nan
             if mode == 2:
@@ -70,46 +75,80 @@ def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # ty
             begin += 1
         else:
             started = True
-    for i in range(begin, size):
-        value = x[i]
-        oldest = state[6 + pos]
+    while begin < size and n < period - 1:  # the window fills
+        value = x[begin]
+        first[begin] = np.nan
+        if mode == 2:
+            middle[begin] = np.nan
+            last[begin] = np.nan
         state[6 + pos] = value
         running += value
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
-        if n < period:
-            first[i] = np.nan
-            if mode == 2:
-                middle[i] = np.nan
-                last[i] = np.nan
+        begin += 1
+    sums, sums1, sums2 = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
+    for start in range(begin, size, _BLOCK):
+        count = min(_BLOCK, size - start)
+        for k in range(count):  # the window is full from here on (n >= period after each)
+            value = x[start + k]
+            oldest = state[6 + pos]
+            state[6 + pos] = value
+            running += value
+            pos = pos + 1 if pos + 1 < period else 0
+            if mode == 0:
+                first[start + k] = running / period
+                running -= state[6 + pos]
+                continue
+            sums[k] = running
+            running -= state[6 + pos]
+            if pos == 0:  # every `period` values by the global count (n % period == 0)
+                centre, s1, s2 = value, 0.0, 0.0
+                for j in range(period):
+                    deviation = state[6 + j] - centre
+                    s1 += deviation
+                    s2 += deviation * deviation
+            else:
+                old, new = oldest - centre, value - centre
+                s1 += new - old
+                s2 += new * new - old * old
+            sums1[k] = s1
+            sums2[k] = s2
+        if mode == 0:
             continue
-        mean = running / period
-        running -= state[6 + pos]
-        if not with_var:
-            first[i] = mean
-            continue
-        if pos == 0:  # every `period` values by the global count (n % period == 0)
-            centre, s1, s2 = value, 0.0, 0.0
-            for j in range(period):
-                deviation = state[6 + j] - centre
-                s1 += deviation
-                s2 += deviation * deviation
-        else:
-            old, new = oldest - centre, value - centre
-            s1 += new - old
-            s2 += new * new - old * old
-        centred_mean = s1 / period
-        variance = s2 / period - centred_mean * centred_mean
-        # TA-Lib: the deviation is 0 where the variance is zero or negative (rounding)
-        deviation = math.sqrt(variance) if variance >= EPSILON else 0.0
+        for k in range(count):
+            centred_mean = sums1[k] / period
+            variance = sums2[k] / period - centred_mean * centred_mean
+            # TA-Lib: the deviation is 0 where the variance is zero or negative (rounding)
+            sums1[k] = math.sqrt(variance) if variance >= EPSILON else 0.0
         if mode == 1:
-            first[i] = deviation if up == 1.0 else deviation * up
+            for k in range(count):
+                first[start + k] = sums1[k] * up
         else:
-            first[i] = mean + deviation * up
-            middle[i] = mean
-            last[i] = mean - deviation * dn
+            for k in range(count):
+                mean, deviation = sums[k] / period, sums1[k]
+                first[start + k] = mean + deviation * up
+                middle[start + k] = mean
+                last[start + k] = mean - deviation * dn
+    n += max(0, size - begin)
     state[_N], state[_STARTED], state[2] = n, 1.0 if started else 0.0, running
     state[3], state[4], state[5] = s1, s2, centre
+
+
+# One thin kernel per mode: the compiler inlines the shared one with `mode` a constant, so each
+# loop is compiled without the other modes' tests.
+@_kernel
+def _sma_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
+    _mean_var_kernel(x, period, 0, 1.0, 1.0, state, out, out, out)
+
+
+@_kernel
+def _stddev_kernel(x, period, nbdev, state, out):  # type: ignore[no-untyped-def]
+    _mean_var_kernel(x, period, 1, nbdev, 1.0, state, out, out, out)
+
+
+@_kernel
+def _bbands_kernel(x, period, up, dn, state, upper, middle, lower):  # type: ignore[no-untyped-def]
+    _mean_var_kernel(x, period, 2, up, dn, state, upper, middle, lower)
 
 
 # --- EMA, seeded with the SMA of `period` values after `skip` values (TA_INT_EMA) --------------
@@ -487,7 +526,7 @@ def _as_float(x: Any) -> np.ndarray:
 
 def _run_sma(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
     mean = np.empty_like(x)
-    _mean_var_kernel(x, period, 0, 1.0, 1.0, state, mean, mean, mean)
+    _sma_kernel(x, period, state, mean)
     return (mean,)
 
 
@@ -495,7 +534,7 @@ def _run_stddev(
     state: np.ndarray, x: np.ndarray, *, period: int, nbdev: float
 ) -> tuple[np.ndarray]:
     deviation = np.empty_like(x)
-    _mean_var_kernel(x, period, 1, nbdev, 1.0, state, deviation, deviation, deviation)
+    _stddev_kernel(x, period, nbdev, state, deviation)
     return (deviation,)
 
 
@@ -503,7 +542,7 @@ def _run_bbands(
     state: np.ndarray, x: np.ndarray, *, period: int, nbdev_up: float, nbdev_dn: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     upper, middle, lower = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-    _mean_var_kernel(x, period, 2, nbdev_up, nbdev_dn, state, upper, middle, lower)
+    _bbands_kernel(x, period, nbdev_up, nbdev_dn, state, upper, middle, lower)
     return upper, middle, lower
 
 
