@@ -243,9 +243,12 @@ def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
     inverse = 1.0 / period  # TA-Lib 0.6+ multiplies by the inverse: same bits, and faster
     n, started = int(state[_N]), state[_STARTED] != 0.0
     prev, gain, loss = state[2], state[3], state[4]
-    for i in range(x.shape[0]):
-        value = x[i]
-        out[i] = np.nan
+    size = x.shape[0]
+    begin = 0
+    while begin < size and n < period + 1:  # the warm-up, value by value
+        value = x[begin]
+        out[begin] = np.nan
+        begin += 1
         if not started:
             if math.isnan(value):
                 continue
@@ -256,18 +259,30 @@ def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
             continue
         diff = value - prev
         prev = value
-        if n > period + 1:
-            gain *= period - 1
-            loss *= period - 1
         if diff < 0:
             loss -= diff
         else:
             gain += diff
-        if n >= period + 1:
+        if n == period + 1:
             gain *= inverse
             loss *= inverse
             total = gain + loss
-            out[i] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
+            out[begin - 1] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
+    # then without tests that depend on the count, and without a branch on the sign of the change:
+    # adding -0.0 and subtracting 0.0 leave any number's bits as they are
+    for i in range(begin, size):
+        value = x[i]
+        diff = value - prev
+        prev = value
+        gain *= period - 1
+        loss *= period - 1
+        gain += -0.0 if diff < 0 else diff
+        loss -= diff if diff < 0 else 0.0
+        gain *= inverse
+        loss *= inverse
+        total = gain + loss
+        out[i] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
+    n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = prev, gain, loss
 
