@@ -422,37 +422,39 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
     n, started = int(state[_N]), state[_STARTED] != 0.0
     sum_y, sum_xy, centre = state[2], state[3], state[4]
     pos = n % period  # slot of the next value = the oldest value's slot once full
-    for i in range(x.shape[0]):
-        value = x[i]
-        out[i] = np.nan
+    size = x.shape[0]
+    begin = 0
+    while begin < size and (not started or n < period - 1):  # leading NaNs, the window fills
+        value = x[begin]
+        out[begin] = np.nan
+        begin += 1
         if not started:
             if math.isnan(value):
                 continue
             started = True
-        oldest = state[5 + pos]
         state[5 + pos] = value
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
-        if n >= period and n % period == 0:
+    for i in range(begin, size):  # the window is full from here on (n >= period after each)
+        value = x[i]
+        oldest = state[5 + pos]
+        state[5 + pos] = value
+        pos = pos + 1 if pos + 1 < period else 0
+        if pos == 0:  # every `period` values by the global count (n % period == 0)
             centre = value
             sum_y = 0.0
             sum_xy = 0.0
             back = period - 1
-            for j in range(pos, period):
+            for j in range(period):
                 y = state[5 + j] - centre
                 sum_y += y
                 sum_xy += back * y
                 back -= 1
-            for j in range(pos):
-                y = state[5 + j] - centre
-                sum_y += y
-                sum_xy += back * y
-                back -= 1
-        elif n > period:
+        else:
             sum_xy += sum_y - period * (oldest - centre)
             sum_y += value - oldest
-        if n >= period:
-            out[i] = (period * sum_xy - sum_x * sum_y) / divisor
+        out[i] = (period * sum_xy - sum_x * sum_y) / divisor
+    n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = sum_y, sum_xy, centre
 
