@@ -291,12 +291,9 @@ def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
 def _true_range(high, low, prev_close):  # type: ignore[no-untyped-def]
     greatest = high - low
     up = abs(prev_close - high)
-    if up > greatest:
-        greatest = up
+    greatest = up if up > greatest else greatest
     down = abs(prev_close - low)
-    if down > greatest:
-        greatest = down
-    return greatest
+    return down if down > greatest else greatest
 
 
 # --- ATR with Wilder smoothing, seeded by the SMA of the first `period` true ranges (TA_ATR) ----
@@ -306,7 +303,12 @@ def _atr_kernel(high, low, close, period, state, out):  # type: ignore[no-untype
     inverse = 1.0 / period
     n, started = int(state[_N]), state[_STARTED] != 0.0
     prev_close, seed, atr = state[2], state[3], state[4]
-    for i in range(close.shape[0]):
+    size = close.shape[0]
+    ready = period + 1 if period > 1 else 1  # seeded: every later value is one Wilder step
+    begin = 0
+    while begin < size and n < ready:
+        i = begin
+        begin += 1
         out[i] = np.nan
         if not started:
             if math.isnan(high[i] + low[i] + close[i]):
@@ -317,15 +319,22 @@ def _atr_kernel(high, low, close, period, state, out):  # type: ignore[no-untype
             tr = _true_range(high[i], low[i], prev_close)
             if period == 1:
                 out[i] = tr
-            elif n <= period + 1:
+            else:
                 seed += tr
                 if n == period + 1:
                     atr = seed / period
                     out[i] = atr
-            else:
-                atr += (tr - atr) * inverse  # Wilder: within 6e-16 of TA-Lib, 2x faster
-                out[i] = atr
         prev_close = close[i]
+    if period == 1:
+        for i in range(begin, size):
+            out[i] = _true_range(high[i], low[i], prev_close)
+            prev_close = close[i]
+    else:
+        for i in range(begin, size):
+            atr += (_true_range(high[i], low[i], prev_close) - atr) * inverse  # Wilder: within
+            out[i] = atr  # 6e-16 of TA-Lib's division, and 2x faster
+            prev_close = close[i]
+    n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = prev_close, seed, atr
 
@@ -391,19 +400,36 @@ def _adx_kernel(high, low, close, period, state, out):  # type: ignore[no-untype
 def _roc_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
     n, started = int(state[_N]), state[_STARTED] != 0.0
     pos = n % period
-    for i in range(x.shape[0]):
-        value = x[i]
-        out[i] = np.nan
+    size = x.shape[0]
+    begin = 0
+    while begin < size and (not started or n < period):  # leading NaNs, the first window
+        value = x[begin]
+        out[begin] = np.nan
+        begin += 1
         if not started:
             if math.isnan(value):
                 continue
             started = True
-        if n >= period:
-            old = state[2 + pos]
-            out[i] = ((value / old) - 1.0) * 100.0 if old != 0.0 else 0.0
         state[2 + pos] = value
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
+    # the next `period` values compare with the ring, the later ones with this call's values:
+    # a loop without a carried dependency, which the compiler vectorises
+    ring_end = min(size, begin + period)
+    for i in range(begin, ring_end):
+        value, old = x[i], state[2 + pos]
+        out[i] = ((value / old) - 1.0) * 100.0 if old != 0.0 else 0.0
+        state[2 + pos] = value
+        pos = pos + 1 if pos + 1 < period else 0
+    for i in range(ring_end, size):
+        old = x[i - period]
+        safe = old if old != 0.0 else 1.0
+        ratio = ((x[i] / safe) - 1.0) * 100.0
+        out[i] = ratio if old != 0.0 else 0.0
+    # keep the last `period` values in the ring (their slots follow on from `pos`)
+    for i in range(max(ring_end, size - period), size):
+        state[2 + (pos + i - ring_end) % period] = x[i]
+    n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
 
 
