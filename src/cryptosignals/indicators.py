@@ -495,7 +495,7 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
 # block. A NaN (after the first value) makes the output NaN while it is inside the window.
 # state: n, started, ring buffer[period]
 @_kernel
-def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-def]
+def _extreme_exact(x, period, is_max, state, out):  # type: ignore[no-untyped-def]
     n, started = int(state[_N]), state[_STARTED] != 0.0
     pos = n % period
     best, best_at, nan_at = 0.0, -1, -1  # positions count values, like n; -1: look up
@@ -546,6 +546,75 @@ def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-d
             best, best_at = head, head_at
         out[i] = best
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
+
+
+# Long calls take a shortcut with the same results: where a window holds neither a NaN nor a zero,
+# its extreme is one number whose bits are unique (only 0.0 and -0.0 compare equal with different
+# bits), so which of its equal copies the tracking above picks cannot show in the output. Such
+# windows' extremes are computed directly, van Herk / Gil-Werman over this call's values (block
+# suffix extremes, then the running extreme of the next block), after the exact kernel has
+# covered the values whose windows reach into the ring; a NaN or zero anywhere among them sends
+# the whole call through the exact kernel instead.
+_SHORTCUT_PERIODS = 4  # values beyond the first window, in periods, from which it pays
+
+
+@_kernel
+def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-def]
+    size = x.shape[0]
+    first = 0  # the first number: leading NaNs before the first call's start are skipped
+    if state[_STARTED] == 0.0:
+        while first < size and math.isnan(x[first]):
+            first += 1
+    head = first + period - 1  # from here on each window lies in this call's values
+    if size - head < _SHORTCUT_PERIODS * period:
+        _extreme_exact(x, period, is_max, state, out)
+        return
+    saved = state.copy()
+    _extreme_exact(x[:head], period, is_max, state, out[:head])
+    if not _window_extremes(x, period, is_max, head, out):
+        state[:] = saved
+        _extreme_exact(x, period, is_max, state, out)
+        return
+    n = int(state[_N])
+    for i in range(max(head, size - period), size):  # the ring keeps the last `period` values
+        state[2 + (n + i - head) % period] = x[i]
+    state[_N], state[_STARTED] = n + size - head, 1.0
+
+
+@_kernel
+def _window_extremes(x, period, is_max, head, out):  # type: ignore[no-untyped-def]
+    """out[i] = the extreme of x[i - period + 1 .. i] for i >= head; False if these values hold a
+    NaN or a zero (then `out` is to be overwritten)."""
+    size = x.shape[0]
+    base = head - period + 1
+    clean = True
+    suffix = np.empty(period + 1)
+    suffix[period] = -math.inf if is_max else math.inf  # an empty suffix
+    extreme = x[base]
+    clean &= abs(extreme) > 0.0  # False for 0.0, -0.0 and NaN
+    for j in range(1, period):
+        y = x[base + j]
+        clean &= abs(y) > 0.0
+        extreme = y if ((y > extreme) if is_max else (y < extreme)) else extreme
+    out[head] = extreme
+    for start in range(base + period, size, period):
+        extreme = x[start - 1]
+        suffix[period - 1] = extreme
+        for j in range(period - 2, -1, -1):
+            y = x[start - period + j]
+            extreme = y if ((y > extreme) if is_max else (y < extreme)) else extreme
+            suffix[j] = extreme
+        running = x[start]
+        clean &= abs(running) > 0.0
+        tail = suffix[1]
+        out[start] = tail if ((tail > running) if is_max else (tail < running)) else running
+        for j in range(1, min(period, size - start)):
+            y = x[start + j]
+            clean &= abs(y) > 0.0
+            running = y if ((y > running) if is_max else (y < running)) else running
+            tail = suffix[j + 1]
+            out[start + j] = tail if ((tail > running) if is_max else (tail < running)) else running
+    return clean
 
 
 @_kernel
