@@ -1,21 +1,25 @@
 """Benchmark: what the deployed pipeline asks of AWS per tick, and the process handler's CPU.
 
-Run from the repository root (needs the `local` extra; about a minute):
+Run from the repository root (needs the `local` extra; about a minute at 5 minutes, five at 1):
 
     .venv/bin/python benchmarks/pipeline.py                     # 1 day warm-up, 8 h measured
-    .venv/bin/python benchmarks/pipeline.py --write-measured    # refresh the cost model's input
+    .venv/bin/python benchmarks/pipeline.py --cadence 1m        # real 1-minute ticks
+    .venv/bin/python benchmarks/pipeline.py --cadence 1m --write-measured   # the cost's input
 
 What it does:
 
-1. Starts the local stack (moto + template.yaml + our runtime) and the replay server on the
-   bundled sample (four coins), with the ingest function pointed at it; numba is blocked, as in
-   Lambda (the package leaves it out), so the handlers run the plain-Python kernels.
+1. Starts the local stack (moto + template.yaml + our runtime, the ingest schedule at
+   `--cadence`) and the replay server: at 5 minutes on the bundled sample (four coins), at 1
+   minute on two days of real 1-minute candles of bitcoin and ethereum (benchmarks/data), with
+   the ingest function pointed at it; numba is blocked, as in Lambda (the package leaves it out),
+   so the handlers run the plain-Python kernels.
 2. Warm-up: replays `--warmup` schedule periods (default a day), so the engine state of each
    coin has its steady-state size (it holds a day of windows).
-3. Measures `--runs` more periods (default 96 = 8 hours at 5 minutes). Each period fires the
-   ingest once and delivers its records at once: one tick per coin per process batch, which is
-   what a live deployment sees (the mapping's 5 s batching window is far shorter than the
-   cadence), and the worst case for the per-batch writes (engine state, aggregates).
+3. Measures `--runs` more periods (default 96 at 5 minutes = 8 hours; 120 at 1 minute). Each
+   period fires the ingest once and delivers its records at once: one tick per coin per process
+   batch, which is what a live deployment sees (the mapping's 5 s batching window is far
+   shorter than the cadence), and the worst case for the per-batch writes (engine state,
+   aggregates).
 4. Counts requests with botocore's own `before-call`/`after-call` hooks on the default session
    (every client the handlers create), only while a handler runs: the emulator's timings play no
    part. Write units are computed from the item sizes DynamoDB bills (attribute names + values,
@@ -27,8 +31,9 @@ What it does:
 6. Cold start: a fresh interpreter imports the process handler and runs one batch of one tick
    per coin against the stack (imports and first batch timed separately).
 
-Prints a table and writes `--json`; `--write-measured` stores the per-tick figures in
-src/cryptosignals/data/pipeline_measured.json, which `cryptosignals cost` reads.
+Prints a table and writes `--json`; `--write-measured` stores the figures of the cadence in
+src/cryptosignals/data/pipeline_measured.json (one entry per measured cadence), which
+`cryptosignals cost` reads for the cadence it is asked about.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASURED = ROOT / "src" / "cryptosignals" / "data" / "pipeline_measured.json"
+ONE_MINUTE_DATA = ROOT / "benchmarks" / "data"  # two days of 1m candles (its README)
+CADENCES = {"5m": ("rate(5 minutes)", None), "1m": ("rate(1 minute)", ONE_MINUTE_DATA)}
 
 
 def block_numba() -> None:
@@ -239,7 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     boto3.setup_default_session()
     from cryptosignals.aws.kinesis import encode_tick
-    from cryptosignals.coingecko.replay import ReplayServer
+    from cryptosignals.coingecko.replay import ReplayServer, load_candles
     from cryptosignals.local.runtime import function_name, temporary_environment
     from cryptosignals.local.stack import LocalStack
 
@@ -264,7 +271,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu["invocations"] += 1
 
     started = time.perf_counter()
-    with LocalStack.start() as stack, ReplayServer() as server:
+    schedule, data = CADENCES[args.cadence]
+    candles = None if data is None else load_candles(data, interval=args.cadence)
+    # the bundled sample starts a day in (a day of history); the 1m files from their first tick
+    start = None if candles is None else min(int(c.timestamp[0]) // 1000 for c in candles.values())
+    with (
+        LocalStack.start(parameters={"IngestSchedule": schedule}) as stack,
+        ReplayServer(candles, start=start) as server,
+    ):
         names = stack.names
         meter.process = names["process_function"]
         # cold-started as Lambda would, in the function's environment, then wrapped in a timer
@@ -274,7 +288,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack.runtime.handlers[names["process_function"]] = timed_handler
         stack.set_function_environment(
             names["ingest_function"],
-            {"COINGECKO_API_URL": server.url, "COINGECKO_RATE_LIMIT_PER_MIN": "100000"},
+            {
+                "COINGECKO_API_URL": server.url,
+                "COINGECKO_RATE_LIMIT_PER_MIN": "100000",
+                "TRACKED_COINS": ",".join(sorted(server.coins)),
+            },
         )
         runtime_invoke = stack.runtime.invoke
 
@@ -407,6 +425,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"python {platform.python_version()}",
         "numba": bool(args.numba),
+        "cadence": args.cadence,
         "warmup_periods": args.warmup,
         "period_s": period,
         "per_tick": per_tick,
@@ -468,8 +487,10 @@ def report(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warmup", type=int, default=288, help="periods before measuring")
-    parser.add_argument("--runs", type=int, default=96, help="periods measured")
+    parser.add_argument("--cadence", choices=sorted(CADENCES), default="5m",
+                        help="the ingest schedule and the data replayed")  # fmt: skip
+    parser.add_argument("--warmup", type=int, help="periods before measuring (default a day)")
+    parser.add_argument("--runs", type=int, help="periods measured (96 at 5m, 120 at 1m)")
     parser.add_argument("--numba", action="store_true", help="allow numba (Lambda has none)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
@@ -483,13 +504,18 @@ def main() -> None:
         help=f"store the per-tick figures for `cryptosignals cost` ({MEASURED.name})",
     )
     args = parser.parse_args()
+    minutes = 5 if args.cadence == "5m" else 1
+    args.warmup = 24 * 60 // minutes if args.warmup is None else args.warmup
+    args.runs = (96 if minutes == 5 else 120) if args.runs is None else args.runs
     result = run(args)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     if args.write_measured:
-        MEASURED.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        print(f"wrote {MEASURED.relative_to(ROOT)}")
+        measured = json.loads(MEASURED.read_text()) if MEASURED.exists() else {}
+        measured = {"cadences": {**measured.get("cadences", {}), args.cadence: result}}
+        MEASURED.write_text(json.dumps(measured, indent=2, sort_keys=True) + "\n")
+        print(f"wrote the {args.cadence} figures into {MEASURED.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _total(coins: int, cadence: float, **options: int) -> float:
-    return sum(line.cost for line in monthly_bill(coins, cadence, load_measured(), **options))
+    measured = load_measured(cadence)
+    return sum(line.cost for line in monthly_bill(coins, cadence, measured, **options))
 
 
 def test_cadences_parse_to_minutes() -> None:
@@ -32,7 +33,9 @@ def test_cadences_parse_to_minutes() -> None:
         parse_cadence("fast")
 
 
-def test_the_measured_counts_ship_with_the_package() -> None:
+def test_the_measured_counts_ship_with_the_package_for_each_cadence() -> None:
+    assert load_measured(1.0)["cadence"] == "1m" and load_measured(0.5)["cadence"] == "1m"
+    assert load_measured(5.0)["cadence"] == "5m" and load_measured(60)["cadence"] == "5m"
     measured = load_measured()
     per_tick = measured["per_tick"]
     assert set(per_tick["wru_per_tick"]) == {
@@ -109,3 +112,18 @@ def test_the_pipeline_benchmark_counts_requests_per_tick(tmp_path: Path) -> None
     assert figures["calls_by_function"]["ingest"]["kinesis.PutRecords"] == 3
     assert 0 < figures["cold_start"]["imports_s"] < 30
     assert "DynamoDB write requests / tick" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_pipeline_benchmark_replays_real_one_minute_ticks(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "pipeline.py"), "--cadence", "1m",
+         "--warmup", "3", "--runs", "3", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["cadence"] == "1m" and figures["period_s"] == 60
+    assert figures["per_tick"]["ticks"] == 3 * 2  # bitcoin and ethereum, three minutes
+    assert figures["per_tick"]["wru_per_tick"]["crypto_raw_data"] == 1.0

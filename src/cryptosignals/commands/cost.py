@@ -2,7 +2,9 @@
 
 The counts per tick (DynamoDB write/read units by table, EventBridge events, Kinesis records,
 the process handler's CPU per tick, log bytes per invocation) come from benchmarks/pipeline.py,
-which stores them in `data/pipeline_measured.json`; the prices are PRICES below (us-east-1,
+which stores them per measured cadence (5 minutes on the bundled sample, 1 minute on real
+1-minute ticks: the engine state grows with the tick rate) in `data/pipeline_measured.json`;
+a bill uses the measurement of the nearest measured cadence; the prices are PRICES below (us-east-1,
 on-demand list prices, dated). docs/cost.md explains the model and its assumptions.
 
 Per-tick work: one raw item, the signals the tick fires (two writes each, plus the GSI), its
@@ -75,9 +77,12 @@ CURSOR_BYTES_PER_COIN = 24
 TARGET = (100, 1.0, 15.0)  # coins, cadence minutes, USD a month (issue 4)
 
 
-def load_measured() -> dict[str, Any]:
+def load_measured(cadence_min: float = 1.0) -> dict[str, Any]:
+    """The benchmark's figures at the measured cadence nearest (by ratio) to the one asked."""
     text = (resources.files("cryptosignals") / "data" / "pipeline_measured.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    cadences: dict[str, Any] = json.loads(text)["cadences"]
+    nearest = min(cadences, key=lambda c: abs(math.log(parse_cadence(c) / cadence_min)))
+    return cadences[nearest]  # type: ignore[no-any-return]
 
 
 def parse_cadence(text: str) -> float:
@@ -238,8 +243,8 @@ def cost(
     format: Annotated[CostFormat, typer.Option(help="Output format.")] = CostFormat.table,
 ) -> None:
     """The monthly AWS bill of the pipeline, from the benchmark's measured counts per tick."""
-    measured = load_measured()
     minutes = parse_cadence(cadence)
+    measured = load_measured(minutes)
     lines = monthly_bill(coins, minutes, measured, ticks_per_batch=ticks_per_batch, shards=shards)
     total = sum(line.cost for line in lines)
     if format is CostFormat.json:
@@ -248,6 +253,7 @@ def cost(
                 {
                     "coins": coins,
                     "cadence_min": minutes,
+                    "measured_cadence": measured["cadence"],
                     "ticks_per_batch": ticks_per_batch,
                     "prices_as_of": PRICES_AS_OF,
                     "lines": [vars(line) for line in lines],
@@ -265,7 +271,8 @@ def cost(
     out.print(bill_table(lines, title))
     t = measured["per_tick"]
     out.print(
-        f"measured {measured['measured_at']} (benchmarks/pipeline.py): "
+        f"measured {measured['measured_at']} at a {measured['cadence']} cadence "
+        f"(benchmarks/pipeline.py --cadence {measured['cadence']}): "
         f"{sum(t['wru_per_tick'].values()):.2f} WRU, "
         f"{sum(t['rru_per_tick'].values()):.2f} RRU, "
         f"{t['dynamodb_write_requests_per_tick']:.2f} write + "
