@@ -581,6 +581,17 @@ def _extreme_kernel(x, period, is_max, state, out):  # type: ignore[no-untyped-d
     state[_N], state[_STARTED] = n + size - head, 1.0
 
 
+# One thin kernel each: the compiler inlines the shared one with `is_max` a constant.
+@_kernel
+def _min_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
+    _extreme_kernel(x, period, False, state, out)
+
+
+@_kernel
+def _max_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
+    _extreme_kernel(x, period, True, state, out)
+
+
 @_kernel
 def _window_extremes(x, period, is_max, head, out):  # type: ignore[no-untyped-def]
     """out[i] = the extreme of x[i - period + 1 .. i] for i >= head; False if these values hold a
@@ -713,13 +724,13 @@ def _run_slope(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.nda
 
 def _run_min(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
     out = np.empty_like(x)
-    _extreme_kernel(x, period, False, state, out)
+    _min_kernel(x, period, state, out)
     return (out,)
 
 
 def _run_max(state: np.ndarray, x: np.ndarray, *, period: int) -> tuple[np.ndarray]:
     out = np.empty_like(x)
-    _extreme_kernel(x, period, True, state, out)
+    _max_kernel(x, period, state, out)
     return (out,)
 
 
