@@ -119,11 +119,12 @@ def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # ty
             centred_mean = sums1[k] / period
             variance = sums2[k] / period - centred_mean * centred_mean
             # TA-Lib: the deviation is 0 where the variance is zero or negative (rounding)
-            sums1[k] = math.sqrt(variance) if variance >= EPSILON else 0.0
-        if mode == 1:
-            for k in range(count):
-                first[start + k] = sums1[k] * up
-        else:
+            deviation = math.sqrt(variance) if variance >= EPSILON else 0.0
+            if mode == 1:
+                first[start + k] = deviation * up
+            else:
+                sums1[k] = deviation
+        if mode == 2:
             for k in range(count):
                 mean, deviation = sums[k] / period, sums1[k]
                 first[start + k] = mean + deviation * up
