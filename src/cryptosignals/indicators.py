@@ -347,7 +347,11 @@ def _adx_kernel(high, low, close, period, state, out):  # type: ignore[no-untype
     n, started = int(state[_N]), state[_STARTED] != 0.0
     prev_high, prev_low, prev_close = state[2], state[3], state[4]
     plus_dm, minus_dm, tr_sum, dx_sum, adx = state[5], state[6], state[7], state[8], state[9]
-    for i in range(close.shape[0]):
+    size = close.shape[0]
+    begin = 0
+    while begin < size and n < 2 * period:  # the warm-up, value by value
+        i = begin
+        begin += 1
         out[i] = np.nan
         if not started:
             if math.isnan(high[i] + low[i] + close[i]):
@@ -390,6 +394,31 @@ def _adx_kernel(high, low, close, period, state, out):  # type: ignore[no-untype
             if not math.isnan(dx):
                 adx = ((adx * (period - 1)) + dx) / period
             out[i] = adx
+    # then without count tests, and the directional movements added by selects: adding -0.0
+    # leaves any number's bits as they are
+    for i in range(begin, size):
+        diff_plus = high[i] - prev_high
+        diff_minus = prev_low - low[i]
+        prev_high, prev_low = high[i], low[i]
+        plus_dm -= plus_dm / period
+        minus_dm -= minus_dm / period
+        to_minus = (diff_minus > 0) & (diff_plus < diff_minus)
+        to_plus = (not to_minus) & (diff_plus > 0) & (diff_plus > diff_minus)
+        minus_dm += diff_minus if to_minus else -0.0
+        plus_dm += diff_plus if to_plus else -0.0
+        tr = _true_range(high[i], low[i], prev_close)
+        tr_sum = tr_sum - (tr_sum / period) + tr
+        prev_close = close[i]
+        if not (-EPSILON < tr_sum < EPSILON):
+            minus_di = 100.0 * (minus_dm / tr_sum)
+            plus_di = 100.0 * (plus_dm / tr_sum)
+            di_sum = minus_di + plus_di
+            if not (-EPSILON < di_sum < EPSILON):
+                dx = 100.0 * (abs(minus_di - plus_di) / di_sum)
+                if not math.isnan(dx):
+                    adx = ((adx * (period - 1)) + dx) / period
+        out[i] = adx
+    n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = prev_high, prev_low, prev_close
     state[5], state[6], state[7], state[8], state[9] = plus_dm, minus_dm, tr_sum, dx_sum, adx
