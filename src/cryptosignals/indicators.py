@@ -491,25 +491,33 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
         state[5 + pos] = value
         n += 1
         pos = pos + 1 if pos + 1 < period else 0
-    for i in range(begin, size):  # the window is full from here on (n >= period after each)
-        value = x[i]
-        oldest = state[5 + pos]
-        state[5 + pos] = value
-        pos = pos + 1 if pos + 1 < period else 0
-        if pos == 0:  # every `period` values by the global count (n % period == 0)
-            centre = value
-            sum_y = 0.0
-            sum_xy = 0.0
-            back = period - 1
-            for j in range(period):
-                y = state[5 + j] - centre
-                sum_y += y
-                sum_xy += back * y
-                back -= 1
-        else:
-            sum_xy += sum_y - period * (oldest - centre)
-            sum_y += value - oldest
-        out[i] = (period * sum_xy - sum_x * sum_y) / divisor
+    # the window is full from here on (n >= period after each): in blocks, a sequential loop for
+    # the sums, then a vectorised one for the slopes (as in the mean and variance kernel)
+    sums_y, sums_xy = np.empty(_BLOCK), np.empty(_BLOCK)
+    for start in range(begin, size, _BLOCK):
+        count = min(_BLOCK, size - start)
+        for k in range(count):
+            value = x[start + k]
+            oldest = state[5 + pos]
+            state[5 + pos] = value
+            pos = pos + 1 if pos + 1 < period else 0
+            if pos == 0:  # every `period` values by the global count (n % period == 0)
+                centre = value
+                sum_y = 0.0
+                sum_xy = 0.0
+                back = period - 1
+                for j in range(period):
+                    y = state[5 + j] - centre
+                    sum_y += y
+                    sum_xy += back * y
+                    back -= 1
+            else:
+                sum_xy += sum_y - period * (oldest - centre)
+                sum_y += value - oldest
+            sums_y[k] = sum_y
+            sums_xy[k] = sum_xy
+        for k in range(count):
+            out[start + k] = (period * sums_xy[k] - sum_x * sums_y[k]) / divisor
     n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = sum_y, sum_xy, centre
