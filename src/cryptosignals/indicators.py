@@ -99,7 +99,8 @@ def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # ty
                 first[start + k] = running / period
                 running -= state[6 + pos]
                 continue
-            sums[k] = running
+            if mode == 2:
+                sums[k] = running
             running -= state[6 + pos]
             if pos == 0:  # every `period` values by the global count (n % period == 0)
                 centre, s1, s2 = value, 0.0, 0.0
