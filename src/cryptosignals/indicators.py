@@ -648,22 +648,26 @@ def _window_extremes(x, period, is_max, head, out):  # type: ignore[no-untyped-d
         extreme = y if ((y > extreme) if is_max else (y < extreme)) else extreme
     out[head] = extreme
     for start in range(base + period, size, period):
-        extreme = x[start - 1]
+        # slices, indexed from 0 by loop counters: no negative-index handling in the loops
+        previous, current = x[start - period : start], x[start : min(start + period, size)]
+        extreme = previous[period - 1]
         suffix[period - 1] = extreme
-        for j in range(period - 2, -1, -1):
-            y = x[start - period + j]
+        for back in range(period - 1):
+            j = period - 2 - back
+            y = previous[j]
             extreme = y if ((y > extreme) if is_max else (y < extreme)) else extreme
             suffix[j] = extreme
-        running = x[start]
+        window = out[start : start + current.shape[0]]
+        running = current[0]
         clean &= abs(running) > 0.0
         tail = suffix[1]
-        out[start] = tail if ((tail > running) if is_max else (tail < running)) else running
-        for j in range(1, min(period, size - start)):
-            y = x[start + j]
+        window[0] = tail if ((tail > running) if is_max else (tail < running)) else running
+        for j in range(1, current.shape[0]):
+            y = current[j]
             clean &= abs(y) > 0.0
             running = y if ((y > running) if is_max else (y < running)) else running
             tail = suffix[j + 1]
-            out[start + j] = tail if ((tail > running) if is_max else (tail < running)) else running
+            window[j] = tail if ((tail > running) if is_max else (tail < running)) else running
     return clean
 
 
