@@ -89,23 +89,26 @@ def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # ty
     sums, sums1, sums2 = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
     for start in range(begin, size, _BLOCK):
         count = min(_BLOCK, size - start)
+        # slices indexed from 0 by loop counters (no negative-index handling per value)
+        values, ring = x[start : start + count], state[6 : 6 + period]
+        outs = first[start : start + count]
         for k in range(count):  # the window is full from here on (n >= period after each)
-            value = x[start + k]
-            oldest = state[6 + pos]
-            state[6 + pos] = value
+            value = values[k]
+            oldest = ring[pos]
+            ring[pos] = value
             running += value
             pos = pos + 1 if pos + 1 < period else 0
             if mode == 0:
-                first[start + k] = running / period
-                running -= state[6 + pos]
+                outs[k] = running / period
+                running -= ring[pos]
                 continue
             if mode == 2:
                 sums[k] = running
-            running -= state[6 + pos]
+            running -= ring[pos]
             if pos == 0:  # every `period` values by the global count (n % period == 0)
                 centre, s1, s2 = value, 0.0, 0.0
                 for j in range(period):
-                    deviation = state[6 + j] - centre
+                    deviation = ring[j] - centre
                     s1 += deviation
                     s2 += deviation * deviation
             else:
@@ -122,13 +125,13 @@ def _mean_var_kernel(x, period, mode, up, dn, state, first, middle, last):  # ty
             # TA-Lib: the deviation is 0 where the variance is zero or negative (rounding)
             deviation = math.sqrt(variance) if variance >= EPSILON else 0.0
             if mode == 1:
-                first[start + k] = deviation * up
+                outs[k] = deviation * up
             else:
                 sums1[k] = deviation
         if mode == 2:
             for k in range(count):
                 mean, deviation = sums[k] / period, sums1[k]
-                first[start + k] = mean + deviation * up
+                outs[k] = mean + deviation * up
                 middle[start + k] = mean
                 last[start + k] = mean - deviation * dn
     n += max(0, size - begin)
