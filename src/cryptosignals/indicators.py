@@ -190,9 +190,10 @@ def _ema_kernel(x, period, k, skip, state, out):  # type: ignore[no-untyped-def]
             x[begin], period, k, skip, n, started, seed, ema
         )
         begin += 1
-    for i in range(begin, size):
-        ema = ((x[i] - ema) * k) + ema
-        out[i] = ema
+    values, outs = x[begin:], out[begin:]  # indexed from 0: no negative-index handling
+    for i in range(size - begin):
+        ema = ((values[i] - ema) * k) + ema
+        outs[i] = ema
     n += size - begin
     state[_N], state[_STARTED], state[2], state[3] = n, 1.0 if started else 0.0, seed, ema
 
@@ -330,15 +331,17 @@ def _atr_kernel(high, low, close, period, state, out):  # type: ignore[no-untype
                     atr = seed / period
                     out[i] = atr
         prev_close = close[i]
+    # slices indexed from 0 by the loop counter: no negative-index handling per value
+    highs, lows, closes, outs = high[begin:], low[begin:], close[begin:], out[begin:]
     if period == 1:
-        for i in range(begin, size):
-            out[i] = _true_range(high[i], low[i], prev_close)
-            prev_close = close[i]
+        for i in range(size - begin):
+            outs[i] = _true_range(highs[i], lows[i], prev_close)
+            prev_close = closes[i]
     else:
-        for i in range(begin, size):
-            atr += (_true_range(high[i], low[i], prev_close) - atr) * inverse  # Wilder: within
-            out[i] = atr  # 6e-16 of TA-Lib's division, and 2x faster
-            prev_close = close[i]
+        for i in range(size - begin):
+            atr += (_true_range(highs[i], lows[i], prev_close) - atr) * inverse  # Wilder: within
+            outs[i] = atr  # 6e-16 of TA-Lib's division, and 2x faster
+            prev_close = closes[i]
     n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = prev_close, seed, atr
@@ -500,10 +503,12 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
     sums_y, sums_xy = np.empty(_BLOCK), np.empty(_BLOCK)
     for start in range(begin, size, _BLOCK):
         count = min(_BLOCK, size - start)
+        values, ring = x[start : start + count], state[5 : 5 + period]  # indexed from 0
+        outs = out[start : start + count]
         for k in range(count):
-            value = x[start + k]
-            oldest = state[5 + pos]
-            state[5 + pos] = value
+            value = values[k]
+            oldest = ring[pos]
+            ring[pos] = value
             pos = pos + 1 if pos + 1 < period else 0
             if pos == 0:  # every `period` values by the global count (n % period == 0)
                 centre = value
@@ -511,7 +516,7 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
                 sum_xy = 0.0
                 back = period - 1
                 for j in range(period):
-                    y = state[5 + j] - centre
+                    y = ring[j] - centre
                     sum_y += y
                     sum_xy += back * y
                     back -= 1
@@ -521,7 +526,7 @@ def _slope_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
             sums_y[k] = sum_y
             sums_xy[k] = sum_xy
         for k in range(count):
-            out[start + k] = (period * sums_xy[k] - sum_x * sums_y[k]) / divisor
+            outs[k] = (period * sums_xy[k] - sum_x * sums_y[k]) / divisor
     n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = sum_y, sum_xy, centre
