@@ -276,8 +276,9 @@ def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
             out[begin - 1] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
     # then without tests that depend on the count, and without a branch on the sign of the change:
     # adding -0.0 and subtracting 0.0 leave any number's bits as they are
-    for i in range(begin, size):
-        value = x[i]
+    values, outs = x[begin:], out[begin:]  # indexed from 0: no negative-index handling
+    for i in range(size - begin):
+        value = values[i]
         diff = value - prev
         prev = value
         gain *= period - 1
@@ -287,7 +288,7 @@ def _rsi_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
         gain *= inverse
         loss *= inverse
         total = gain + loss
-        out[i] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
+        outs[i] = 100.0 * (gain / total) if not (-EPSILON < total < EPSILON) else 0.0
     n += size - begin
     state[_N], state[_STARTED] = n, 1.0 if started else 0.0
     state[2], state[3], state[4] = prev, gain, loss
@@ -458,11 +459,12 @@ def _roc_kernel(x, period, state, out):  # type: ignore[no-untyped-def]
         out[i] = ((value / old) - 1.0) * 100.0 if old != 0.0 else 0.0
         state[2 + pos] = value
         pos = pos + 1 if pos + 1 < period else 0
-    for i in range(ring_end, size):
-        old = x[i - period]
+    values, olds, outs = x[ring_end:], x[ring_end - period : size - period], out[ring_end:]
+    for i in range(size - ring_end):  # slices indexed from 0: no negative-index handling
+        old = olds[i]
         safe = old if old != 0.0 else 1.0
-        ratio = ((x[i] / safe) - 1.0) * 100.0
-        out[i] = ratio if old != 0.0 else 0.0
+        ratio = ((values[i] / safe) - 1.0) * 100.0
+        outs[i] = ratio if old != 0.0 else 0.0
     # keep the last `period` values in the ring (their slots follow on from `pos`)
     for i in range(max(ring_end, size - period), size):
         state[2 + (pos + i - ring_end) % period] = x[i]
