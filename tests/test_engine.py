@@ -201,6 +201,9 @@ def test_the_coins_risk_and_regime_ride_with_the_batch_and_every_signal() -> Non
     one_hour = latest["horizons"]["1h"]
     assert 0 < one_hour["sigma"] < one_hour["var_95"] < one_hour["var_99"] < one_hour["es_975"]
     assert latest["position_size"] == pytest.approx(min(1.0, 0.01 / one_hour["var_99"]))
+    hour = next(a for a in result.aggregates if a.time_window == 60)
+    sigma_before = engine.risk.sigma_as_of(TICKS.timestamp[-1:] - 3600, "1h")[0]
+    assert latest["move_sigma_1h"] == pytest.approx(np.log1p(hour.chg_pct / 100) / sigma_before)
     regime = latest["regime"]
     assert regime["name"] == engine.config.regimes.names[regime["rank"]]
     assert sum(regime["probabilities"].values()) == pytest.approx(1.0)

@@ -426,6 +426,10 @@ class Engine:
             TIMEFRAMES[cfg.timeframe], result.signals,
         )  # fmt: skip
         latest = {} if self.risk is None else self.risk.latest(cfg.risk_budget) or {}
+        if latest:  # the last tick's hour in sigmas of the 1h forecast made before it (question 4)
+            hour = next(a for a in result.aggregates if a.time_window == Window.M60)
+            before = self._sigma_as_of(ts[-1:] - 3600)[0]
+            latest["move_sigma_1h"] = _none(float(np.log1p(hour.chg_pct / 100.0)) / before)
         if self.regime is not None:
             latest["regime"] = self.regime.latest()
         result.risk = latest or None
