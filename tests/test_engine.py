@@ -216,3 +216,14 @@ def test_the_coins_risk_and_regime_ride_with_the_batch_and_every_signal() -> Non
     assert {s.signal_id for s in without.signals} >= {
         s.signal_id for s in result.signals if s.rule != "cut_size"
     }  # the forecast adds context and one rule; it changes no other signal
+
+
+def test_the_base_bars_features_come_out_of_each_feed_the_same_in_any_chunking() -> None:
+    whole = Engine("bitcoin").feed(TICKS).bars
+    engine, parts = Engine("bitcoin"), []
+    for start, stop in itertools.pairwise([0, 300, 301, 800, len(TICKS)]):
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())))
+        parts.append(engine.feed(TICKS[start:stop]).bars)
+    assert {"close", "rsi_14", "adx_14", "trend", "volume_ratio", "sigma_1h"} <= set(whole)
+    for name, column in whole.items():
+        np.testing.assert_array_equal(np.concatenate([p[name] for p in parts]), column, name)

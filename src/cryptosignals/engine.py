@@ -123,6 +123,9 @@ class EngineResult:
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     risk: dict[str, Any] | None = None  # the latest forecast (RiskForecaster.latest)
+    # the base timeframe's closed bars of this feed: their features and context, as the rules
+    # saw them (one array per column; what models read so they never compute a second copy)
+    bars: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _none(value: float) -> float | None:
@@ -397,6 +400,7 @@ class Engine:
         }
         for rule in cfg.rules:
             result.signals += self._signals(rule, cfg.timeframe, base, base_context)
+        result.bars = {**base.current, **base_context}
 
         tick_context = {k: _as_of(ts, base["end"], base_context[k], v)
                         for k, v in self.context.items()}  # fmt: skip
