@@ -168,3 +168,45 @@ def regime_market(
     volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
     candles = Candles(timestamps, open_, high, low, close, volume)
     return RegimeMarket(candles, bar_ends(timestamps), state)
+
+
+@dataclass(frozen=True)
+class VolatilityMarket:
+    """Candles whose 5-minute log returns have a known sigma: `sigma[i]` is the true standard
+    deviation of the return of the bar closing at `end[i]`, known before that bar."""
+
+    candles: Candles
+    end: np.ndarray
+    sigma: np.ndarray
+
+
+def garch_market(
+    days: int = 60, seed: int = 0, omega: float = 1e-8, alpha: float = 0.08, beta: float = 0.9,
+    nu: float = float("inf"), start_time: int = 1_740_000_000,
+) -> VolatilityMarket:  # fmt: skip
+    """A random walk whose 5-minute variance follows a GARCH(1,1): v[t+1] = omega + alpha r[t]^2
+    + beta v[t] (long-run sigma sqrt(omega / (1 - alpha - beta)): 0.1 % by default), with
+    Student-t(`nu`) innovations scaled to unit variance (normal when nu is infinite; fat tails
+    for small nu). alpha = 0 and beta = 0 give a constant sigma of sqrt(omega)."""
+    rng = np.random.default_rng(seed)
+    n = days * 288
+    if np.isinf(nu):
+        shocks = rng.standard_normal(n)
+    else:
+        shocks = rng.standard_t(nu, n) / np.sqrt(nu / (nu - 2.0))
+    persistence = alpha + beta
+    v = omega / (1.0 - persistence) if persistence < 1 else omega
+    sigma, returns = np.empty(n), np.empty(n)
+    for i in range(n):
+        sigma[i] = np.sqrt(v)
+        returns[i] = sigma[i] * shocks[i]
+        v = omega + alpha * returns[i] ** 2 + beta * v
+    close = 100.0 * np.exp(np.cumsum(returns))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    wick = np.abs(rng.normal(0.0, 0.3, (2, n))) * sigma
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    timestamps = ((start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)) * 1000
+    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
+    candles = Candles(timestamps, open_, high, low, close, volume)
+    return VolatilityMarket(candles, bar_ends(timestamps), sigma)
