@@ -22,7 +22,8 @@ known at the close of the bar it is reported on; no later bar changes it (tested
   (the 24h volume over its trailing mean) exceeds `volume_min`. One breakout is followed at a
   time: if a close gets back inside the zone (at or below the upper edge for +1, at or above
   the lower edge for -1) within `hold_bars` bars it was false (`false_breakout` = its direction
-  on that bar), otherwise it held (`breakout_held` = its direction on bar `hold_bars` after).
+  on that bar; no new breakout is counted on that bar), otherwise it held (`breakout_held` = its
+  direction on bar `hold_bars` after).
   Every breakout is labelled exactly once, in order (`breakout_history`).
 - **Patterns** from confirmed pivots (prices are highs for peaks, lows for troughs):
   - `double_top`: two pivot highs `min_span`..`max_span` bars apart, within `peak_tol_pct` % of
@@ -329,7 +330,8 @@ class StructureTracker:
             elif n - start >= p.hold_bars:
                 out["breakout_held"][i] = direction
                 self.pending = None
-        if self.pending is None and prev is not None and vr > p.volume_min:
+        failed = out["false_breakout"][i] != 0  # that bar's event; no new breakout with it
+        if self.pending is None and not failed and prev is not None and vr > p.volume_min:
             self._breakout(i, n, prev, close, out)
 
         # pivots: bar n - k is confirmed now
@@ -561,14 +563,13 @@ def aggregate_bars(
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
     stops = np.r_[starts[1:], len(end)]
     closed = end[stops - 1] == bucket[starts] * seconds
-    starts, stops = starts[closed], stops[closed]
-    high, low = np.asarray(high, float), np.asarray(low, float)
+    last = stops[closed] - 1
     return {
-        "end": end[stops - 1],
-        "high": np.maximum.reduceat(high, starts) if len(starts) else np.empty(0),
-        "low": np.minimum.reduceat(low, starts) if len(starts) else np.empty(0),
-        "close": np.asarray(close, float)[stops - 1],
-        "volume_ratio": np.asarray(volume_ratio, float)[stops - 1],
+        "end": end[last],
+        "high": np.maximum.reduceat(np.asarray(high, float), starts)[closed],
+        "low": np.minimum.reduceat(np.asarray(low, float), starts)[closed],
+        "close": np.asarray(close, float)[last],
+        "volume_ratio": np.asarray(volume_ratio, float)[last],
     }
 
 
