@@ -103,3 +103,23 @@ def test_risk_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     one_hour = data["summary"]["ewma"]["fhs"]["1h_var_99"]
     assert 0 <= one_hour["pass_share"] <= 1 and 0 <= one_hour["median_rate"] < 0.2
     assert data["stream"]["cpu_ms_per_bar"] > 0 and 0 < data["stream"]["state_bytes"] < 1024
+
+
+def test_forecast_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "forecast.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "forecast.py"), "--quick",
+         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    data = json.loads(figures.read_text())
+    assert data["coins"] == ["bitcoin", "ethereum"]
+    for coin in data["coins"]:
+        for h in ("5m", "15m", "30m"):
+            calibrated = data["results"][coin][h]["calibrated"]
+            assert calibrated["n"] > 5000 and abs(calibrated["coverage"] - 0.8) < 0.02
+            assert 0 < calibrated["mean_width"] < 0.05
+            assert 0.5 < data["results"][coin][h]["uncalibrated"]["coverage"] < 1
+    assert data["stream"]["cpu_ms_per_bar"] > 0 and 0 < data["stream"]["state_bytes"] < 1200
