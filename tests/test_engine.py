@@ -145,12 +145,11 @@ def test_irregular_ticks_build_bars_by_event_time() -> None:
     price = np.array([10.0, 11.0, 9.0, 12.0, 13.0, 14.0])
     nan = np.full(6, np.nan)
     engine = Engine("bitcoin", EngineConfig(rules=(), tick_rules=()))
-    engine.feed(TickSeries("bitcoin", ts, price, nan, nan, nan))
-    history = engine.features["5m"].history
+    bars = engine.feed(TickSeries("bitcoin", ts, price, nan, nan, nan)).bars
     # Bars (900,1200] and (1200,1500] and (1800,2100] closed; (2100,2400] is still open.
-    assert [row["end"] for row in history] == [1500.0, 2100.0]
-    assert history[0]["open"] == 9.0 and history[0]["close"] == 12.0
-    assert history[1]["high"] == 13.0 and history[1]["close"] == 13.0
+    assert bars["end"].tolist() == [1200.0, 1500.0, 2100.0]
+    assert bars["open"][1] == 9.0 and bars["close"][1] == 12.0
+    assert bars["high"][2] == 13.0 and bars["close"][2] == 13.0
     assert engine.bars["5m"].open[0] == 2400
 
 

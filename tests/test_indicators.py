@@ -210,3 +210,18 @@ def test_interpreted_kernels_equal_compiled_kernels(btc_candles: Candles) -> Non
     ]
     for mine, theirs in zip(compiled, interpreted, strict=True):
         np.testing.assert_array_equal(np.nan_to_num(mine, nan=-1.0), np.array(theirs))
+
+
+@pytest.mark.parametrize("name", ["min", "max"])
+def test_a_stored_min_or_max_keeps_only_the_values_that_can_still_be_the_extreme(
+    name: str,
+) -> None:
+    """The ring of 120 values shrinks to the window's record values (about ln 120 on noise);
+    the chunked test above checks that outputs are unchanged bit for bit."""
+    stream = Stream(name, period=120)
+    stream.update(np.random.default_rng(5).normal(size=5000))
+    stored = stream.to_json()["state"]
+    assert 2 <= sum(v is not None for v in stored) <= 2 + 20
+    restored = Stream.from_json(json.loads(json.dumps(stream.to_json())))
+    later = np.random.default_rng(6).normal(size=300)
+    np.testing.assert_array_equal(restored.update(later)[0], stream.update(later)[0])

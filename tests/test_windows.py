@@ -1,4 +1,5 @@
-"""Rolling windows by event time: against a brute-force reference, streamed == batch."""
+"""Rolling windows by event time: against a brute-force reference of their definition (the 5m
+window exact, the longer ones in whole buckets), streamed == batch, bounded state."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptosignals.windows import FIELDS, WINDOWS, WindowState, aggregates_at, rolling_windows
+from cryptosignals.windows import (
+    BUCKETS,
+    FIELDS,
+    WINDOWS,
+    Window,
+    WindowState,
+    aggregates_at,
+    rolling_windows,
+)
 
 
 def _irregular_ticks(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -22,8 +31,16 @@ def _irregular_ticks(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return ts, price, volume
 
 
-def _brute_force(ts, price, volume, i, minutes):  # type: ignore[no-untyped-def]
-    inside = [j for j in range(len(ts)) if ts[i] - minutes * 60 < ts[j] <= ts[i]]
+def _start(t: int, window: Window) -> int:
+    """Where the window ending at a tick at t starts (exclusive): t - W for the exact 5m window,
+    else W before the end of the tick's bucket."""
+    width = BUCKETS.get(window)
+    end = t if width is None else -(-t // width) * width
+    return end - int(window) * 60
+
+
+def _brute_force(ts, price, volume, i, window):  # type: ignore[no-untyped-def]
+    inside = [j for j in range(len(ts)) if _start(ts[i], window) < ts[j] <= ts[i]]
     p = [price[j] for j in inside]
     v = [volume[j] for j in inside if not np.isnan(volume[j])]
     return (
@@ -37,7 +54,7 @@ def test_windows_match_a_brute_force_reference_on_irregular_ticks() -> None:
     result = rolling_windows(ts, price, volume)
     for window in WINDOWS:
         for i in range(len(ts)):
-            expected = _brute_force(ts, price, volume, i, int(window))
+            expected = _brute_force(ts, price, volume, i, window)
             np.testing.assert_allclose(result[window][i], expected, rtol=1e-12, equal_nan=True)
 
 
@@ -69,7 +86,6 @@ def test_streamed_windows_equal_batch_windows_exactly(seed: int, cuts: list[int]
             pieces[w].append(rows)
     for w in WINDOWS:
         np.testing.assert_array_equal(np.concatenate(pieces[w]), whole[w])
-    assert state.timestamp[0] > ts[-1] - 86_400  # only the last day is kept
 
 
 def test_aggregates_carry_the_table_keys() -> None:
@@ -78,3 +94,26 @@ def test_aggregates_carry_the_table_keys() -> None:
     items = [a.to_json() for a in aggregates_at("bitcoin", int(ts[-1]), rows)]
     assert [i["time_window"] for i in items] == [5, 30, 60, 1440]
     assert all(i["crypto_id"] == "bitcoin" and i["window_end"] == int(ts[-1]) for i in items)
+
+
+def test_on_bucket_ends_the_bucketed_windows_are_the_exact_ones() -> None:
+    """Five-minute candles land on bucket ends: then (E - W, t] is (t - W, t] for 30m and 60m."""
+    ts = 1_700_000_100 + 300 * np.arange(400, dtype=np.int64)
+    ts = ts - ts % 300
+    price = np.linspace(100.0, 140.0, 400)
+    out = rolling_windows(ts, price, np.ones(400))
+    for window in (Window.M30, Window.M60):
+        count = int(out[window][-1][FIELDS.index("sample_count")])
+        assert count == int(window) // 5
+        assert out[window][-1][FIELDS.index("min_price")] == price[-count]
+
+
+def test_the_state_stays_bounded_at_any_tick_rate() -> None:
+    """A day of ticks every 10 seconds keeps five minutes of ticks and 12 + 24 buckets."""
+    ts = 1_700_000_000 + 10 * np.arange(8640 * 2, dtype=np.int64)
+    price = 100 + np.cumsum(np.random.default_rng(2).normal(0, 0.01, len(ts)))
+    state = WindowState()
+    state.update(ts, price, np.full(len(ts), 1e9))
+    stored = state.to_json()
+    assert len(stored["ticks"][0]) == 30
+    assert [len(columns[0]) for columns in stored["buckets"].values()] == [12, 24]

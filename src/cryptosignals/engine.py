@@ -39,11 +39,11 @@ from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.regimes import RegimeFilter, RegimeModel
 from cryptosignals.risk import RiskForecaster, VolatilityModel
 from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, setup_score
-from cryptosignals.windows import Aggregate, Window, WindowState, aggregates_at
+from cryptosignals.windows import FIELDS, Aggregate, Window, WindowState, aggregates_at
 
 TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
 _HORIZON_OF_MINUTES = {5: "5m", 30: "30m", 60: "1h"}  # a tick rule's window as a risk horizon
-STATE_VERSION = 5  # bump when a stored state can no longer be read (5: risk and regime)
+STATE_VERSION = 6  # bump when a stored state can no longer be read (6: bucketed windows)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,6 @@ class EngineConfig:
     trend_fast: int = 5  # the higher timeframe's trend: SMA(fast) vs SMA(slow) of its closes
     trend_slow: int = 30
     adx_period: int = 14
-    volume_lookback: int = 288  # bars of the base timeframe (24h of 5m bars)
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     volatility: VolatilityModel | None = None  # the coin's fitted forecast (for_coin)
     regimes: RegimeModel | None = None  # the coin's fitted regime model (for_coin)
@@ -81,12 +80,6 @@ class EngineConfig:
     def base_features(self) -> dict[str, FeatureSpec]:
         specs: dict[str, FeatureSpec] = {
             f"adx_{self.adx_period}": ("adx", "hlc", {"period": self.adx_period}, 0),
-            f"volume_avg_{self.volume_lookback}": (
-                "sma",
-                "volume",
-                {"period": self.volume_lookback},
-                0,
-            ),
         }
         for rule in self.rules:
             for name, spec in rule.features().items():
@@ -249,13 +242,19 @@ class FeatureSet:
         return Frame(values, self.history)
 
     def remember(self, frame: Frame) -> None:
+        """Keep the last bars for the next batch: of each, only the features read that far back
+        (every rule reads the same features on every batch that has bars)."""
         if frame.size == 0:
             return
         rows = [
             {k: float(v[i]) for k, v in frame.current.items()}
             for i in range(max(0, frame.size - Frame.DEPTH), frame.size)
         ]
-        self.history = (self.history + rows)[-Frame.DEPTH :]
+        kept = (self.history + rows)[-Frame.DEPTH :]
+        self.history = [
+            {k: v for k, v in row.items() if frame.looked_back.get(k, 0) >= len(kept) - i}
+            for i, row in enumerate(kept)
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -292,6 +291,7 @@ class Engine:
         self.windows = (
             WindowState.from_json(state["windows"]) if "windows" in state else WindowState()
         )
+        self.volume_mean = _nan(state.get("volume_mean"))  # the 24h window's, at the last tick
         frames = state.get("frames", {})
         self.bars = {
             tf: _Bars(TIMEFRAMES[tf], frames.get(tf, {}).get("bars"))
@@ -337,6 +337,7 @@ class Engine:
             "crypto_id": self.crypto_id,
             "last_timestamp": self.last_timestamp,
             "windows": self.windows.to_json(),
+            "volume_mean": _none(self.volume_mean),
             "frames": {
                 tf: {"bars": self.bars[tf].to_json(), **self.features[tf].to_json()}
                 for tf in self.bars
@@ -381,6 +382,7 @@ class Engine:
         ts, price, volume = ticks.timestamp, ticks.price, ticks.volume_24h
         windows = self.windows.update(ts, price, volume)
         result.aggregates = aggregates_at(self.crypto_id, int(ts[-1]), windows)
+        volume_mean = windows[Window.H24][:, FIELDS.index("volume_aggregated")]
 
         cfg = self.config
         higher = self.features[cfg.higher_timeframe].update(
@@ -388,13 +390,16 @@ class Engine:
         )
         base_bars = self.bars[cfg.timeframe].update(ts, price, volume)
         base = self.features[cfg.timeframe].update(base_bars)
+        # the mean 24h volume of the day up to each bar's last tick (the 24h window's)
+        base.current["volume_avg_24h"] = _as_of(base["end"], ts, volume_mean, self.volume_mean)
+        self.volume_mean = float(volume_mean[-1])
         self._forecast(base)
 
         trend = np.sign(higher["trend_fast"] - higher["trend_slow"])
         base_context = {
             "trend": _as_of(base["end"], higher["end"], trend, self.context["trend"]),
             "adx": base[f"adx_{cfg.adx_period}"],
-            "volume_ratio": base["volume"] / base.prev(f"volume_avg_{cfg.volume_lookback}"),
+            "volume_ratio": base["volume"] / base.prev("volume_avg_24h"),
             "sigma_1h": base["sigma_1h"],
             "regime_rank": base["regime_rank"],
         }

@@ -800,6 +800,8 @@ class Indicator:
     state_size: Callable[..., int]
     run: Callable[..., tuple[np.ndarray, ...]]
     min_period: int = 1
+    # MIN/MAX: what a ring slot that can never be the extreme again is read back as (below)
+    never: float | None = None
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
         """Defaults filled in, unknown names and bad periods rejected with a clear message."""
@@ -856,9 +858,9 @@ INDICATORS: dict[str, Indicator] = {
                   lambda period: 5 + period,
                   _run_slope, min_period=2),
         Indicator("min", "lowest value over the period", ("x",), {"period": 30}, ("min",),
-                  lambda period: period - 1, _ring("period"), _run_min),
+                  lambda period: period - 1, _ring("period"), _run_min, never=math.inf),
         Indicator("max", "highest value over the period", ("x",), {"period": 30}, ("max",),
-                  lambda period: period - 1, _ring("period"), _run_max),
+                  lambda period: period - 1, _ring("period"), _run_max, never=-math.inf),
     )
 }  # fmt: skip
 
@@ -895,11 +897,36 @@ class Stream:
         return self.indicator.run(self.state, *arrays, **self.params)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.indicator.name, "params": self.params, "state": self.state.tolist()}
+        state: list[float | None] = self.state.tolist()
+        if self.indicator.never is not None:
+            for slot in _outdone_slots(self.state, self.params["period"], self.indicator.never):
+                state[slot] = None
+        return {"name": self.indicator.name, "params": self.params, "state": state}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Stream:
-        return cls(data["name"], np.array(data["state"], dtype=np.float64), **data["params"])
+        never = INDICATORS[data["name"]].never
+        state = [never if v is None else v for v in data["state"]]
+        return cls(data["name"], np.array(state, dtype=np.float64), **data["params"])
+
+
+def _outdone_slots(state: np.ndarray, period: int, never: float) -> list[int]:
+    """The MIN (never = +inf) or MAX (-inf) ring slots holding a value with a later one strictly
+    beyond it: every window that still holds the value holds the later one too, so it can never
+    be the output again (nor tie with it). The stored state leaves them out (null, read back as
+    `never`, which no window picks): of a ring of `period` values typically a handful of record
+    values remain (about ln(period) on noise). NaNs are kept: they decide which outputs are NaN.
+    """
+    n = int(state[_N])
+    best, outdone = never, []
+    for position in range(n - 1, max(n - period, 0) - 1, -1):  # newest first
+        slot = 2 + position % period
+        value = state[slot]
+        if (value < best) if never < 0 else (value > best):
+            outdone.append(slot)
+        elif not math.isnan(value):
+            best = value
+    return outdone
 
 
 def _batch(name: str, *inputs: Any, **params: Any) -> tuple[np.ndarray, ...]:

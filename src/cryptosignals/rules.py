@@ -48,6 +48,7 @@ class Frame:
         self.current = current
         self.history = history  # most recent last; as many rows as Frame.DEPTH, NaN-filled
         self.size = len(next(iter(current.values()))) if current else 0
+        self.looked_back: dict[str, int] = {}  # the features read earlier rows, how far back
 
     DEPTH: ClassVar[int] = 2
 
@@ -56,6 +57,7 @@ class Frame:
 
     def prev(self, name: str, lag: int = 1) -> np.ndarray:
         """The feature `lag` bars earlier, for each bar of the batch."""
+        self.looked_back[name] = max(lag, self.looked_back.get(name, 0))
         earlier = np.array([row.get(name, np.nan) for row in self.history[-lag:]], dtype=float)
         return np.concatenate([earlier, self.current[name]])[: self.size]
 
@@ -225,22 +227,17 @@ class VolumeSpike(Rule):
     """Unusual activity: the 24h volume exceeds `multiplier` times its trailing average.
 
     CoinGecko only gives 24-hour volumes, so the spike is defined on them: the latest 24h volume
-    against the mean of the 24h volumes of the previous `lookback` bars (24 hours of 5m bars by
-    default). Fires when the ratio first passes the multiplier.
+    against the mean of the 24h volume readings of the day before the previous bar (the engine's
+    24h window, `volume_avg_24h`). Fires when the ratio first passes the multiplier.
     """
 
     multiplier: float = 2.0
-    lookback: int = 288
     name: ClassVar[str] = "volume_spike"
     question: ClassVar[str] = "Does volume confirm the move?"
 
-    def features(self) -> dict[str, FeatureSpec]:
-        return {f"volume_avg_{self.lookback}": ("sma", "volume", {"period": self.lookback}, 0)}
-
     def fire(self, f: Frame) -> Firing:
-        name = f"volume_avg_{self.lookback}"
-        ratio = f["volume"] / f.prev(name)
-        last_ratio = f.prev("volume") / f.prev(name, 2)
+        ratio = f["volume"] / f.prev("volume_avg_24h")
+        last_ratio = f.prev("volume") / f.prev("volume_avg_24h", 2)
         mask = (ratio > self.multiplier) & ~(last_ratio > self.multiplier)
         move = f["close"] - f.prev("close")
         return _alert(mask, np.where(move >= 0, 1.0, -1.0), {"volume_ratio": ratio})
@@ -297,8 +294,9 @@ class BollingerSqueeze(Rule):
 
 @dataclass(frozen=True)
 class VolatilitySpike(Rule):
-    """How volatile is it now? ATR (as % of price) jumps above `multiplier` x its average over
-    `lookback` bars: widen stops, cut size."""
+    """How volatile is it now? ATR (as % of price) jumps above `multiplier` x its exponential
+    average over `lookback` bars (TA-Lib's EMA: a mean age of half the lookback, like a
+    `lookback`-bar SMA, in four numbers of state instead of `lookback`): widen stops, cut size."""
 
     period: int = 14
     lookback: int = 100
@@ -307,14 +305,10 @@ class VolatilitySpike(Rule):
     question: ClassVar[str] = "How volatile is it now; should I cut position size?"
 
     def features(self) -> dict[str, FeatureSpec]:
+        atr = f"atr_pct_{self.period}"
         return {
-            f"atr_pct_{self.period}": ("atr_pct", "hlc", {"period": self.period}, 0),
-            f"atr_pct_avg_{self.lookback}": (
-                "sma",
-                f"atr_pct_{self.period}",
-                {"period": self.lookback},
-                0,
-            ),
+            atr: ("atr_pct", "hlc", {"period": self.period}, 0),
+            f"atr_pct_avg_{self.lookback}": ("ema", atr, {"period": self.lookback}, 0),
         }
 
     def fire(self, f: Frame) -> Firing:

@@ -1,16 +1,23 @@
-"""Rolling 5m / 30m / 60m / 24h aggregates per coin, by event time.
+"""Rolling 5m / 30m / 60m / 24h aggregates per coin, by event time, in bounded state.
 
-The window of length W ending at a tick at time t holds the ticks with time in (t - W, t]. Ticks
-are irregular (a missed poll is simply absent) and strictly increasing: the engine drops a
-repeated timestamp as a duplicate before it gets here.
+The 5-minute window ending at a tick at time t holds the ticks in (t - 5 min, t], exactly. The
+longer windows are made of whole buckets, so their state does not grow with the tick rate: the
+30m and 60m windows of 5-minute buckets, the 24h window of hourly buckets, each bucket aligned
+like the bars ((end - width, end], end a multiple of the width). The window of length W ending
+at a tick in the bucket ending at E holds the ticks in (E - W, t]: the current bucket so far and
+the whole buckets before it. When ticks land on bucket ends (five-minute candles, on the hour)
+that is exactly (t - W, t]; otherwise the window is up to one bucket shorter (the 60m window of
+a tick at 10:03 starts after 09:05, the 24h window of a tick at 10:30 after 11:00 the day
+before). docs/assumptions.md says the same.
 
 Per window: average, minimum and maximum price; `volume_aggregated`, the mean of the 24-hour
 volume readings in the window (CoinGecko gives 24h volumes, which cannot be summed over
 intervals: see docs/assumptions.md); `chg_pct`, the percent change from the window's first to
 its last price; and `sample_count`.
 
-Each aggregate is computed from the ticks inside its window only, so a streamed run (which keeps
-the last 24 hours of ticks as its state) gives exactly the values of a batch run.
+A bucket keeps count, sum, minimum, maximum and first price and the sum and count of its volume
+readings, and ticks are added to it in event order: a streamed run gives exactly the values of
+a batch run, in any chunking.
 """
 
 from __future__ import annotations
@@ -35,11 +42,15 @@ class Window(IntEnum):
 
 WINDOWS: tuple[Window, ...] = tuple(Window)
 FIELDS = ("avg_price", "min_price", "max_price", "volume_aggregated", "chg_pct", "sample_count")
+#: The bucket width (seconds) of each bucketed window; the 5-minute window is exact.
+BUCKETS: dict[Window, int] = {Window.M30: 300, Window.M60: 300, Window.H24: 3600}
+_EXACT = 300  # seconds of ticks kept for the exact 5-minute window
+_BUCKET_FIELDS = ("end", "count", "sum", "min", "max", "first", "volume_sum", "volume_count")
 
 
 @kernel
-def _window_kernel(timestamp, price, volume, start, seconds, out):  # type: ignore[no-untyped-def]
-    """Aggregates of the windows ending at ticks start.. (out has one row per such tick)."""
+def _exact_kernel(timestamp, price, volume, start, seconds, out):  # type: ignore[no-untyped-def]
+    """Aggregates of the windows (t - seconds, t] ending at ticks start.. (one row each)."""
     first = 0
     for i in range(start, timestamp.shape[0]):
         while timestamp[first] <= timestamp[i] - seconds:
@@ -66,6 +77,58 @@ def _window_kernel(timestamp, price, volume, start, seconds, out):  # type: igno
         out[row, 3] = volume_total / volume_count if volume_count > 0 else np.nan
         out[row, 4] = (price[i] / price[first] - 1.0) * 100.0
         out[row, 5] = count
+
+
+@kernel
+def _bucket_kernel(timestamp, price, volume, width, rows, used, spans, out):  # type: ignore[no-untyped-def]
+    """Adds each tick to its bucket (rows: oldest first, `used` of them filled) and writes, per
+    span, the aggregate of the buckets ending after (the tick's bucket end - span) to
+    out[span, tick]. Returns how many rows are filled afterwards."""
+    capacity = rows.shape[0]
+    for i in range(timestamp.shape[0]):
+        t, p, v = timestamp[i], price[i], volume[i]
+        end = -(-t // width) * width
+        if used == 0 or rows[used - 1, 0] != end:
+            drop = 0  # buckets no window reaches any more
+            while drop < used and rows[drop, 0] <= end - capacity * width:
+                drop += 1
+            for j in range(used - drop):
+                rows[j, :] = rows[j + drop, :]
+            used -= drop
+            rows[used, 0], rows[used, 1], rows[used, 2] = end, 0.0, 0.0
+            rows[used, 3], rows[used, 4], rows[used, 5] = p, p, p
+            rows[used, 6], rows[used, 7] = 0.0, 0.0
+            used += 1
+        last = used - 1
+        rows[last, 1] += 1.0
+        rows[last, 2] += p
+        if p < rows[last, 3]:
+            rows[last, 3] = p
+        if p > rows[last, 4]:
+            rows[last, 4] = p
+        if not np.isnan(v):
+            rows[last, 6] += v
+            rows[last, 7] += 1.0
+        for k in range(spans.shape[0]):
+            count, total, low, high = 0.0, 0.0, p, p
+            first, volume_total, volume_count = p, 0.0, 0.0
+            j = last
+            while j >= 0 and rows[j, 0] > end - spans[k]:
+                count += rows[j, 1]
+                total += rows[j, 2]
+                low = min(low, rows[j, 3])
+                high = max(high, rows[j, 4])
+                first = rows[j, 5]
+                volume_total += rows[j, 6]
+                volume_count += rows[j, 7]
+                j -= 1
+            out[k, i, 0] = total / count
+            out[k, i, 1] = low
+            out[k, i, 2] = high
+            out[k, i, 3] = volume_total / volume_count if volume_count > 0 else np.nan
+            out[k, i, 4] = (p / first - 1.0) * 100.0
+            out[k, i, 5] = count
+    return used
 
 
 @dataclass(frozen=True)
@@ -96,68 +159,87 @@ class Aggregate:
         }
 
 
-def rolling_windows(
-    timestamp: np.ndarray, price: np.ndarray, volume: np.ndarray, start: int = 0
-) -> dict[Window, np.ndarray]:
-    """For every tick from `start` on: one (n, 6) array per window, columns as in FIELDS."""
-    timestamp = np.ascontiguousarray(timestamp, dtype=np.int64)
-    if len(timestamp) > 1 and np.any(np.diff(timestamp) <= 0):
-        raise ValueError("tick timestamps must be strictly increasing (drop duplicates first)")
-    price = np.ascontiguousarray(price, dtype=np.float64)
-    volume = np.ascontiguousarray(volume, dtype=np.float64)
-    result = {}
-    for window in WINDOWS:
-        out = np.empty((len(timestamp) - start, len(FIELDS)))
-        _window_kernel(timestamp, price, volume, start, int(window) * 60, out)
-        result[window] = out
-    return result
+def _floats(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _json_floats(values: np.ndarray) -> list[float | int | None]:
+    """Whole numbers as ints (timestamps, counts: shorter JSON), NaN as null."""
+    return [None if v != v else int(v) if v.is_integer() else v for v in values.tolist()]
 
 
 class WindowState:
-    """The last 24 hours of ticks of one coin: all a streamed window computation needs."""
+    """What the windows of one coin need from earlier batches: the last five minutes of ticks
+    and the buckets of the last hour and day (a bounded state at any tick rate)."""
 
-    def __init__(
-        self,
-        timestamp: np.ndarray | None = None,
-        price: np.ndarray | None = None,
-        volume: np.ndarray | None = None,
-    ) -> None:
-        self.timestamp = np.zeros(0, np.int64) if timestamp is None else timestamp
-        self.price = np.zeros(0) if price is None else price
-        self.volume = np.zeros(0) if volume is None else volume
+    def __init__(self) -> None:
+        self.ticks = np.zeros((0, 3))  # timestamp, price, volume of the last five minutes
+        self.buckets = {
+            width: np.zeros((max(int(w) * 60 // width for w, b in BUCKETS.items() if b == width),
+                             len(_BUCKET_FIELDS)))
+            for width in sorted(set(BUCKETS.values()))
+        }  # fmt: skip
+        self.used = dict.fromkeys(self.buckets, 0)
 
     def update(
         self, timestamp: np.ndarray, price: np.ndarray, volume: np.ndarray
     ) -> dict[Window, np.ndarray]:
-        """Aggregates for each new tick (new ticks must be later than every kept one)."""
-        kept = len(self.timestamp)
-        all_ts = np.concatenate([self.timestamp, timestamp]).astype(np.int64)
-        all_price = np.concatenate([self.price, price])
-        all_volume = np.concatenate([self.volume, volume])
-        result = rolling_windows(all_ts, all_price, all_volume, start=kept)
+        """Aggregates for each new tick (new ticks must be later than every earlier one)."""
+        timestamp = np.ascontiguousarray(timestamp, dtype=np.int64)
+        if len(timestamp) > 1 and np.any(np.diff(timestamp) <= 0):
+            raise ValueError("tick timestamps must be strictly increasing (drop duplicates first)")
+        price = np.ascontiguousarray(price, dtype=np.float64)
+        volume = np.ascontiguousarray(volume, dtype=np.float64)
+        kept = len(self.ticks)
+        all_ts = np.concatenate([self.ticks[:, 0].astype(np.int64), timestamp])
+        all_price = np.concatenate([self.ticks[:, 1], price])
+        all_volume = np.concatenate([self.ticks[:, 2], volume])
+        result = {Window.M5: np.empty((len(timestamp), len(FIELDS)))}
+        _exact_kernel(all_ts, all_price, all_volume, kept, _EXACT, result[Window.M5])
         if len(all_ts):
-            keep = all_ts > all_ts[-1] - int(max(WINDOWS)) * 60
-            self.timestamp, self.price, self.volume = (
-                all_ts[keep],
-                all_price[keep],
-                all_volume[keep],
+            recent = all_ts > all_ts[-1] - _EXACT
+            self.ticks = np.column_stack([all_ts[recent], all_price[recent], all_volume[recent]])
+        for width, rows in self.buckets.items():
+            windows = [w for w, b in BUCKETS.items() if b == width]
+            spans = np.array([int(w) * 60 for w in windows], dtype=np.int64)
+            out = np.empty((len(windows), len(timestamp), len(FIELDS)))
+            self.used[width] = _bucket_kernel(
+                timestamp, price, volume, width, rows, self.used[width], spans, out
             )
-        return result
+            result.update(zip(windows, out, strict=True))
+        return {w: result[w] for w in WINDOWS}
 
-    def to_json(self) -> dict[str, list]:
+    @property
+    def last_timestamp(self) -> int | None:
+        return int(self.ticks[-1, 0]) if len(self.ticks) else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Columns, not rows: similar numbers side by side compress better."""
         return {
-            "timestamp": self.timestamp.tolist(),
-            "price": self.price.tolist(),
-            "volume": [None if np.isnan(v) else v for v in self.volume.tolist()],
+            "ticks": [_json_floats(column) for column in self.ticks.T],
+            "buckets": {
+                str(width): [_json_floats(column) for column in rows[: self.used[width]].T]
+                for width, rows in self.buckets.items()
+            },
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, list]) -> WindowState:
-        return cls(
-            np.array(data["timestamp"], dtype=np.int64),
-            np.array(data["price"], dtype=float),
-            np.array([np.nan if v is None else v for v in data["volume"]], dtype=float),
-        )
+    def from_json(cls, data: dict[str, Any]) -> WindowState:
+        state = cls()
+        state.ticks = np.column_stack([_floats(c) for c in data["ticks"]]).reshape(-1, 3)
+        for width, rows in state.buckets.items():
+            columns = data["buckets"][str(width)]
+            stored = np.column_stack([_floats(c) for c in columns]).reshape(-1, rows.shape[1])
+            rows[: len(stored)] = stored
+            state.used[width] = len(stored)
+        return state
+
+
+def rolling_windows(
+    timestamp: np.ndarray, price: np.ndarray, volume: np.ndarray
+) -> dict[Window, np.ndarray]:
+    """For every tick of a series: one (n, 6) array per window, columns as in FIELDS."""
+    return WindowState().update(timestamp, price, volume)
 
 
 def aggregates_at(
