@@ -122,7 +122,7 @@ def test_forecast_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
             assert calibrated["n"] > 5000 and abs(calibrated["coverage"] - 0.8) < 0.02
             assert 0 < calibrated["mean_width"] < 0.05
             assert 0.5 < data["results"][coin][h]["uncalibrated"]["coverage"] < 1
-    assert data["stream"]["cpu_ms_per_bar"] > 0 and 0 < data["stream"]["state_bytes"] < 1200
+    assert data["stream"]["cpu_ms_per_bar"] > 0 and 0 < data["stream"]["state_bytes"] < 1500
 
 
 def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
@@ -138,7 +138,8 @@ def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
     assert data["real"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
     [planted] = data["planted"]
     assert all(share >= 0.8 for share in planted["found_share"].values()), planted
-    assert all(rate <= 1.0 for rate in data["noise"]["per_30d"].values()), data["noise"]
+    for noise in data["noise"]:
+        assert all(rate <= 1.0 for rate in noise["per_30d"].values()), noise
     assert data["cost"]["us_per_bar_batch"] > 0 and 0 < data["cost"]["state_zlib_bytes"] <= 1500
     assert set(data["real"]["forward_1h"]) == {
         "double_top", "double_bottom", "head_shoulders", "inverse_head_shoulders",
