@@ -5,15 +5,20 @@ small, and `cryptosignals market` works end to end on the bundled samples."""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cryptosignals.candles import sample_path
 from cryptosignals.market import (
     BAR_SECONDS,
     BETA_COLUMNS,
@@ -311,3 +316,54 @@ def test_clusters_find_two_planted_groups() -> None:
     clusters = correlation_clusters(returns, ["a", "b", "c", "d", "e"], min_corr=0.5)
     assert sorted(map(sorted, clusters.groups())) == [["a", "b", "c"], ["d", "e"]]
     assert clusters.corr[0, 1] == pytest.approx(0.8, abs=0.03)
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cryptosignals", "market", *args],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_market_command_on_the_bundled_samples(tmp_path: Path) -> None:
+    page = tmp_path / "market.html"
+    files = [str(sample_path(c)) for c in ("bitcoin", "ethereum", "solana", "cardano")]
+    result = _run("--input", *files, "--format", "json", "--html", str(page))
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    coins = {row["coin"]: row for row in out["coins"]}
+    assert set(coins) == {"ethereum", "solana", "cardano"}  # bitcoin is the reference
+    for row in coins.values():
+        assert 0.8 < row["beta_median"] < 2.0 and 0.6 < row["corr_median"] < 0.95
+        assert row["beta_p10"] <= row["beta_median"] <= row["beta_p90"]
+        assert row["moves"] > 400 and 0.3 < row["btc_driven_share"] < 0.9
+    assert 0.6 < out["market"]["pc1_share"]["median"] < 1.0
+    assert out["clusters"] == [["solana", "cardano", "bitcoin", "ethereum"]]
+    assert len(out["hourly"]) == 21 * 24 and out["hourly"][-1]["n_coins"] == 4
+    text = page.read_text()
+    assert text.count("<svg") == 3 and "ordered by cluster" in text
+    csv_out = _run("--format", "csv", "--rows", "market")  # the samples by default
+    assert csv_out.returncode == 0, csv_out.stderr
+    lines = csv_out.stdout.splitlines()
+    assert lines[0].startswith("timestamp,n_coins,breadth_ma") and len(lines) == 21 * 288 + 1
+
+
+@pytest.mark.e2e
+def test_market_command_says_clearly_what_is_wrong_with_its_inputs(tmp_path: Path) -> None:
+    btc, eth = str(sample_path("bitcoin")), str(sample_path("ethereum"))
+    one = _run("--input", btc)
+    assert one.returncode != 0 and "at least two candle files" in one.stderr
+    no_btc = _run("--input", eth, str(sample_path("solana")))
+    assert no_btc.returncode != 0 and "no bitcoin file among the inputs" in no_btc.stderr
+    shifted = tmp_path / "cardano_5m.csv.gz"
+    with gzip.open(sample_path("cardano"), "rt") as f, gzip.open(shifted, "wt") as g:
+        g.write(f.readline())
+        for line in f:
+            ts, rest = line.split(",", 1)
+            g.write(f"{int(ts) + 60 * 86_400_000},{rest}")  # two months later
+    unaligned = _run("--input", btc, str(shifted))
+    assert unaligned.returncode != 0 and "are not aligned" in unaligned.stderr
+    assert "Traceback" not in one.stderr + no_btc.stderr + unaligned.stderr

@@ -11,10 +11,12 @@ Descriptive: it says which coins moved together over the sample, not that they w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketTracker, align_closes
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,57 @@ def correlation_clusters(
     cut = float(np.sqrt(2.0 * (1.0 - min_corr)))
     labels = fcluster(tree, t=cut, criterion="distance")
     return Clusters(tuple(coins), corr, labels, leaves_list(tree), tree)
+
+
+@dataclass(frozen=True)
+class MarketHistory:
+    """The stream's market context over history: the bars on one time grid (`end`, `closes`:
+    time x coin, NaN where a coin has no bar), each coin's `BetaTracker` columns on that grid
+    (`beta[coin]`, bitcoin's own omitted) and the `MarketTracker` columns (`market`)."""
+
+    coins: tuple[str, ...]
+    end: np.ndarray
+    closes: np.ndarray
+    beta: dict[str, dict[str, np.ndarray]]
+    market: dict[str, np.ndarray]
+
+
+def market_history(
+    bars: dict[str, tuple[np.ndarray, np.ndarray]],
+    window_bars: int = 12,
+    halflife: float = 288.0,
+    market_halflife: float = 24.0,
+    btc: str = "bitcoin",
+    progress: Callable[[int, int], None] | None = None,
+) -> MarketHistory:
+    """Both trackers over whole series, fed a day at a time (as a stream would be: the outputs
+    are the same in any batching), `progress(done, total)` after each day."""
+
+    coins = tuple(bars)
+    end, closes = align_closes(bars)
+    tracker = MarketTracker(coins, market_halflife, window_bars=window_bars)
+    day = 288 * BAR_SECONDS
+    starts = np.arange(end[0] - end[0] % day, end[-1] + 1, day)
+    parts: list[dict[str, np.ndarray]] = []
+    trackers = {c: BetaTracker(halflife, window_bars=window_bars)
+                for c in coins if c != btc and btc in coins}  # fmt: skip
+    beta_parts: dict[str, list[dict[str, np.ndarray]]] = {c: [] for c in trackers}
+    b = coins.index(btc) if btc in coins else -1
+    for n, start in enumerate(starts):
+        rows = (end >= start) & (end < start + day)
+        batch = {}
+        for j, coin in enumerate(coins):
+            have = rows & np.isfinite(closes[:, j])
+            batch[coin] = (end[have], closes[have, j])
+            if coin in trackers and rows.any():
+                beta_parts[coin].append(
+                    trackers[coin].update(end[rows], closes[rows, j], closes[rows, b])
+                )
+        parts.append(tracker.update(batch))
+        if progress is not None:
+            progress(n + 1, len(starts))
+    parts.append(tracker.flush())
+    market = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    beta = {c: {k: np.concatenate([p[k] for p in ps]) for k in ps[0]}
+            for c, ps in beta_parts.items()}  # fmt: skip
+    return MarketHistory(coins, end, closes, beta, market)
