@@ -22,7 +22,8 @@ Per coin and horizon:
   and over non-overlapping rows (every h-th) with its binomial tolerance (3 standard errors);
 - the uncalibrated fan (normal quantiles of the same sigma) beside it, and the mean widths;
 - coverage in calm and turbulent hours: the rows in the lowest and the highest third of the
-  coin's forecast sigma (what was known at the forecast);
+  coin's forecast sigma (what was known at the forecast); the range of coverage over the 24
+  hours of the UTC day, and the worst UTC day's coverage;
 - the centre: mean absolute log error of the random walk (q50 = the last close) against a
   trailing drift (the mean 5-minute log return of the last day, times h): < 1 means the drift
   helps;
@@ -58,7 +59,7 @@ from cryptosignals.forecast import (
 )
 from cryptosignals.risk import BAR_SECONDS, model_for
 
-out = Console(width=150)
+out = Console(width=200)
 TARGET = (0.77, 0.83)  # the band for the 30-minute coverage on every coin
 
 
@@ -120,6 +121,10 @@ def judge(end: np.ndarray, close: np.ndarray, model: Any) -> dict[str, Any]:
         p = fan.p_up[h][scored]
         brier = float(np.mean((p - up) ** 2) / np.mean((0.5 - up) ** 2))
         sparse = coverage(close, low, high, y, bars)
+        inside = ((y >= low) & (y <= high))[scored]
+        hour = (end[scored] // 3600) % 24
+        day = end[scored] // 86_400
+        daily = [inside[day == d].mean() for d in np.unique(day) if (day == d).sum() >= 200]
         figures[h] = {
             "calibrated": coverage(close, low, high, y).to_json(),
             "calibrated_non_overlapping": {**sparse.to_json(),
@@ -130,6 +135,9 @@ def judge(end: np.ndarray, close: np.ndarray, model: Any) -> dict[str, Any]:
             "centre_drift_over_random_walk": centre_ratio,
             "p_up_brier_over_half": brier,
             "up_share": float(up.mean()),
+            "by_hour_utc": [float(inside[hour == k].mean()) for k in range(24)],
+            "daily": {"worst": float(min(daily)), "best": float(max(daily)),
+                      "below_70": float(np.mean(np.array(daily) < 0.7))},
         }  # fmt: skip
     return figures
 
@@ -171,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table.add_column(f"{h} width", justify="right")
     table.add_column("30m non-overl. (+-tol)", justify="right")
     table.add_column("30m calm / turbulent", justify="right")
+    table.add_column("30m hours", justify="right")
+    table.add_column("30m worst day", justify="right")
     table.add_column("30m fallback", justify="right")
     for coin, by_h in results.items():
         cells = []
@@ -181,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cells.append(f"{sparse['coverage']:.1%} (+-{sparse['tolerance']:.1%})")
         cells.append(f"{by_h['30m']['calm_third']['coverage']:.1%} / "
                      f"{by_h['30m']['turbulent_third']['coverage']:.1%}")  # fmt: skip
+        hours = by_h["30m"]["by_hour_utc"]
+        cells.append(f"{min(hours):.0%}-{max(hours):.0%}")
+        cells.append(f"{by_h['30m']['daily']['worst']:.0%}")
         cells.append(f"{figures['fallback'][coin]['30m']['calibrated']['coverage']:.1%}")
         table.add_row(coin, *cells)
     out.print(table)
