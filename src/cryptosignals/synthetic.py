@@ -210,3 +210,30 @@ def garch_market(
     volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
     candles = Candles(timestamps, open_, high, low, close, volume)
     return VolatilityMarket(candles, bar_ends(timestamps), sigma)
+
+
+def predictable_candles(
+    days: int = 30, seed: int = 5, strength: float = 0.1, lookback: int = 12,
+    vol: float = 0.001, interval_s: int = 300, start_time: int = 1_740_000_000,
+) -> Candles:  # fmt: skip
+    """A random walk with a planted directional effect, for judging P(up) models: each bar's
+    return drifts by `strength` x `vol` in the direction of the last `lookback` bars' return
+    (momentum), so the sign of the next hour's return depends on a feature the models see
+    (`ret_12`). With `strength=0` it is a plain random walk: nothing to find."""
+    rng = np.random.default_rng(seed)
+    n = days * 86_400 // interval_s
+    noise = rng.normal(0.0, vol, n)
+    returns = np.zeros(n)
+    window = 0.0
+    for i in range(n):
+        returns[i] = noise[i] + strength * vol * float(np.sign(window))
+        window += returns[i] - (returns[i - lookback] if i >= lookback else 0.0)
+    close = 100.0 * np.exp(np.cumsum(returns))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    wick = np.abs(rng.normal(0.0, vol / 3, (2, n)))
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    start = (start_time // interval_s) * interval_s * 1000
+    timestamps = start + np.arange(n, dtype=np.int64) * interval_s * 1000
+    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
+    return Candles(timestamps, open_, high, low, close, volume)

@@ -1,0 +1,119 @@
+"""P(up) from a trained model artifact (stream side: numpy only).
+
+`cryptosignals train` writes one JSON artifact per coin and target (cryptosignals.models.
+evaluation.train_artifact); this module evaluates its logistic model on feature rows built by
+cryptosignals.features, with the same imputation, missing indicators and scaling that were
+fitted in training. Gradient-boosted trees stay on the training side: serving them in the stream
+would need a slim tree runtime, which the Lambda does not have.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryptosignals.errors import BadInputError
+from cryptosignals.features import FEATURE_NAMES
+
+ARTIFACT_VERSION = 1
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+@dataclass(frozen=True)
+class LogisticParams:
+    """A standardised, L2-regularised logistic regression with its input preparation: NaN
+    replaced by the training window's median (`fill`), a 0/1 missing indicator appended for each
+    column in `indicators` (the columns that had NaN in training), then (z - mean) / scale."""
+
+    fill: np.ndarray
+    indicators: np.ndarray  # column indices
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    calibration: tuple[float, float] | None = None  # Platt: sigmoid(a * logit + b)
+
+    def design(self, x: np.ndarray) -> np.ndarray:
+        """The imputed rows with their missing indicators (before scaling)."""
+        x = np.asarray(x, dtype=float)
+        missing = np.isnan(x)
+        filled = np.where(missing, self.fill, x)
+        return np.hstack([filled, missing[:, self.indicators].astype(float)])
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        z = (self.design(x) - self.mean) / self.scale
+        return np.asarray(z @ self.coef + self.intercept)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """P(up) per row."""
+        logit = self.logit(x)
+        if self.calibration is not None:
+            a, b = self.calibration
+            logit = a * logit + b
+        return _sigmoid(logit)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fill": self.fill.tolist(), "indicators": self.indicators.tolist(),
+            "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(), "intercept": self.intercept,
+            "calibration": None if self.calibration is None else list(self.calibration),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogisticParams:
+        calibration = data.get("calibration")
+        return cls(
+            np.asarray(data["fill"], float), np.asarray(data["indicators"], np.int64),
+            np.asarray(data["mean"], float), np.asarray(data["scale"], float),
+            np.asarray(data["coef"], float), float(data["intercept"]),
+            None if calibration is None else (float(calibration[0]), float(calibration[1])),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A loaded artifact: its metadata and the parameters that turn feature rows into P(up)."""
+
+    coin: str
+    target: str
+    params: LogisticParams
+    metadata: dict[str, Any]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"feature rows must have {len(FEATURE_NAMES)} columns, not {x.shape}")
+        return self.params.predict(x)
+
+
+def load_predictor(source: Path | str | dict[str, Any]) -> Predictor:
+    """A predictor from an artifact file (or its parsed JSON); a clear error for anything the
+    stream cannot serve (another version, other features, a tree model)."""
+    where = "artifact" if isinstance(source, dict) else str(source)
+    if isinstance(source, dict):
+        data = source
+    else:
+        try:
+            data = json.loads(Path(source).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BadInputError(f"{where}: cannot read the model artifact ({exc})") from None
+    if data.get("artifact_version") != ARTIFACT_VERSION:
+        raise BadInputError(
+            f"{where}: artifact version {data.get('artifact_version')} is not {ARTIFACT_VERSION}"
+        )
+    if tuple(data.get("features", ())) != FEATURE_NAMES:
+        raise BadInputError(f"{where}: the artifact's features are not this version's")
+    if data.get("model") != "logistic":
+        raise BadInputError(
+            f"{where}: a {data.get('model')} model is served on the training side only; "
+            "the stream evaluates logistic models"
+        )
+    return Predictor(data["coin"], data["target"], LogisticParams.from_json(data["params"]), data)
