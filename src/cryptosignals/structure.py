@@ -28,7 +28,10 @@ known at the close of the bar it is reported on; no later bar changes it (tested
 - **Patterns** from confirmed pivots (prices are highs for peaks, lows for troughs):
   - `double_top`: two pivot highs `min_span`..`max_span` bars apart, within `peak_tol_pct` % of
     each other, no pivot high between them above the lower of the two, and the lowest pivot low
-    between them (the neckline) at least `min_depth_pct` % below the lower peak. Armed when the
+    between them (the neckline) at least `min_depth_pct` % and `min_depth_atr` ATRs (the ATR at
+    the second peak's confirmation) below the lower peak. The ATR floor keeps the false-alarm
+    rate on noise from growing with the coin's volatility (a percent depth alone is easy to
+    reach in a volatile market: measured in benchmarks/structure.py). Armed when the
     second peak is confirmed; fires on the first close below the neckline within `break_bars`
     bars of the confirmation, unless a close above the higher peak comes first.
     `double_bottom` is its mirror.
@@ -37,7 +40,8 @@ known at the close of the bar it is reported on; no later bar changes it (tested
     within `peak_tol_pct` % of each other, no pivot high between a shoulder and the head above
     that shoulder; the neckline is the line through the lowest pivot low between the left
     shoulder and the head and the lowest between the head and the right shoulder, the two within
-    `neckline_tol_pct` % of each other and at least `min_depth_pct` % below the lower shoulder.
+    `neckline_tol_pct` % of each other, the higher at least `min_depth_pct` % and
+    `min_depth_atr` ATRs below the lower shoulder.
     Fires on the first close below the neckline (extended to that bar) within `break_bars` bars
     of the right shoulder's confirmation, unless a close above the head comes first.
     `inverse_head_shoulders` is its mirror.
@@ -101,6 +105,7 @@ class StructureParams:
     hold_bars: int = 3  # a breakout back inside its zone within these bars was false
     peak_tol_pct: float = 1.0  # the two peaks (the two shoulders) within this % of each other
     min_depth_pct: float = 2.5  # the neckline at least this % below the (lower) peaks
+    min_depth_atr: float = 3.5  # ... and at least this many ATRs below them (0: no such floor)
     head_margin_pct: float = 1.0  # the head at least this % above both shoulders
     neckline_tol_pct: float = 1.5  # the two troughs of a head and shoulders within this %
     min_span: int = 6  # bars between the two peaks, at least
@@ -130,7 +135,7 @@ class StructureParams:
                 raise BadInputError(
                     f"structure parameter {name} must be a number > 0, got {value!r}"
                 )
-        for name in ("volume_min", "head_margin_pct"):
+        for name in ("volume_min", "head_margin_pct", "min_depth_atr"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise BadInputError(
@@ -463,6 +468,12 @@ class StructureTracker:
         x, b = min(inside)
         return b, x
 
+    def _deep(self, depth: float) -> bool:
+        """Is a pattern `depth` (price) deep enough in ATRs (the ATR of the last peak's
+        confirmation bar)?"""
+        floor = self.params.min_depth_atr
+        return floor <= 0 or (not math.isnan(self.atr) and depth >= floor * self.atr)
+
     def _double(self, kind: str, sign: int) -> None:
         p = self.params
         pb, px, tb, tx = self._side(sign)
@@ -482,7 +493,9 @@ class StructureTracker:
             if trough is None:
                 continue
             neck = trough[1]
-            if (lower - neck) / abs(lower) * 100.0 < p.min_depth_pct:
+            if (lower - neck) / abs(lower) * 100.0 < p.min_depth_pct or not self._deep(
+                lower - neck
+            ):
                 continue
             self.armed[kind] = [
                 float(trough[0]),
@@ -525,7 +538,8 @@ class StructureTracker:
                     or _pct(t1[1] * sign, t2[1] * sign) > p.neckline_tol_pct
                 ):
                     continue
-                if (min(x1, x3) - max(t1[1], t2[1])) / abs(min(x1, x3)) * 100 < p.min_depth_pct:
+                depth = min(x1, x3) - max(t1[1], t2[1])
+                if depth / abs(min(x1, x3)) * 100 < p.min_depth_pct or not self._deep(depth):
                     continue
                 neck_at_head = t1[1] + (t2[1] - t1[1]) * (bh - t1[0]) / (t2[0] - t1[0])
                 self.armed[kind] = [
