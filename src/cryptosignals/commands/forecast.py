@@ -20,6 +20,7 @@ from rich.table import Table
 from cryptosignals.candles import coin_of_file
 from cryptosignals.commands.analyze import CoinOption, InputOption, console, stream_bars, utc
 from cryptosignals.errors import BadInputError
+from cryptosignals.fitted import bundled_path, read_fitted
 from cryptosignals.forecast import (
     HORIZONS,
     WARMUP_BARS,
@@ -143,9 +144,12 @@ def forecast(
         )
     try:
         model = model_for(coin, model_file)
+        coins, default = read_fitted(model_file or bundled_path())
     except ValueError as exc:
         raise BadInputError(str(exc)) from None
     method = PriceForecaster(model).method
+    if model is not None and "volatility" not in coins.get(coin, {}):
+        method += f" ({default}'s: {coin} has no model of its own)"
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("forecasting", total=len(end))
         fan = forecast_fan(end, close, model, chunk=_CHUNK,
