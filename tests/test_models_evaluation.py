@@ -12,6 +12,7 @@ import pytest
 
 from cryptosignals.features import FEATURE_NAMES
 from cryptosignals.models.evaluation import (
+    LOGISTIC_C,
     Dataset,
     auc,
     dataset,
@@ -161,7 +162,7 @@ def test_the_artifact_predicts_what_scikit_learn_predicts() -> None:
         imputer.transform(x[:, usable]), design[:, [*np.flatnonzero(usable), *ours]]
     )
     scaler = StandardScaler().fit(design)
-    model = LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(design), y)
+    model = LogisticRegression(C=LOGISTIC_C, max_iter=2000).fit(scaler.transform(design), y)
     expected = model.predict_proba(scaler.transform(predictor.params.design(data.x)))[:, 1]
     np.testing.assert_allclose(predictor.predict(data.x), expected, rtol=0, atol=1e-9)
     assert artifact["features"] == list(FEATURE_NAMES) and artifact["target"] == "up_1h"
