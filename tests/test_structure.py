@@ -167,11 +167,21 @@ def test_distances_to_support_and_resistance_are_in_atrs() -> None:
     # two peaks near 106 and two troughs near 100, then the close sits at 103
     close = _zigzag([(0, 103.0), (5, 106.0), (10, 100.0), (15, 106.0), (20, 100.0), (25, 103.0)])
     out = StructureTracker(SMALL).update(_bars(close))
-    last_atr = out["atr"][-1]
+    last_atr = out["structure_atr"][-1]
     assert out["dist_resistance_atr"][-1] == pytest.approx((106.1 - 103.0) / last_atr)
     assert out["dist_support_atr"][-1] == pytest.approx((103.0 - 99.9) / last_atr)
     assert out["resistance_touches"][-1] == 2 and out["support_touches"][-1] == 2
     assert np.isnan(out["dist_resistance_atr"][:8]).all()  # no zone yet
+
+
+def test_distances_of_base_bars_use_the_zones_known_now() -> None:
+    close = _zigzag([(0, 103.0), (5, 106.0), (10, 100.0), (15, 106.0), (20, 100.0), (25, 103.0)])
+    tracker = StructureTracker(SMALL)
+    out = tracker.update(_bars(close))
+    now = tracker.distances(np.array([close[-1], 104.0, 120.0]))
+    assert now["dist_resistance_atr"][0] == out["dist_resistance_atr"][-1]
+    assert now["dist_support_atr"][1] == pytest.approx((104.0 - 99.9) / out["structure_atr"][-1])
+    assert np.isnan(now["dist_resistance_atr"][2]) and now["support_touches"][2] == 2
 
 
 # -- breakouts -----------------------------------------------------------------------------------
@@ -310,7 +320,7 @@ def test_aggregate_bars_keeps_closed_periods_only() -> None:
 def test_the_rules_fire_from_the_tracker_columns() -> None:
     nan = np.nan
     cols = {c: np.zeros(4) for c in EVENTS} | {
-        "atr": np.ones(4), "breakout_level": np.array([nan, 10.0, nan, nan]),
+        "structure_atr": np.ones(4), "breakout_level": np.array([nan, 10.0, nan, nan]),
         "neckline": np.array([nan, nan, 9.0, nan]), "pattern_height": np.array([nan, nan, 1, nan]),
     }  # fmt: skip
     cols["breakout"][1] = 1

@@ -79,7 +79,7 @@ EVENTS = (
     "inverse_head_shoulders",
 )
 VALUES = (
-    "atr",
+    "structure_atr",
     "dist_support_atr",
     "dist_resistance_atr",
     "support_touches",
@@ -323,7 +323,7 @@ class StructureTracker:
                 self.atr = self.tr_sum / p.atr_period
         else:
             self.atr = (self.atr * (p.atr_period - 1) + tr) / p.atr_period
-        out["atr"][i] = self.atr
+        out["structure_atr"][i] = self.atr
 
         # the breakout being followed, then a new one against the zones known before this bar
         if self.pending is not None:
@@ -435,6 +435,17 @@ class StructureTracker:
             out["dist_resistance_atr"][i] = (z.centre - close) / self.atr
             out["resistance_touches"][i] = z.touches
 
+    def distances(self, close: np.ndarray) -> dict[str, np.ndarray]:
+        """`dist_support_atr`, `dist_resistance_atr`, `support_touches`, `resistance_touches`
+        of any prices against the zones and ATR known now (after the last bar fed): for the
+        base bars between two of the tracker's bars (a 5-minute close against 1h zones)."""
+        close = np.asarray(close, dtype=float)
+        out = {c: np.full(len(close), np.nan) for c in VALUES}
+        for i, c in enumerate(close.tolist()):
+            self._distances(i, c, out)
+        names = ("dist_support_atr", "dist_resistance_atr", "support_touches", "resistance_touches")
+        return {c: out[c] for c in names}
+
     # -- patterns ------------------------------------------------------------------------------
 
     def _patterns(self, direction: int) -> None:
@@ -486,7 +497,7 @@ class StructureTracker:
                 continue
             lower, upper = min(x1, x2), max(x1, x2)
             if any(x > lower for x in px[j + 1 : -1]):
-                break  # a higher peak between: neither this nor an earlier first peak fits
+                continue  # a peak between above the lower of the two
             if _pct(x1 * sign, x2 * sign) > p.peak_tol_pct:
                 continue
             trough = self._lowest(tb, tx, b1, b2)
@@ -642,7 +653,7 @@ class StructureBreakout(Rule):
 
     def fire(self, f: Frame) -> Firing:
         b = _column(f, "breakout")
-        details = {"breakout_level": f["breakout_level"], "atr": f["atr"]}
+        details = {"breakout_level": f["breakout_level"], "structure_atr": f["structure_atr"]}
         return _buy_sell(b > 0, b < 0, details)
 
 
@@ -656,7 +667,7 @@ class FalseBreakout(Rule):
 
     def fire(self, f: Frame) -> Firing:
         b = _column(f, "false_breakout")
-        return _buy_sell(b < 0, b > 0, {"atr": f["atr"]})
+        return _buy_sell(b < 0, b > 0, {"structure_atr": f["structure_atr"]})
 
 
 def _pattern_firing(f: Frame, column: str, up: bool) -> Firing:
