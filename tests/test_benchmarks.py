@@ -144,3 +144,23 @@ def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
     assert set(data["real"]["forward_1h"]) == {
         "double_top", "double_bottom", "head_shoulders", "inverse_head_shoulders",
     }  # fmt: skip
+
+
+def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "market.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "market.py"), "--quick",
+         "--data", str(tmp_path / "no-such-folder"), "--boot", "200", "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    data = json.loads(figures.read_text())
+    assert data["data"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
+    assert set(data["coins"]) == {"ethereum", "solana", "cardano"}
+    for row in data["coins"].values():
+        assert 0.5 < row["beta_p10_p50_p90"][1] < 2.5 and 0 <= row["btc_driven_share"] <= 1
+    assert 0.25 < data["pc1_share_p5_p25_p50_p75_p95"][2] <= 1
+    assert data["null"]["alerts_per_day"] >= 0 and "after_alert" in data
+    assert data["cost"]["market20_state_zlib_bytes"] <= 2048
+    assert data["cost"]["beta_us_per_bar"] > 0 and data["cost"]["market_us_per_bar"] > 0

@@ -45,7 +45,11 @@ or before t only.
 - `alert`: a market-wide event: "breadth_up" when breadth_up reaches >= `breadth_high` (80 %) at a
   bar while it was <= `breadth_low` (20 %) at some bar of the previous `window_bars`,
   "breadth_down" the mirror, "pc1_jump" when pc1_share is >= `pc1_jump` (0.2) above its lowest
-  value over the previous `window_bars`; breadth alerts need `min_coins` coins with a move, and
+  value over the previous `window_bars`; breadth alerts need `min_coins` coins with a move and a
+  large market move: |market_move| >= `move_sigmas` (2) x the root mean square of market_move
+  over about the last day (exponential weights, half-life `scale_halflife` = 288 bars, up to the
+  bar before; without this, in a market whose coins move as one, breadth swings from 20 % to
+  80 % whenever the market's hourly move changes sign, about 14 times a day), and
   after an alert none fires for `window_bars` bars.
 
 So that the state stays small (about 1 KB zlib-compressed for 20 coins: docs/market.md), the
@@ -231,6 +235,8 @@ class MarketTracker:
         breadth_low: float = 0.2,
         breadth_high: float = 0.8,
         pc1_jump: float = 0.2,
+        move_sigmas: float = 2.0,
+        scale_halflife: float = 288.0,
     ) -> None:
         if len(set(coins)) != len(coins) or len(coins) < 2:
             raise ValueError("a market tracker needs at least two distinct coins")
@@ -241,6 +247,8 @@ class MarketTracker:
         self.ma_bars, self.window_bars, self.wait_bars = ma_bars, window_bars, wait_bars
         self.min_obs = math.ceil(2 * halflife) if min_obs is None else min_obs
         self.min_coins, self.pc1_jump = min_coins, pc1_jump
+        self.move_sigmas, self.scale_decay = move_sigmas, _decay(scale_halflife)
+        self.scale_bars = math.ceil(scale_halflife)
         self.breadth_low, self.breadth_high = breadth_low, breadth_high
         k = len(coins)
         self._upper = np.triu_indices(k)
@@ -257,6 +265,8 @@ class MarketTracker:
         self._seen = np.zeros(k, dtype=np.int64)  # bars since the coin's last gap (capped)
         self._history: list[tuple[int | None, int | None]] = []  # (breadth_up, pc1) x 1e4
         self._cooldown = 0
+        self._move2 = 0  # EW mean of market_move^2, 0.01 bp^2
+        self._move_n = 0  # market moves seen (capped at scale_bars)
         self._late = 0
         self._row: dict[str, Any] | None = None
         if state is not None:
@@ -285,6 +295,7 @@ class MarketTracker:
             self._seen = np.array(state["seen"], dtype=np.int64)
             self._history = [(h[0], h[1]) for h in state["history"]]
             self._cooldown, self._late = int(state["cooldown"]), int(state["late"])
+            self._move2, self._move_n = int(state["move2"]), int(state["move_n"])
             self._row = state["row"]
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise ValueError(f"market tracker state: malformed ({exc})") from None
@@ -309,6 +320,8 @@ class MarketTracker:
             "seen": self._seen.tolist(),
             "history": [list(h) for h in self._history],
             "cooldown": self._cooldown,
+            "move2": self._move2,
+            "move_n": self._move_n,
             "late": self._late,
             "row": self._row,
         }
@@ -398,7 +411,15 @@ class MarketTracker:
         breadth_up = float(np.mean(moves > 0)) if len(moves) else math.nan
         market_move = float(np.median(moves)) if len(moves) else math.nan
         pc1, mean_corr = self._pc1()
-        alert = self._alert(breadth_up, pc1, len(moves))
+        alert = self._alert(breadth_up, pc1, len(moves), market_move)
+        if not math.isnan(market_move):
+            move2 = (market_move * 1e4) ** 2 * 100.0  # 0.01 bp^2
+            if self._move_n == 0:
+                self._move2 = round(move2)
+            else:
+                d = self.scale_decay
+                self._move2 = round(d * self._move2 + (1 - d) * move2)
+            self._move_n = min(self._move_n + 1, self.scale_bars)
         b_int = None if math.isnan(breadth_up) else round(breadth_up * _S)
         self._history.append((b_int, None if math.isnan(pc1) else round(pc1 * _S)))
         self._history = self._history[-(w + 1) :]
@@ -423,7 +444,7 @@ class MarketTracker:
         mean_corr = (float(corr.sum()) - k) / (k * (k - 1))
         return pc1, mean_corr
 
-    def _alert(self, breadth_up: float, pc1: float, n_moves: int) -> str:
+    def _alert(self, breadth_up: float, pc1: float, n_moves: int, market_move: float) -> str:
         """The market-wide event at this bar, from the previous `window_bars` bars' values."""
         if self._cooldown > 0:
             self._cooldown -= 1
@@ -432,7 +453,13 @@ class MarketTracker:
         alert = ""
         past_b = [h[0] / _S for h in previous if h[0] is not None]
         past_p = [h[1] / _S for h in previous if h[1] is not None]
-        if n_moves >= self.min_coins and past_b and not math.isnan(breadth_up):
+        scale = math.sqrt(self._move2 / 100.0) / 1e4  # log-return units
+        large = (
+            self._move_n >= self.scale_bars
+            and not math.isnan(market_move)
+            and abs(market_move) >= self.move_sigmas * scale
+        )
+        if large and n_moves >= self.min_coins and past_b and not math.isnan(breadth_up):
             if breadth_up >= self.breadth_high and min(past_b) <= self.breadth_low:
                 alert = "breadth_up"
             elif breadth_up <= self.breadth_low and max(past_b) >= self.breadth_high:
