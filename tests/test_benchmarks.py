@@ -164,3 +164,26 @@ def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     assert data["null"]["alerts_per_day"] >= 0 and "after_alert" in data
     assert data["cost"]["market20_state_zlib_bytes"] <= 2048
     assert data["cost"]["beta_us_per_bar"] > 0 and data["cost"]["market_us_per_bar"] > 0
+
+
+@pytest.mark.slow
+def test_models_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "models.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "models.py"), "--quick",
+         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    assert any(line.startswith("TOTAL wall time") for line in result.stdout.splitlines())
+    data = json.loads(figures.read_text())
+    assert data["data"]["coins"] == ["bitcoin", "ethereum"]
+    rows = data["targets"]["up_1h"]["coins"]["ethereum"]
+    assert [r["model"] for r in rows] == ["logistic", "lightgbm"]
+    for r in rows:
+        assert 0.3 < r["auc"] < 0.7 and r["n_test"] > 2000
+        assert r["brier_difference_interval"][0] <= r["brier_difference_interval"][1]
+    assert "versus_logistic" in rows[1]
+    null = data["null"]["targets"]["up_1h"]
+    assert all(abs(r["auc"] - 0.5) < 0.06 for r in null.values())

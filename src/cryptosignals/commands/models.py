@@ -78,13 +78,10 @@ def _dataset(coin: str, candles: Candles, target: str, cost_bps: float,
 
 def _windows(end: np.ndarray, train_days: float | None, test_days: float | None
              ) -> tuple[float, float]:  # fmt: skip
-    """The walk-forward's training minimum and fold length: 28 and 7 days, or for data shorter
-    than six weeks half of the span and a sixth of it."""
-    span = (end[-1] - end[0]) / DAY if len(end) else 0.0
-    short = span < 42
-    train = train_days if train_days is not None else (max(1.0, span // 2) if short else 28.0)
-    test = test_days if test_days is not None else (max(1.0, span // 6) if short else 7.0)
-    return train, test
+    from cryptosignals.models.evaluation import default_windows
+
+    train, test = default_windows(end)
+    return train if train_days is None else train_days, test if test_days is None else test_days
 
 
 def _walk_forward(data: Any, model: str, target: str, train_days: float, test_days: float,

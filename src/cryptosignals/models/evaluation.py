@@ -69,6 +69,21 @@ def dataset(
                    labels.y, labels.label_end)  # fmt: skip
 
 
+def with_target(data: Dataset, target: str, cost: float = 0.0) -> Dataset:
+    """The same rows labelled with another target (no second pass of the engine)."""
+    labels = up_labels(data.end.astype(np.int64), data.close, target_seconds(target), cost)
+    return Dataset(data.coin, target, data.end, data.close, data.x, labels.y, labels.label_end)
+
+
+def default_windows(end: np.ndarray) -> tuple[float, float]:
+    """The walk-forward's training minimum and fold length in days: 28 and 7, or for data
+    shorter than six weeks half of its span and a sixth of it."""
+    span = (end[-1] - end[0]) / DAY if len(end) else 0.0
+    if span >= 42:
+        return 28.0, 7.0
+    return max(1.0, span // 2), max(1.0, span // 6)
+
+
 # -- splits -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Fold:
