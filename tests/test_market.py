@@ -196,7 +196,8 @@ def test_breadth_on_hand_made_bars() -> None:
     bars = {coin: (end, 100 * np.exp(step * np.arange(14))) for coin, step in ups.items()}
     tracker = MarketTracker(list(bars), ma_bars=4, min_obs=2)
     out = tracker.update(bars)
-    assert list(out) == list(MARKET_COLUMNS)
+    assert list(out) == [*MARKET_COLUMNS, "closes"]
+    np.testing.assert_array_equal(out["closes"][:, 3], bars["d"][1])
     # 12 returns make an hour: from bar 12 on, a, b, c are up, d down, e flat (not up)
     assert np.isnan(out["breadth_up"][:12]).all()
     assert out["breadth_up"][12:].tolist() == [0.6, 0.6]

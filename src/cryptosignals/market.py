@@ -217,8 +217,11 @@ class MarketTracker:
 
     `update(bars)` takes each coin's new bars as `{coin: (end, close)}` (coins not tracked are
     ignored) and returns the `MARKET_COLUMNS` of the bar times it settled, as arrays (`alert`:
-    "" or one of `ALERT_KINDS`); `flush()` settles every pending time (the end of a file);
-    `latest()` is the last settled row; `to_json()` the state (one small JSON document).
+    "" or one of `ALERT_KINDS`), plus `closes`: the settled closes (time x coin in `coins`
+    order, NaN where a coin had no bar), aligned and waited for, to feed each coin's
+    `BetaTracker` with bitcoin's close at the same time; `flush()` settles every pending time
+    (the end of a file); `latest()` is the last settled row; `to_json()` the state (one small
+    JSON document).
     """
 
     def __init__(
@@ -370,7 +373,8 @@ class MarketTracker:
         out["end"] = np.array([r["end"] for r in rows], dtype=np.int64)
         out["n_coins"] = np.array([r["n_coins"] for r in rows], dtype=np.int64)
         out["alert"] = np.array([r["alert"] for r in rows], dtype=object)
-        return {name: out[name] for name in MARKET_COLUMNS}
+        closes = np.array([r["closes"] for r in rows], dtype=float).reshape(len(rows), k)
+        return {**{name: out[name] for name in MARKET_COLUMNS}, "closes": closes}
 
     def _step(self, t: int, closes: dict[str, float]) -> dict[str, Any]:
         k, w = len(self.coins), self.window_bars
@@ -426,9 +430,10 @@ class MarketTracker:
         row = {
             "end": t, "n_coins": int(present.sum()), "breadth_ma": breadth_ma,
             "breadth_up": breadth_up, "market_move": market_move, "pc1_share": pc1,
-            "mean_corr": mean_corr, "alert": alert,
+            "mean_corr": mean_corr, "alert": alert, "closes": x,
         }  # fmt: skip
-        self._row = {key: (_json_float(v) if isinstance(v, float) else v) for key, v in row.items()}
+        self._row = {key: (_json_float(v) if isinstance(v, float) else v)
+                     for key, v in row.items() if key != "closes"}  # fmt: skip
         return row
 
     def _pc1(self) -> tuple[float, float]:

@@ -97,9 +97,10 @@ def market_history(
     btc: str = "bitcoin",
     progress: Callable[[int, int], None] | None = None,
 ) -> MarketHistory:
-    """Both trackers over whole series, fed a day at a time (as a stream would be: the outputs
-    are the same in any batching), `progress(done, total)` after each day."""
-
+    """Both trackers over whole series, fed a day at a time as the process function would feed
+    them (the outputs are the same in any batching): the market tracker the coins' bars, each
+    coin's beta tracker the market's settled closes of the coin and bitcoin;
+    `progress(done, total)` after each day."""
     coins = tuple(bars)
     end, closes = align_closes(bars)
     tracker = MarketTracker(coins, market_halflife, window_bars=window_bars)
@@ -110,21 +111,27 @@ def market_history(
                 for c in coins if c != btc and btc in coins}  # fmt: skip
     beta_parts: dict[str, list[dict[str, np.ndarray]]] = {c: [] for c in trackers}
     b = coins.index(btc) if btc in coins else -1
+
+    def feed_betas(settled: dict[str, np.ndarray]) -> None:
+        # the process function's wiring: each coin's beta from the market's settled closes
+        at = settled["closes"]
+        for coin, beta_tracker in trackers.items():
+            j = coins.index(coin)
+            beta_parts[coin].append(beta_tracker.update(settled["end"], at[:, j], at[:, b]))
+
     for n, start in enumerate(starts):
         rows = (end >= start) & (end < start + day)
         batch = {}
         for j, coin in enumerate(coins):
             have = rows & np.isfinite(closes[:, j])
             batch[coin] = (end[have], closes[have, j])
-            if coin in trackers and rows.any():
-                beta_parts[coin].append(
-                    trackers[coin].update(end[rows], closes[rows, j], closes[rows, b])
-                )
         parts.append(tracker.update(batch))
+        feed_betas(parts[-1])
         if progress is not None:
             progress(n + 1, len(starts))
     parts.append(tracker.flush())
-    market = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    feed_betas(parts[-1])
+    market = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "closes"}
     beta = {c: {k: np.concatenate([p[k] for p in ps]) for k in ps[0]}
             for c, ps in beta_parts.items()}  # fmt: skip
     return MarketHistory(coins, end, closes, beta, market)
