@@ -162,6 +162,8 @@ def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
         assert 0.5 < row["beta_p10_p50_p90"][1] < 2.5 and 0 <= row["btc_driven_share"] <= 1
     assert 0.25 < data["pc1_share_p5_p25_p50_p75_p95"][2] <= 1
     assert data["null"]["alerts_per_day"] >= 0 and "after_alert" in data
+    assert len(data["after_alert_by_half"]) == 2
+    assert 0.8 <= data["placebo"]["coverage_of_95ci"] <= 1.0
     assert data["cost"]["market20_state_zlib_bytes"] <= 2048
     assert data["cost"]["beta_us_per_bar"] > 0 and data["cost"]["market_us_per_bar"] > 0
 
