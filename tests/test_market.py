@@ -293,6 +293,26 @@ def test_the_state_of_20_coins_is_one_small_json_item() -> None:
     assert len(text) <= 8 * 1024
 
 
+def test_the_stream_side_imports_no_training_library() -> None:
+    code = ("import sys, cryptosignals.market; bad = {'scipy', 'sklearn', 'hmmlearn', 'arch'} & "
+            "set(sys.modules); print(sorted(bad))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_state_of_other_coins_starts_afresh_and_a_broken_one_is_refused() -> None:
+    tracker = MarketTracker(list(MARKET), min_coins=3)
+    tracker.update(MARKET)
+    other = MarketTracker(["bitcoin", "ethereum"], state=tracker.to_json())
+    assert other.latest() is None and other.to_json()["last_end"] is None
+    state = tracker.to_json()
+    del state["m2"]
+    with pytest.raises(ValueError, match="malformed"):
+        MarketTracker(list(MARKET), state=state)
+    with pytest.raises(ValueError, match="two distinct coins"):
+        MarketTracker(["bitcoin"])
+
+
 def test_align_closes_and_bar_returns_leave_missing_bars_missing() -> None:
     end = T0 + BAR_SECONDS * np.arange(4)
     ends, closes = align_closes({"a": (end, [1.0, 2, 4, 8]), "b": (end[[0, 1, 3]], [1.0, 1, 1])})
