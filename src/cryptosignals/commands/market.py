@@ -178,12 +178,13 @@ def market_summary(history: MarketHistory) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _clusters(history: MarketHistory) -> Clusters | None:
+def _clusters(history: MarketHistory, min_corr: float) -> Clusters | None:
     try:
         from cryptosignals.market import bar_returns
         from cryptosignals.models.market import correlation_clusters
 
-        return correlation_clusters(bar_returns(history.end, history.closes), history.coins)
+        returns = bar_returns(history.end, history.closes)
+        return correlation_clusters(returns, history.coins, min_corr)
     except ImportError:
         err.print("clusters need scipy (pip install 'cryptosignals[models]'): left out")
         return None
@@ -231,7 +232,7 @@ def _heatmap(clusters: Clusters) -> str:
 
 
 def market_html(history: MarketHistory, window: str, coins: list[dict], clusters: Clusters | None,
-                summary: dict[str, Any]) -> str:  # fmt: skip
+                summary: dict[str, Any], cluster_corr: float) -> str:  # fmt: skip
     """A page: per-coin beta table, the correlation heatmap by cluster, breadth and PC1 share
     over time with the market alerts."""
     from cryptosignals.backtest.report import BLUE, GREEN, GREY, PAGE_CSS, RED, TimePanel
@@ -272,7 +273,8 @@ def market_html(history: MarketHistory, window: str, coins: list[dict], clusters
     groups = "" if clusters is None else "; ".join(", ".join(g) for g in clusters.groups())
     heat = "" if clusters is None else (
         f"<h2>Correlation of 5-minute returns, ordered by cluster</h2><p class='small'>Clusters "
-        f"(average linkage on sqrt(2(1-rho)), cut at rho 0.5): {html_lib.escape(groups)}</p>"
+        f"(average linkage on sqrt(2(1-rho)), cut at rho {cluster_corr:g}): "
+        f"{html_lib.escape(groups)}</p>"
         f"{_heatmap(clusters)}"
     )  # fmt: skip
     alert_text = ", ".join(f"{k} {v}" for k, v in summary["alerts"].items()) or "none"
@@ -309,6 +311,14 @@ def market(
     halflife: Annotated[
         float, typer.Option(min=1.0, help="Half-life of the beta's weights, in 5-minute bars.")
     ] = 288.0,
+    cluster_corr: Annotated[
+        float,
+        typer.Option(
+            min=-1.0,
+            max=1.0,
+            help="Cut the clusters where groups correlate less than this on average.",
+        ),
+    ] = 0.75,
     format: Annotated[Format, typer.Option(help="Output format.")] = Format.table,
     rows: Annotated[
         Rows,
@@ -339,11 +349,13 @@ def market(
             bars, WINDOWS[window], halflife,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
-    clusters = _clusters(history)
+    clusters = _clusters(history, cluster_corr)
     coins = coin_rows(history, WINDOWS[window], clusters)
     summary = market_summary(history)
     if html is not None:
-        html.write_text(market_html(history, window, coins, clusters, summary), "utf-8")
+        html.write_text(
+            market_html(history, window, coins, clusters, summary, cluster_corr), "utf-8"
+        )
         err.print(f"market page written to {html}")
     if format is Format.json:
         output = {

@@ -54,7 +54,7 @@ def pairwise_corr(returns: np.ndarray) -> np.ndarray:
 
 
 def correlation_clusters(
-    returns: np.ndarray, coins: Sequence[str], min_corr: float = 0.5
+    returns: np.ndarray, coins: Sequence[str], min_corr: float = 0.75
 ) -> Clusters:
     """Average-linkage clusters of the coins (columns of `returns`) by correlation distance."""
     from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
