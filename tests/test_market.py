@@ -373,6 +373,7 @@ def test_market_command_on_the_bundled_samples(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_market_command_says_clearly_what_is_wrong_with_its_inputs(tmp_path: Path) -> None:
     btc, eth = str(sample_path("bitcoin")), str(sample_path("ethereum"))
     one = _run("--input", btc)
