@@ -122,10 +122,12 @@ def _table(target: str, rows: dict[str, list[dict[str, Any]]], seconds: float) -
     table = Table(title=f"{target}: walk-forward out of sample vs the base rate "
                   f"({seconds:.0f} s for all coins)", title_justify="left")  # fmt: skip
     for column in ("coin", "model", "test bars", "AUC [95 %]", "Brier - base, 1e-4",
-                   "log-loss - base, 1e-4", "verdict", "vs logistic"):  # fmt: skip
+                   "log-loss - base, 1e-4", "vs base rate", "vs logistic"):  # fmt: skip
         table.add_column(
             column,
-            justify="left" if column in ("coin", "model", "verdict", "vs logistic") else "right",
+            justify="left"
+            if column in ("coin", "model", "vs base rate", "vs logistic")
+            else "right",
         )
     for coin, results in rows.items():
         for r in results:
@@ -136,7 +138,8 @@ def _table(target: str, rows: dict[str, list[dict[str, Any]]], seconds: float) -
                 f"{r['auc']:.3f} [{r['auc_interval'][0]:.3f}, {r['auc_interval'][1]:.3f}]",
                 f"{r['brier_difference'] * 1e4:+.1f} [{lo * 1e4:+.1f}, {hi * 1e4:+.1f}]",
                 f"{r['log_loss_difference'] * 1e4:+.1f} [{llo * 1e4:+.1f}, {lhi * 1e4:+.1f}]",
-                r["verdict"], r.get("versus_logistic", {}).get("summary", ""),
+                r["verdict"].replace(" the base rate", ""),
+                r.get("versus_logistic", {}).get("summary", "").replace(" logistic", ""),
             )  # fmt: skip
     return table
 
