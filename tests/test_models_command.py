@@ -31,7 +31,8 @@ def test_evaluate_reports_the_walk_forward_against_the_base_rate(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert {"auc", "brier", "brier_base_rate", "log_loss", "log_loss_base_rate", "n_test",
-            "folds", "verdict", "versus_logistic"} <= set(out)  # fmt: skip
+            "folds", "verdict", "versus_logistic", "suspicious_features"} <= set(out)  # fmt: skip
+    assert out["suspicious_features"] == {}
     assert (out["coin"], out["model"], out["target"]) == ("solana", "lightgbm", "up_30m")
     assert out["n_test"] == sum(f["n_test"] for f in out["folds"]) > 2000
     assert 0.4 < out["auc"] < 0.6 and 0.2 < out["brier_base_rate"] < 0.26

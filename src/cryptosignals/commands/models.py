@@ -259,7 +259,12 @@ def evaluate(
     data = _dataset(coin, candles, target, cost_bps, btc)
     train, test = _windows(data.end, train_days, test_days)
     result = _walk_forward(data, model.value, target, train, test, coin)
-    extra: dict[str, Any] = {}
+    from cryptosignals.models.evaluation import leaking_features
+
+    extra: dict[str, Any] = {"suspicious_features": dict(leaking_features(data.x, data.y))}
+    if extra["suspicious_features"]:
+        err.print(f"[red]features that look like they saw the future:[/] "
+                  f"{extra['suspicious_features']}")  # fmt: skip
     if model is not ModelKind.logistic:
         simple = _walk_forward(data, "logistic", target, train, test, coin)
         extra["versus_logistic"] = _versus(result, simple)
