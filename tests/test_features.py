@@ -86,3 +86,14 @@ def test_bitcoin_return_is_taken_from_bars_closed_by_then() -> None:
     later = returns_as_of(np.array([end[20] + 100, end[-1] + 3600]), end, close)
     np.testing.assert_allclose(later[0], 0.12)
     assert np.isnan(later[1])
+
+
+def test_features_and_serving_import_no_training_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, cryptosignals.features, cryptosignals.predict; bad = {'sklearn', "
+            "'lightgbm', 'scipy', 'arch', 'hmmlearn', 'pandas'} & set(sys.modules); "
+            "print(sorted(bad))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
