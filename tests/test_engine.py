@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from cryptosignals.candles import candles_to_ticks
 from cryptosignals.engine import Engine, EngineConfig, StateVersionError, analyze_ticks
 from cryptosignals.model import Signal, SignalType, TickSeries
-from cryptosignals.rules import RULES, PriceChange
+from cryptosignals.patterns_market import pattern_market
+from cryptosignals.rules import RULES, STRUCTURE_RULES, PriceChange
 from cryptosignals.synthetic import generate_market
 
 MARKET = generate_market(days=4, seed=11)
@@ -33,7 +34,39 @@ def _feed_in_chunks(ticks: TickSeries, bounds: list[int]) -> list[dict]:
 
 
 def test_the_planted_market_produces_signals_of_every_rule() -> None:
-    assert {s["rule"] for s in WHOLE} == set(RULES)
+    patterns = {"double_top", "double_bottom", "head_shoulders", "inverse_head_shoulders"}
+    assert {s["rule"] for s in WHOLE} == set(RULES) - patterns  # planted below
+
+
+PATTERNS = pattern_market(days=40, seed=11)
+PATTERN_TICKS = candles_to_ticks("bitcoin", PATTERNS[0])
+
+
+def test_planted_chart_patterns_fire_their_rules_with_levels_and_alignment() -> None:
+    """Structure runs on the engine's 1h bars: each planted pattern's rule fires within six
+    hours of its last peak (cryptosignals.structure; the tracker's own tests go further)."""
+    planted = PATTERNS[1]
+    signals = Engine("bitcoin").feed(PATTERN_TICKS).signals
+    for kind in ("double_top", "double_bottom", "head_shoulders", "inverse_head_shoulders"):
+        fired = np.array([s.timestamp for s in signals if s.rule == kind])
+        peaks = [int(PATTERN_TICKS.timestamp[p.last_peak]) for p in planted if p.kind == kind]
+        found = sum(np.any((fired >= t) & (fired <= t + 6 * 3600)) for t in peaks)
+        assert len(peaks) >= 3 and found >= len(peaks) - 1, (kind, found, len(peaks))
+    rules = {s.rule for s in signals}
+    assert set(STRUCTURE_RULES) <= rules
+    late = [s for s in signals if s.timestamp > PATTERN_TICKS.timestamp[0] + 6 * 86400]
+    assert all(-1 <= s.details["alignment"] <= 1 for s in late)
+    assert any("dist_support_atr" in s.details for s in late)
+    assert {s.details.get("counter_trend") for s in late if s.signal_type != SignalType.ALERT} == {
+        0.0,
+        1.0,
+    }
+
+
+def test_structure_and_trends_resume_across_batches_exactly() -> None:
+    whole = [s.to_json() for s in analyze_ticks(PATTERN_TICKS)]
+    n = len(PATTERN_TICKS)
+    assert _feed_in_chunks(PATTERN_TICKS, [0, 1, 3000, 3001, 7777, n // 2, n - 5, n]) == whole
 
 
 @settings(max_examples=15, deadline=None)

@@ -17,12 +17,11 @@ from cryptosignals.errors import BadInputError
 from cryptosignals.model import SignalType
 from cryptosignals.patterns_market import pattern_market
 from cryptosignals.regimes import bar_ends
-from cryptosignals.rules import Frame
+from cryptosignals.rules import STRUCTURE_RULES, Frame
 from cryptosignals.structure import (
     EVENTS,
     OUTPUTS,
     PATTERNS,
-    STRUCTURE_RULES,
     StructureParams,
     StructureTracker,
     aggregate_bars,

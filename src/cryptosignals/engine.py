@@ -8,11 +8,15 @@ changes when later ticks arrive: bars are built by event time and only closed ba
 Pipeline of one `feed`:
   1. drop duplicates (same timestamp as the last tick) and reject out-of-order ticks;
   2. rolling windows (5m/30m/60m/24h) per tick;
-  3. bars per timeframe, by event time: a bar covers (end - length, end] and closes when a tick
-     lands exactly on its end or a later tick arrives; a bucket with no tick makes no bar;
-  4. features (resumable indicators) on the closed bars of the base (5m) and higher (1h) frames;
+  3. bars per timeframe (5m, 15m, 1h, 4h), by event time: a bar covers (end - length, end] and
+     closes when a tick lands exactly on its end or a later tick arrives; a bucket with no tick
+     makes no bar;
+  4. features (resumable indicators) on the closed bars of the base (5m) frame, each frame's
+     trend (EMA 5 vs 30) and their alignment; chart structure (cryptosignals.structure) on the
+     1h bars, merged into the base bars as of each bar's close;
   5. rules on the base bars (+ the price-change rule on ticks); the hand-made setup score from
-     the higher timeframe trend, ADX and volume (`rules.setup_score`) goes into the details;
+     the higher timeframe trend, ADX and volume (`rules.setup_score`), the alignment and the
+     distances to support and resistance go into the details;
   6. evidence (cryptosignals.evidence): the ticks mature earlier signals' outcomes, and each new
      signal gets its rule's track record, a calibrated confidence and the actionable flag.
 
@@ -26,6 +30,7 @@ details (`sigma_1h`; a tick rule's move also in sigmas of the forecast made befo
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,11 +44,13 @@ from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.regimes import RegimeFilter, RegimeModel
 from cryptosignals.risk import RiskForecaster, VolatilityModel
 from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, setup_score
+from cryptosignals.structure import EVENTS, VALUES, StructureParams, StructureTracker
 from cryptosignals.windows import FIELDS, Aggregate, Window, WindowState, aggregates_at
 
-TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600}
+TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600, "4h": 14400}
 _HORIZON_OF_MINUTES = {5: "5m", 30: "30m", 60: "1h"}  # a tick rule's window as a risk horizon
-STATE_VERSION = 6  # bump when a stored state can no longer be read (6: bucketed windows)
+STATE_VERSION = 6  # bump when a stored state can no longer be read (6: bucketed windows,
+# structure, trends on four timeframes)
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,13 @@ class EngineConfig:
     rules: tuple[Rule, ...] = DEFAULT_RULES
     tick_rules: tuple[Rule, ...] = TICK_RULES
     timeframe: str = "5m"
-    higher_timeframe: str = "1h"
-    trend_fast: int = 5  # the higher timeframe's trend: SMA(fast) vs SMA(slow) of its closes
+    higher_timeframe: str = "1h"  # its trend goes into the setup score
+    trend_fast: int = 5  # a timeframe's trend: the sign of EMA(fast) - EMA(slow) of its closes
     trend_slow: int = 30
+    # the timeframes whose trends make the alignment score (the base and higher ones included)
+    trend_timeframes: tuple[str, ...] = ("5m", "15m", "1h", "4h")
+    # pivots, zones, breakouts and patterns on the higher timeframe's bars (None: off)
+    structure: StructureParams | None = field(default_factory=StructureParams)
     adx_period: int = 14
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     volatility: VolatilityModel | None = None  # the coin's fitted forecast (for_coin)
@@ -69,7 +80,7 @@ class EngineConfig:
         return cls(volatility=risk.model_for(coin, models), regimes=regimes.model_for(coin, models))
 
     def __post_init__(self) -> None:
-        for tf in (self.timeframe, self.higher_timeframe):
+        for tf in (self.timeframe, self.higher_timeframe, *self.trend_timeframes):
             if tf not in TIMEFRAMES:
                 raise ValueError(f"unknown timeframe {tf!r}; known: {', '.join(TIMEFRAMES)}")
         for rule in self.tick_rules:
@@ -81,17 +92,25 @@ class EngineConfig:
         specs: dict[str, FeatureSpec] = {
             f"adx_{self.adx_period}": ("adx", "hlc", {"period": self.adx_period}, 0),
         }
+        if self.timeframe in self.trend_timeframes:
+            specs.update(self.trend_features())
         for rule in self.rules:
             for name, spec in rule.features().items():
                 if specs.setdefault(name, spec) != spec:
                     raise ValueError(f"feature {name!r} is defined twice with different params")
         return specs
 
-    def higher_features(self) -> dict[str, FeatureSpec]:
+    def trend_features(self) -> dict[str, FeatureSpec]:
+        """A timeframe's trend: EMAs (four numbers of state each, whatever the period)."""
         return {
-            "trend_fast": ("sma", "close", {"period": self.trend_fast}, 0),
-            "trend_slow": ("sma", "close", {"period": self.trend_slow}, 0),
+            "trend_fast": ("ema", "close", {"period": self.trend_fast}, 0),
+            "trend_slow": ("ema", "close", {"period": self.trend_slow}, 0),
         }
+
+    @property
+    def frames(self) -> tuple[str, ...]:
+        """Every timeframe the engine builds bars of, the base one first."""
+        return tuple(dict.fromkeys((self.timeframe, self.higher_timeframe, *self.trend_timeframes)))
 
 
 class StateVersionError(ValueError):
@@ -270,6 +289,24 @@ def _as_of(times: np.ndarray, keys: np.ndarray, values: np.ndarray, before: floa
     return padded[index + 1]
 
 
+#: What a tick rule's signal takes from the last base bar (kept in the state between batches).
+_LEVELS = ("dist_support_atr", "dist_resistance_atr")
+_CONTEXT = ("trend", "adx", "volume_ratio", "regime_rank", "alignment", "higher_alignment",
+            *_LEVELS)  # fmt: skip
+
+
+def _alignment(trends: dict[str, np.ndarray], base: str) -> dict[str, np.ndarray]:
+    """Question 13: do the timeframes agree? `alignment` is the mean trend sign over the
+    timeframes whose trend is known (-1: all down .. +1: all up), `higher_alignment` the same
+    over those above the base timeframe (a signal against it is marked counter-trend)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a mean of nothing known is NaN
+        every = np.nanmean(np.array(list(trends.values())), axis=0)
+        higher = [v for k, v in trends.items() if k != f"trend_{base}"]
+        above = np.nanmean(np.array(higher), axis=0) if higher else np.full(len(every), np.nan)
+    return {"alignment": every, "higher_alignment": above}
+
+
 class Engine:
     """Signals for one coin from its ticks; `state()` carries everything to the next batch."""
 
@@ -293,15 +330,13 @@ class Engine:
         )
         self.volume_mean = _nan(state.get("volume_mean"))  # the 24h window's, at the last tick
         frames = state.get("frames", {})
-        self.bars = {
-            tf: _Bars(TIMEFRAMES[tf], frames.get(tf, {}).get("bars"))
-            for tf in (cfg.timeframe, cfg.higher_timeframe)
-        }
+        self.bars = {tf: _Bars(TIMEFRAMES[tf], frames.get(tf, {}).get("bars")) for tf in cfg.frames}
         self.features = {
-            cfg.timeframe: FeatureSet(cfg.base_features(), frames.get(cfg.timeframe)),
-            cfg.higher_timeframe: FeatureSet(
-                cfg.higher_features(), frames.get(cfg.higher_timeframe)
-            ),
+            tf: FeatureSet(
+                cfg.base_features() if tf == cfg.timeframe else cfg.trend_features(),
+                frames.get(tf),
+            )
+            for tf in cfg.frames
         }
         # Each tick rule looks back on its own rows (what one rule remembers is not another's).
         ticks = state.get("ticks") or {}
@@ -309,9 +344,7 @@ class Engine:
             repr(rule): FeatureSet({}, ticks.get(repr(rule))) for rule in cfg.tick_rules
         }
         context = _none_to_nan(state.get("context", {}))
-        self.context = {
-            k: context.get(k, np.nan) for k in ("trend", "adx", "volume_ratio", "regime_rank")
-        }
+        self.context = {k: context.get(k, np.nan) for k in _CONTEXT + self._trend_names}
         self.track = TrackRecords(cfg.evidence, self.tested_claims, state.get("evidence"))
         self.risk = (
             None if cfg.volatility is None else RiskForecaster(cfg.volatility, state.get("risk"))
@@ -319,6 +352,15 @@ class Engine:
         self.regime = (
             None if cfg.regimes is None else RegimeFilter(cfg.regimes, state.get("regime"))
         )
+        self.structure = (
+            None
+            if cfg.structure is None
+            else StructureTracker.from_json(state.get("structure") or {}, cfg.structure)
+        )
+
+    @property
+    def _trend_names(self) -> tuple[str, ...]:
+        return tuple(f"trend_{tf}" for tf in self.config.trend_timeframes)
 
     @property
     def tested_claims(self) -> int:
@@ -347,10 +389,15 @@ class Engine:
             "evidence": self.track.to_json(),
             "risk": None if self.risk is None else self.risk.to_json(),
             "regime": None if self.regime is None else self.regime.to_json(),
+            "structure": None if self.structure is None else self.structure.to_json(),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: EngineConfig | None = None) -> Engine:
+        if state.get("version") != STATE_VERSION:  # before anything else is read from it
+            raise StateVersionError(
+                f"engine state version {state.get('version')} is not {STATE_VERSION}"
+            )
         return cls(state["crypto_id"], config, state)
 
     # -- processing --------------------------------------------------------------------------
@@ -385,31 +432,45 @@ class Engine:
         volume_mean = windows[Window.H24][:, FIELDS.index("volume_aggregated")]
 
         cfg = self.config
-        higher = self.features[cfg.higher_timeframe].update(
-            self.bars[cfg.higher_timeframe].update(ts, price, volume)
-        )
-        base_bars = self.bars[cfg.timeframe].update(ts, price, volume)
-        base = self.features[cfg.timeframe].update(base_bars)
+        frames = {
+            tf: self.features[tf].update(self.bars[tf].update(ts, price, volume))
+            for tf in cfg.frames
+        }
+        base, higher = frames[cfg.timeframe], frames[cfg.higher_timeframe]
+        base_bars = {k: base[k] for k in ("end", "close")}
         # the mean 24h volume of the day up to each bar's last tick (the 24h window's)
         base.current["volume_avg_24h"] = _as_of(base["end"], ts, volume_mean, self.volume_mean)
         self.volume_mean = float(volume_mean[-1])
         self._forecast(base)
 
-        trend = np.sign(higher["trend_fast"] - higher["trend_slow"])
+        trends = {
+            f"trend_{tf}": _as_of(
+                base["end"],
+                frames[tf]["end"],
+                np.sign(frames[tf]["trend_fast"] - frames[tf]["trend_slow"]),
+                self.context[f"trend_{tf}"],
+            )
+            for tf in cfg.trend_timeframes
+        }
+        higher_trend = np.sign(higher["trend_fast"] - higher["trend_slow"])
         base_context = {
-            "trend": _as_of(base["end"], higher["end"], trend, self.context["trend"]),
+            "trend": _as_of(base["end"], higher["end"], higher_trend, self.context["trend"]),
             "adx": base[f"adx_{cfg.adx_period}"],
             "volume_ratio": base["volume"] / base.prev("volume_avg_24h"),
             "sigma_1h": base["sigma_1h"],
             "regime_rank": base["regime_rank"],
+            **trends,
+            **_alignment(trends, cfg.timeframe),
         }
+        base.current.update(self._structure(base, higher, base_context["volume_ratio"]))
+        base_context.update({k: base[k] for k in _LEVELS})
         for rule in cfg.rules:
             result.signals += self._signals(rule, cfg.timeframe, base, base_context)
         result.bars = {**base.current, **base_context}
 
         tick_context = {k: _as_of(ts, base["end"], base_context[k], v)
                         for k, v in self.context.items()}  # fmt: skip
-        tick_context["trend"] = _as_of(ts, higher["end"], trend, self.context["trend"])
+        tick_context["trend"] = _as_of(ts, higher["end"], higher_trend, self.context["trend"])
         sigma_now = self._sigma_as_of(ts)
         for rule in cfg.tick_rules:
             window = windows[Window(getattr(rule, "minutes", 60))]
@@ -426,8 +487,8 @@ class Engine:
             result.signals += self._signals(rule, "tick", frame, context, before)
             features.remember(frame)
 
-        self.features[cfg.higher_timeframe].remember(higher)
-        self.features[cfg.timeframe].remember(base)
+        for tf, frame in frames.items():
+            self.features[tf].remember(frame)
         self.context = {k: float(tick_context[k][-1]) for k in self.context}
         result.signals.sort(key=lambda s: (s.timestamp, s.rule, s.timeframe))
         result.signals = self.track.annotate(
@@ -443,6 +504,37 @@ class Engine:
             latest["regime"] = self.regime.latest()
         result.risk = latest or None
         return result
+
+    def _structure(
+        self, base: Frame, higher: Frame, volume_ratio: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The structure tracker (cryptosignals.structure) over the higher timeframe's bars of
+        this batch, as columns of the base bars: an hour's events and levels on the base bar
+        that holds its last tick (both close on the same tick), and each base close's distance
+        to the zones known when it closed (those of the hours closed by then)."""
+        out = {c: np.zeros(base.size) for c in EVENTS} | {
+            c: np.full(base.size, np.nan) for c in VALUES
+        }
+        if self.structure is None or base.size == 0:
+            return out
+        ends = higher["end"]
+        last = np.searchsorted(base["end"], ends, side="right") - 1  # the base bar of each hour
+        ratio = _as_of(ends, base["end"], volume_ratio, self.context["volume_ratio"])
+        known = np.searchsorted(last, np.arange(base.size), side="right")  # hours closed by then
+        for j in range(len(ends) + 1):
+            rows = np.flatnonzero(known == j)
+            if len(rows):
+                for name, values in self.structure.distances(base["close"][rows]).items():
+                    out[name][rows] = values
+            if j == len(ends):
+                break
+            hour = {k: higher[k][j : j + 1] for k in ("end", "high", "low", "close")}
+            row = self.structure.update({**hour, "volume_ratio": ratio[j : j + 1]})
+            if last[j] >= 0:
+                for name in (*EVENTS, "structure_atr", "breakout_level", "neckline",
+                             "pattern_height"):  # fmt: skip
+                    out[name][last[j]] = row[name][0]
+        return out
 
     def _forecast(self, base: Frame) -> None:
         """The variance forecast and the regime filter over the new base bars: the 1h sigma now
@@ -491,7 +583,14 @@ class Engine:
                 volume_ratio=float(context["volume_ratio"][i]),
                 sigma_1h=float(context["sigma_1h"][i]),
                 regime_rank=float(context["regime_rank"][i]),
+                alignment=float(context["alignment"][i]),
+                dist_support_atr=float(context["dist_support_atr"][i]),
+                dist_resistance_atr=float(context["dist_resistance_atr"][i]),
             )
+            if firing.signal_type[i] != SignalType.ALERT and context["higher_alignment"][i] != 0:
+                # against the higher timeframes' trends (NaN while they warm up: not marked)
+                against = firing.direction[i] * context["higher_alignment"][i] < 0
+                details["counter_trend"] = float(against)
             if sigma_before_move is not None and "change_pct" in details:
                 move = float(np.log1p(details["change_pct"] / 100.0))
                 details["move_sigma"] = move / float(sigma_before_move[i])

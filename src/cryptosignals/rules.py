@@ -360,6 +360,107 @@ class PriceChange(Rule):
         return _alert(mask, np.sign(change), {"change_pct": change})
 
 
+# -- chart structure (cryptosignals.structure) ---------------------------------------------------
+# They read the structure tracker's columns, which the engine merges into the 5-minute frame from
+# its 1-hour bars; each fires on the bar where its column is non-zero.
+
+
+def _column(f: Frame, name: str) -> np.ndarray:
+    return np.nan_to_num(np.asarray(f[name], dtype=float), nan=0.0)
+
+
+@dataclass(frozen=True)
+class StructureBreakout(Rule):
+    """Claim: after a close through a support/resistance zone on above-average volume, the price
+    keeps going the way it broke (up: BUY, down: SELL)."""
+
+    name: ClassVar[str] = "breakout"
+    question: ClassVar[str] = "Breakout or false breakout?"
+
+    def fire(self, f: Frame) -> Firing:
+        b = _column(f, "breakout")
+        details = {"breakout_level": f["breakout_level"], "structure_atr": f["structure_atr"]}
+        return _buy_sell(b > 0, b < 0, details)
+
+
+@dataclass(frozen=True)
+class FalseBreakout(Rule):
+    """Claim: once a breakout falls back inside its zone, the price goes the other way (a failed
+    breakout up: SELL, a failed breakout down: BUY)."""
+
+    name: ClassVar[str] = "false_breakout"
+    question: ClassVar[str] = "Breakout or false breakout?"
+
+    def fire(self, f: Frame) -> Firing:
+        b = _column(f, "false_breakout")
+        return _buy_sell(b < 0, b > 0, {"structure_atr": f["structure_atr"]})
+
+
+def _pattern_firing(f: Frame, column: str, up: bool) -> Firing:
+    mask = _column(f, column) > 0
+    none = np.zeros(mask.shape, dtype=bool)
+    details = {"neckline": f["neckline"], "pattern_height": f["pattern_height"]}
+    return _buy_sell(mask, none, details) if up else _buy_sell(none, mask, details)
+
+
+@dataclass(frozen=True)
+class DoubleTop(Rule):
+    """Claim: after two equal peaks, the close below the trough between them leads lower (SELL)."""
+
+    name: ClassVar[str] = "double_top"
+    question: ClassVar[str] = "Is a known chart pattern forming?"
+
+    def fire(self, f: Frame) -> Firing:
+        return _pattern_firing(f, "double_top", up=False)
+
+
+@dataclass(frozen=True)
+class DoubleBottom(Rule):
+    """Claim: after two equal troughs, the close above the peak between them leads higher (BUY)."""
+
+    name: ClassVar[str] = "double_bottom"
+    question: ClassVar[str] = "Is a known chart pattern forming?"
+
+    def fire(self, f: Frame) -> Firing:
+        return _pattern_firing(f, "double_bottom", up=True)
+
+
+@dataclass(frozen=True)
+class HeadShoulders(Rule):
+    """Claim: after a head and shoulders top, the close below the neckline leads lower (SELL)."""
+
+    name: ClassVar[str] = "head_shoulders"
+    question: ClassVar[str] = "Is a known chart pattern forming?"
+
+    def fire(self, f: Frame) -> Firing:
+        return _pattern_firing(f, "head_shoulders", up=False)
+
+
+@dataclass(frozen=True)
+class InverseHeadShoulders(Rule):
+    """Claim: after an inverse head and shoulders, the close above the neckline leads higher
+    (BUY)."""
+
+    name: ClassVar[str] = "inverse_head_shoulders"
+    question: ClassVar[str] = "Is a known chart pattern forming?"
+
+    def fire(self, f: Frame) -> Firing:
+        return _pattern_firing(f, "inverse_head_shoulders", up=True)
+
+
+STRUCTURE_RULES: dict[str, type[Rule]] = {
+    cls.name: cls
+    for cls in (
+        StructureBreakout,
+        FalseBreakout,
+        DoubleTop,
+        DoubleBottom,
+        HeadShoulders,
+        InverseHeadShoulders,
+    )
+}
+
+
 def setup_score(
     direction: np.ndarray, higher_trend: np.ndarray, adx: np.ndarray, volume_ratio: np.ndarray
 ) -> np.ndarray:
@@ -383,6 +484,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     BollingerSqueeze(),
     VolatilitySpike(),
     CutSize(),
+    *(rule() for rule in STRUCTURE_RULES.values()),
 )
 TICK_RULES: tuple[Rule, ...] = (PriceChange(),)
 
@@ -401,4 +503,4 @@ RULES: dict[str, type[Rule]] = {
         CutSize,
         PriceChange,
     )
-}
+} | STRUCTURE_RULES

@@ -1,14 +1,18 @@
 """What the process function deploys with: a stored engine state from an older engine version
-resets the coin instead of failing forever; the evidence history and the fitted models files."""
+(or compressed with another dictionary) resets the coin instead of failing forever; the
+evidence history and the fitted models files."""
 
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pytest
 
 from cryptosignals.aws.config import AwsSettings
+from cryptosignals.aws.store import STATE_DICTIONARY, _dump_state, _load_state
+from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.engine import STATE_VERSION, Engine
 from cryptosignals.errors import BadInputError
 from cryptosignals.evidence import history_document, read_history
@@ -25,6 +29,23 @@ def test_an_old_state_version_starts_a_fresh_engine_and_a_current_one_resumes() 
     current = {**Engine("bitcoin").state(), "last_timestamp": 99}
     assert _engine("bitcoin", current, SETTINGS).last_timestamp == 99
     assert _engine("bitcoin", None, SETTINGS).state() == Engine("bitcoin").state()
+
+
+def test_states_are_compressed_with_the_frozen_dictionary_and_older_forms_still_read() -> None:
+    """The preset dictionary is part of the stored format: changing it makes every stored state
+    unreadable (reset, as below). Pinned here so that it cannot change by accident."""
+    assert zlib.adler32(STATE_DICTIONARY) == 4237814837
+    engine = Engine("bitcoin")
+    engine.feed(candles_to_ticks("bitcoin", read_candles(sample_path("bitcoin"))))
+    state = json.loads(json.dumps(engine.state()))
+    stored = _dump_state(state)
+    assert _load_state(stored) == state
+    assert len(stored) < 0.9 * len(zlib.compress(json.dumps(state).encode(), 6))
+    assert len(stored) <= 4096 - 100  # 4 write units with the item's key and attribute names
+    assert _load_state(zlib.compress(json.dumps(state).encode())) == state  # before the dictionary
+    other = zlib.compressobj(6, zdict=b'{"version":5}')
+    unreadable = _load_state(other.compress(json.dumps(state).encode()) + other.flush())
+    assert _engine("bitcoin", unreadable, SETTINGS).last_timestamp is None
 
 
 def test_a_fresh_engine_starts_from_the_deployed_history_and_a_mismatched_one_is_refused(

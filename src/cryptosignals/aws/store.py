@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
@@ -51,18 +52,33 @@ def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return from_dynamo({k: _deserializer.deserialize(v) for k, v in item.items()})  # type: ignore[no-any-return]
 
 
+#: A typical engine state (another coin's, frozen): zlib's preset dictionary for every stored
+#: state. A state is a few KB of JSON whose key names and layout repeat from coin to coin, which
+#: a stream that small cannot learn from itself: the dictionary cuts ~20 % (4.36 -> 3.51 KB
+#: for the bundled bitcoin sample: 5 -> 4 write units a put). Never edit it: states stored with
+#: it could not be read (they would be started afresh, like a state of another version).
+STATE_DICTIONARY = (resources.files("cryptosignals") / "data/state_dictionary.json").read_bytes()
+
+
 def _dump_state(state: Mapping[str, Any]) -> bytes:
-    """Engine state as zlib-compressed JSON: a day of windows is ~23 KB of JSON (23 write units
-    a put) and ~7.5 KB compressed. Python's JSON keeps NaN (a bar not yet known)."""
-    return zlib.compress(json.dumps(state, separators=(",", ":")).encode(), 6)
+    """Engine state as compressed JSON (zlib with the preset dictionary). Python's JSON keeps
+    NaN (a bar not yet known)."""
+    packer = zlib.compressobj(6, zdict=STATE_DICTIONARY)
+    return packer.compress(json.dumps(state, separators=(",", ":")).encode()) + packer.flush()
 
 
 def _load_state(stored: Any) -> dict[str, Any]:
-    """The reverse; a plain JSON string (an older item) is read as is."""
+    """The reverse; a plain JSON string or plain zlib (older items) are read as they are. A
+    state compressed with another dictionary comes back as an unknown version, which the engine
+    refuses, so the coin starts afresh (cryptosignals.engine.StateVersionError)."""
     if isinstance(stored, Binary):
         stored = stored.value
     if isinstance(stored, bytes | bytearray):
-        stored = zlib.decompress(stored).decode()
+        try:
+            unpacker = zlib.decompressobj(zdict=STATE_DICTIONARY)
+            stored = (unpacker.decompress(bytes(stored)) + unpacker.flush()).decode()
+        except zlib.error as exc:
+            return {"version": f"unreadable ({exc})"}
     return json.loads(stored)  # type: ignore[no-any-return]
 
 
