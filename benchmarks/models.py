@@ -24,6 +24,7 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from rich.table import Table
 
 from _data import DEFAULT_DATA, ROOT, find_coins
 from cryptosignals.candles import read_candles
+from cryptosignals.features import FEATURE_NAMES
 from cryptosignals.models.evaluation import (
     MODELS,
     compare,
@@ -57,6 +59,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--coins", help="comma-separated coin ids (default: all found)")
     parser.add_argument("--targets", default="up_1h,up_5m", help="targets, comma-separated")
     parser.add_argument("--models", default=",".join(MODELS), help="logistic,lightgbm")
+    parser.add_argument(
+        "--features",
+        help="comma-separated feature names to keep (an ablation; default: all of "
+        "cryptosignals.features.FEATURE_NAMES)",
+    )
     parser.add_argument(
         "--null-days",
         type=int,
@@ -107,13 +114,13 @@ def _judge(data: Any, models: list[str], train: float, test: float) -> list[dict
     return rows
 
 
-def _null(days: int, targets: list[str], models: list[str]) -> dict[str, Any]:
+def _null(days: int, targets: list[str], models: list[str], keep: list[int]) -> dict[str, Any]:
     market = generate_market(("bitcoin",), days=days, seed=23, regimes=False, plant=False)
     base = dataset("bitcoin", market.candles["bitcoin"], targets[0])
     train, test = default_windows(base.end)
     found: dict[str, Any] = {}
     for target in targets:
-        data = with_target(base, target)
+        data = replace(with_target(base, target), x=base.x[:, keep])
         found[target] = {r["model"]: r for r in _judge(data, models, train, test)}
     return found
 
@@ -152,6 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     null_days = args.null_days
+    keep = list(range(len(FEATURE_NAMES)))
+    if args.features:
+        names = [n.strip() for n in args.features.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(FEATURE_NAMES))
+        if unknown:
+            raise SystemExit(f"unknown features {unknown}; known: {', '.join(FEATURE_NAMES)}")
+        keep = [FEATURE_NAMES.index(n) for n in names]
     if args.quick:
         files = dict(list(files.items())[:2])
         targets, null_days = targets[:1], 30
@@ -165,12 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_s[coin] = time.perf_counter() - t0
     features_s = sum(build_s.values())
     figures: dict[str, Any] = {"data": {"source": source, "coins": list(files)},
+                               "features": [FEATURE_NAMES[j] for j in keep],
                                "features_seconds": features_s, "targets": {}}  # fmt: skip
     for target in targets:
         t0 = time.perf_counter()
         rows = {}
         for coin, base in datasets.items():
             data = with_target(base, target)
+            data = replace(data, x=data.x[:, keep])
             train, test = default_windows(data.end)
             rows[coin] = _judge(data, models, train, test)
         seconds = time.perf_counter() - t0 + features_s  # each target pays for the features
@@ -183,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         figures["targets"][target] = {"seconds": seconds, "coins": rows}  # fmt: skip
     t0 = time.perf_counter()
-    null = _null(null_days, targets, models)
+    null = _null(null_days, targets, models, keep)
     figures["null"] = {"days": null_days, "seconds": time.perf_counter() - t0, "targets": null}
     for target, by_model in null.items():
         for model, r in by_model.items():
