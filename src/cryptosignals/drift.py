@@ -36,9 +36,12 @@ import numpy as np
 CAP = 6.0
 #: Page-Hinkley defaults for standardised moves |r| / sigma (5-minute bars), two-sided: at
 #: most one false alarm per 30 days of stationary GARCH-t bars (measured: docs/drift.md).
-MOVE_DELTA, MOVE_THRESHOLD = 0.1, 60.0
-#: Defaults for errors scaled by `ErrorScale` (unit root mean square), one-sided (errors grew).
-SCALED_DELTA, SCALED_THRESHOLD = 0.1, 60.0
+MOVE_DELTA, MOVE_THRESHOLD = 0.1, 40.0
+#: Defaults for other errors: averaged over an hour of 5-minute rows (`SCALED_POOL`), scaled by
+#: `ErrorScale` (unit root mean square; half-life two weeks of hours, a day to warm up), tested
+#: one-sided (errors grew).
+SCALED_POOL, SCALED_HALFLIFE, SCALED_WARMUP = 12, 336.0, 24
+SCALED_DELTA, SCALED_THRESHOLD = 0.2, 30.0
 _MODES = ("up", "down", "both")
 
 
@@ -61,14 +64,15 @@ class PageHinkley:
             )
         self.threshold, self.delta, self.mode = float(threshold), float(delta), mode
         self.alpha, self.min_instances = float(alpha), int(min_instances)
-        self._reset()
+        self.reset()
         if state:
             self.n = int(state["n"])
             self.mean = float(state["mean"])
             self.sum_up, self.min_up = float(state["sum_up"]), float(state["min_up"])
             self.sum_down, self.max_down = float(state["sum_down"]), float(state["max_down"])
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
+        """Forget everything seen (as after an alarm)."""
         self.n, self.mean = 0, 0.0
         self.sum_up, self.min_up = 0.0, math.inf
         self.sum_down, self.max_down = 0.0, -math.inf
@@ -201,14 +205,17 @@ class Alarms:
 class DriftMonitor:
     """A detector over a model's errors, resumable. `kind` says how errors are normalised:
     "moves" (they already are standardised moves |r| / sigma: `standardised_moves`; two-sided)
-    or "scaled" (any error, divided by its trailing scale: `ErrorScale`; alarms when errors
-    grow). Feed errors in the order they become known."""
+    or "scaled" (any error, averaged over `pool` consecutive errors, e.g. an hour of
+    overlapping 1-hour labels, then divided by its trailing scale: `ErrorScale`; alarms when
+    errors grow). Feed errors in the order they become known; an alarm is dated by the last
+    error it read."""
 
     KINDS = ("moves", "scaled")
 
     def __init__(
         self, kind: str = "moves", detector: PageHinkley | None = None,
-        scale: ErrorScale | None = None,
+        scale: ErrorScale | None = None, pool: int | None = None,
+        state: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
         if kind not in self.KINDS:
             raise ValueError(f"unknown kind {kind!r}; one of {', '.join(self.KINDS)}")
@@ -219,24 +226,54 @@ class DriftMonitor:
                 else PageHinkley(SCALED_THRESHOLD, SCALED_DELTA, "up")
             )  # fmt: skip
         self.detector = detector
-        self.scale = scale if scale is not None else (ErrorScale() if kind == "scaled" else None)
+        if scale is None and kind == "scaled":
+            scale = ErrorScale(halflife=SCALED_HALFLIFE, warmup=SCALED_WARMUP)
+        self.scale = scale
+        self.pool = int(pool if pool is not None else (SCALED_POOL if kind == "scaled" else 1))
+        if self.pool < 1:
+            raise ValueError("pool must be at least 1")
+        state = state or {}
+        self._sum, self._count = float(state.get("sum", 0.0)), int(state.get("count", 0))
+
+    def _pooled(self, times: np.ndarray, errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.pool == 1:
+            return times, errors
+        out_t, out_v = [], []
+        total, count = self._sum, self._count
+        for when, e in zip(times.tolist(), errors.tolist(), strict=True):
+            if e != e:
+                continue
+            total, count = total + e, count + 1
+            if count == self.pool:
+                out_t.append(when)
+                out_v.append(total / count)
+                total, count = 0.0, 0
+        self._sum, self._count = total, count
+        return np.array(out_t, dtype=np.int64), np.array(out_v, dtype=float)
 
     def update(self, times: np.ndarray, errors: np.ndarray) -> Alarms:
         times = np.asarray(times, dtype=np.int64)
         errors = np.asarray(errors, dtype=float)
         if len(times) != len(errors):
             raise ValueError(f"{len(times)} times for {len(errors)} errors")
+        times, errors = self._pooled(times, errors)
         values = self.scale.update(errors) if self.scale is not None else errors
         return Alarms(times, values, self.detector.update(values))
 
+    def restart(self) -> None:
+        """Start the test afresh (after the model was refitted), keeping the error scale."""
+        self.detector.reset()
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "detector": self.detector.to_json(),
-                "scale": None if self.scale is None else self.scale.to_json()}  # fmt: skip
+                "scale": None if self.scale is None else self.scale.to_json(),
+                "pool": self.pool, "sum": self._sum, "count": self._count}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DriftMonitor:
         try:
             scale = None if data.get("scale") is None else ErrorScale.from_json(data["scale"])
-            return cls(str(data["kind"]), PageHinkley.from_json(data["detector"]), scale)
+            return cls(str(data["kind"]), PageHinkley.from_json(data["detector"]), scale,
+                       int(data.get("pool", 1)), data)  # fmt: skip
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a drift monitor state: {exc!r}") from None

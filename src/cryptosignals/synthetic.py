@@ -237,3 +237,53 @@ def predictable_candles(
     timestamps = start + np.arange(n, dtype=np.int64) * interval_s * 1000
     volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
     return Candles(timestamps, open_, high, low, close, volume)
+
+
+def _candles_from_returns(
+    returns: np.ndarray, vol: np.ndarray, rng: np.random.Generator, start_time: int
+) -> Candles:
+    n = len(returns)
+    close = 100.0 * np.exp(np.cumsum(returns))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    wick = np.abs(rng.normal(0.0, 0.3, (2, n))) * vol
+    high = np.maximum(open_, close) * (1 + wick[0])
+    low = np.minimum(open_, close) * (1 - wick[1])
+    timestamps = ((start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)) * 1000
+    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
+    return Candles(timestamps, open_, high, low, close, volume)
+
+
+def volatility_shift_market(
+    days: int = 60, change_day: float = 40.0, factor: float = 2.0, seed: int = 0,
+    nu: float = 4.0, start_time: int = 1_740_000_000,
+) -> VolatilityMarket:  # fmt: skip
+    """`garch_market` (Student-t(`nu`) shocks) whose returns are multiplied by `factor` from
+    `change_day` on: a planted volatility change for drift detectors (`factor=1`: none)."""
+    base = garch_market(days, seed, nu=nu, start_time=start_time)
+    returns = np.diff(np.log(np.r_[100.0, base.candles.close]))
+    sigma = base.sigma.copy()
+    cut = int(change_day * 288)
+    returns[cut:] *= factor
+    sigma[cut:] *= factor
+    rng = np.random.default_rng(seed + 1)
+    candles = _candles_from_returns(returns, sigma, rng, start_time)
+    return VolatilityMarket(candles, bar_ends(candles.timestamp), sigma)
+
+
+def flipping_candles(
+    days: int = 60, flip_day: float = 40.0, strength: float = 0.3, lookback: int = 12,
+    vol: float = 0.001, seed: int = 5, start_time: int = 1_740_000_000,
+) -> Candles:  # fmt: skip
+    """`predictable_candles` whose planted effect turns round at `flip_day`: momentum (each
+    bar drifts by `strength` x `vol` with the last `lookback` bars' return) before, reversal
+    (against it) after. A model fitted before the flip is then wrong in a way its errors show."""
+    rng = np.random.default_rng(seed)
+    n = days * 288
+    noise = rng.normal(0.0, vol, n)
+    sign = np.where(np.arange(n) < int(flip_day * 288), 1.0, -1.0)
+    returns = np.zeros(n)
+    window = 0.0
+    for i in range(n):
+        returns[i] = noise[i] + sign[i] * strength * vol * float(np.sign(window))
+        window += returns[i] - (returns[i - lookback] if i >= lookback else 0.0)
+    return _candles_from_returns(returns, np.full(n, vol / 3 / 0.3), rng, start_time)
