@@ -68,7 +68,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from _data import DEFAULT_DATA, ROOT, find_coins
+from _data import ROOT, add_data_options, coin_files
 from cryptosignals.backtest.report import reliability_svg
 from cryptosignals.backtest.scorecard import Q_EDGE, Scorecard, ScoreRow
 from cryptosignals.candles import Candles, candles_to_ticks, read_candles
@@ -575,12 +575,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         return [int(s) for s in text.split(",") if s.strip()]
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA,
-        help="folder of <coin>_5m.csv[.gz] files, relative to the repository root "
-        "(default ../shared/data/market; missing or empty: the bundled samples)",
-    )  # fmt: skip
-    parser.add_argument("--coins", help="comma-separated coin ids (default: all found)")
+    add_data_options(parser)
     parser.add_argument("--days", type=float, help="keep only the last N days of each coin")
     parser.add_argument("--placebo", type=int, help="placebo runs per coin (10; quick 3)")
     parser.add_argument("--shifts", type=int, help="circular shifts per p-value (999; quick 199)")
@@ -622,9 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     config = EngineConfig()
     ev = config.evidence
-    data = args.data if args.data.is_absolute() else ROOT / args.data
-    wanted = [c.strip() for c in args.coins.split(",") if c.strip()] if args.coins else None
-    files, source = find_coins(data, wanted)
+    files, source = coin_files(args)
     print(source)
     print(f"engine: default EngineConfig: horizon {ev.horizon}, cost 2 x {ev.cost_bps:g} bps, "
           f"actionable at n >= {ev.min_n} and always-valid p x family <= {ev.alpha:g} (family "

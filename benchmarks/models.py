@@ -31,7 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from _data import DEFAULT_DATA, ROOT, find_coins
+from _data import add_data_options, coin_files
 from cryptosignals.candles import read_candles
 from cryptosignals.features import FEATURE_NAMES
 from cryptosignals.models.evaluation import (
@@ -50,13 +50,7 @@ out = Console(width=160)
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="folder of <coin>_5m.csv[.gz] (default ../shared/data/market)",
-    )
-    parser.add_argument("--coins", help="comma-separated coin ids (default: all found)")
+    add_data_options(parser)
     parser.add_argument("--targets", default="up_1h,up_5m", help="targets, comma-separated")
     parser.add_argument("--models", default=",".join(MODELS), help="logistic,lightgbm")
     parser.add_argument(
@@ -153,9 +147,7 @@ def _table(target: str, rows: dict[str, list[dict[str, Any]]], seconds: float) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    data_dir = args.data if args.data.is_absolute() else ROOT / args.data
-    wanted = [c.strip() for c in args.coins.split(",") if c.strip()] if args.coins else None
-    files, source = find_coins(data_dir, wanted)
+    files, source = coin_files(args)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     null_days = args.null_days

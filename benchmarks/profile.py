@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _data import DEFAULT_DATA, ROOT, find_coins
+from _data import add_data_options, coin_files
 from cryptosignals.candles import Candles, read_candles
 from cryptosignals.commands.profile import heatmap_svg
 from cryptosignals.errors import BadInputError
@@ -96,14 +96,12 @@ def summary(result: CoinProfile) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--coins", help="comma-separated coin ids (default: every file found)")
+    add_data_options(parser)
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     parser.add_argument("--svg", type=Path, help="write the hour-of-week heatmap of --svg-coin")
     parser.add_argument("--svg-coin", default="bitcoin")
     args = parser.parse_args()
-    data = args.data if args.data.is_absolute() else ROOT / args.data
-    files, source = find_coins(data, args.coins.split(",") if args.coins else None)
+    files, source = coin_files(args)
     print(source)
     started = time.perf_counter()
     candles = {coin: read_candles(path) for coin, path in files.items()}

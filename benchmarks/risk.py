@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from _data import DEFAULT_DATA, ROOT, find_coins
+from _data import add_data_options, coin_files
 from cryptosignals.candles import candles_to_ticks, read_candles
 from cryptosignals.engine import closed_bars
 from cryptosignals.models.volatility import walk_forward
@@ -46,13 +46,7 @@ out = Console(width=140)
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help="folder of <coin>_5m.csv[.gz] (default ../shared/data/market)",
-    )
-    parser.add_argument("--coins", help="comma-separated coin ids (default: all found)")
+    add_data_options(parser)
     parser.add_argument("--kinds", default="ewma,garch", help="variance recursions: ewma,garch")
     parser.add_argument("--quick", action="store_true", help="the first 30 days of 2 coins")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -72,9 +66,7 @@ def stream_cost(model: Any, end: np.ndarray, close: np.ndarray) -> dict[str, flo
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    data = args.data if args.data.is_absolute() else ROOT / args.data
-    wanted = [c.strip() for c in args.coins.split(",") if c.strip()] if args.coins else None
-    files, source = find_coins(data, wanted)
+    files, source = coin_files(args)
     if args.quick:
         files = dict(list(files.items())[:2])
     print(source)
