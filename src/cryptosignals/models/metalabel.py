@@ -350,7 +350,10 @@ def figures(
     pick = rng.integers(0, len(d), (resamples, len(d)))
     s = d[pick].sum(axis=1)
     low, high = np.percentile(s[:, 0] / s[:, 1], [2.5, 97.5]) if len(t) else (math.nan,) * 2
-    area = auc_interval(t, p, hit, max(resamples // 4, 50), seed)
+    if len(np.unique(hit)) == 2:
+        area = auc_interval(t, p, hit, max(resamples // 4, 50), seed)
+    else:  # one class only: no AUC
+        area = Interval(math.nan, math.nan, math.nan)
 
     def pair(i: Interval) -> dict[str, float]:
         return {"value": i.value, "low": i.low, "high": i.high}
