@@ -372,14 +372,18 @@ def figures(
     }  # fmt: skip
 
 
-def pooled(results: Sequence[MetaEvaluation], resamples: int = 1000, seed: int = 0
-           ) -> dict[str, Any]:  # fmt: skip
-    """The figures of several coins' test signals together (the day blocks span the coins, so
-    a day's signals of every coin are resampled together)."""
-    cat = lambda f: np.concatenate([f(r) for r in results])  # noqa: E731
-    return figures(cat(lambda r: r.t), cat(lambda r: r.hit), cat(lambda r: r.stopped),
-                   cat(lambda r: r.net), cat(lambda r: r.p), cat(lambda r: r.base),
-                   cat(lambda r: r.taken), resamples, seed)  # fmt: skip
+def pooled(
+    results: Sequence[MetaEvaluation], rule: str | None = None, resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """The figures of several coins' test signals together (of one `rule`, or all): the day
+    blocks span the coins, so a day's signals of every coin are resampled together."""
+    parts = []
+    for r in results:
+        mask = np.ones(len(r.index), bool) if rule is None else np.array(r.rule) == rule
+        parts.append((r.t[mask], r.hit[mask], r.stopped[mask], r.net[mask], r.p[mask],
+                      r.base[mask], r.taken[mask]))  # fmt: skip
+    t, hit, stopped, net, p, base, taken = (np.concatenate(c) for c in zip(*parts, strict=True))
+    return figures(t, hit, stopped, net, p, base, taken.astype(bool), resamples, seed)
 
 
 def verdict(lift: dict[str, float]) -> str:
