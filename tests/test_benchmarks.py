@@ -189,3 +189,24 @@ def test_models_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     assert "versus_logistic" in rows[1]
     null = data["null"]["targets"]["up_1h"]
     assert all(abs(r["auc"] - 0.5) < 0.06 for r in null.values())
+
+
+@pytest.mark.slow
+def test_metalabel_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "metalabel.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "metalabel.py"), "--quick",
+         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    assert any(line.startswith("TOTAL wall time") for line in result.stdout.splitlines())
+    data = json.loads(figures.read_text())
+    assert data["data"]["coins"] == ["bitcoin", "ethereum"]
+    coins = data["models"]["logistic"]["coins"]
+    assert set(coins) == {"bitcoin", "ethereum", "pooled"}
+    assert coins["pooled"]["n"] == coins["bitcoin"]["n"] + coins["ethereum"]["n"] > 1000
+    lift = coins["pooled"]["net_bp_lift"]
+    assert lift["low"] <= lift["value"] <= lift["high"]
+    assert data["null"]["walks"] == 3 and data["null"]["net_lift_interval_holds_0"] >= 2 / 3
