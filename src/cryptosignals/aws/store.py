@@ -34,6 +34,9 @@ from cryptosignals.model import Signal, Tick
 DAY_SECONDS = 86_400
 #: The engine-state item the ingest function keeps its per-coin last_updated_at in.
 INGEST_CURSOR_ID = "_ingest"
+#: The engine-state item of the process function's market tracker (one for all coins): read
+#: and written like a coin's state (`get_states`, `put_state` with its version check).
+MARKET_STATE_ID = "_market"
 _BATCH_WRITE_LIMIT = 25
 _BATCH_GET_LIMIT = 100
 

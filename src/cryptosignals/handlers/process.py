@@ -14,6 +14,20 @@ batchItemFailures, one of a coin's own writes only that coin's records, so
 Kinesis redelivers them; every write is idempotent and the engine drops ticks its stored state
 has already seen, so redelivery changes nothing.
 
+Market context (cryptosignals.market, docs/market.md "In the pipeline"): after the engines, one
+MarketTracker over the tracked coins (TRACKED_COINS) takes every coin's new 5-minute bars; its
+state is one item (MARKET_STATE_ID), read in the same BatchGetItem and written with the same
+version check right after the shared write (a failure of either: the whole batch is retried).
+Each tracked coin but bitcoin keeps its BetaTracker inside its own state item (key "beta",
+which the engine ignores: no extra write). The 60-minute aggregate carries both as its `market`
+map. The market item also keeps the closes of the last `MARKET_RECENT` settled bar times, and a
+beta tracker takes every one after its own last bar: a coin whose state write failed after the
+market item was written catches up when its records come back (the next batch of its shard;
+the item keeps every bar time of the last batch and `MARKET_RECENT` before; the tracker drops
+its bars again as late: each bar counts once), so a beta does not depend on how the writes of a
+batch went. A redelivered batch makes no new bars: the market item is not rewritten. With fewer
+than two tracked coins there is no market (no item, no map); without bitcoin, no beta.
+
 Core interface used: `Engine(crypto_id)`, `Engine.from_state(dict)`, `.feed(TickSeries) ->
 EngineResult(signals, aggregates, accepted, duplicates, rejected)`, `.state() -> dict`.
 """
@@ -21,8 +35,9 @@ EngineResult(signals, aggregates, accepted, duplicates, rejected)`, `.state() ->
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,10 +48,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptosignals.aws import AwsSettings, SignalPublisher, Store, clients
 from cryptosignals.aws.records import KNOWN_COINS, decode_record
-from cryptosignals.aws.store import StoredState
+from cryptosignals.aws.store import MARKET_STATE_ID, StoredState
 from cryptosignals.engine import Engine, EngineConfig, EngineResult, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
+from cryptosignals.market import BetaTracker, MarketTracker
 from cryptosignals.model import Signal, Tick, TickSeries
 from cryptosignals.windows import Window
 
@@ -144,20 +160,124 @@ class _Fed:
     engine: Engine
     result: EngineResult
     version: int
+    beta: dict[str, Any] | None = None  # the stored beta tracker (beside the engine's state)
 
 
 def _feed(coin: str, ticks: list[Tick], stored: StoredState, settings: AwsSettings) -> _Fed:
     ticks = sorted(ticks, key=lambda t: t.timestamp)
     engine = _engine(coin, stored.state, settings)
-    return _Fed(ticks, engine, engine.feed(TickSeries.from_ticks(coin, ticks)), stored.version)
+    result = engine.feed(TickSeries.from_ticks(coin, ticks))
+    return _Fed(ticks, engine, result, stored.version, (stored.state or {}).get("beta"))
 
 
-def _aggregate_items(result: EngineResult) -> list[dict[str, Any]]:
-    """The coin's aggregates; the 60-minute one also carries the latest risk forecast."""
+BTC = "bitcoin"
+#: Settled bar times whose closes the market item keeps (two hours) before the last batch's (all
+#: kept): a coin whose state write failed, or that had no ticks for a while, still feeds its beta
+#: tracker every bar.
+MARKET_RECENT = 24
+BETA_HALFLIFE = 288.0  # bars: a day (cryptosignals.market, docs/market.md)
+_BETA_KEYS = ("beta", "corr", "explained_share", "btc_driven")
+_MARKET_KEYS = ("end", "breadth_up", "breadth_ma", "pc1_share", "mean_corr", "alert")
+
+
+def _json_value(value: Any) -> Any:
+    """A numpy or float value as JSON (NaN -> None: DynamoDB stores no NaN)."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+@dataclass
+class _Market:
+    """The market context after this batch: the tracker's item, each coin's beta state and the
+    `market` map of its 60-minute aggregate."""
+
+    state: dict[str, Any]
+    version: int
+    changed: bool
+    betas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    context: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _market_coins(settings: AwsSettings) -> tuple[str, ...]:
+    """The coins of the market tracker: the tracked ones, in order (none if fewer than two)."""
+    coins = tuple(dict.fromkeys(settings.tracked_coins))
+    return coins if len(coins) >= 2 else ()
+
+
+def _market_tracker(coins: tuple[str, ...], state: dict[str, Any] | None) -> MarketTracker:
+    try:
+        return MarketTracker(coins, state=(state or {}).get("tracker"))
+    except ValueError as exc:
+        logger.warning("market state reset", extra={"reason": str(exc)})
+        return MarketTracker(coins)
+
+
+def _beta_tracker(coin: str, state: dict[str, Any] | None) -> BetaTracker:
+    try:
+        return BetaTracker(BETA_HALFLIFE, state=(state or {}).get("tracker"))
+    except ValueError as exc:
+        logger.warning("beta state reset", extra={"crypto_id": coin, "reason": str(exc)})
+        return BetaTracker(BETA_HALFLIFE)
+
+
+def _market(coins: tuple[str, ...], stored: StoredState, fed: dict[str, _Fed]) -> _Market:
+    """Pure: the market tracker takes the fed coins' new bars, the recent settled closes are
+    kept, and each fed coin's beta tracker takes the settled bar times after its last one."""
+    tracker = _market_tracker(coins, stored.state)
+    bars = {
+        coin: (one.result.bars["end"], one.result.bars["close"])
+        for coin, one in fed.items()
+        if coin in coins and len(one.result.bars.get("end", ()))
+    }
+    settled = tracker.update(bars)
+    kept = (stored.state or {}).get("recent", {})
+    recent = [list(r) for r in kept.get("rows", [])] if kept.get("coins") == list(coins) else []
+    for end, closes in zip(settled["end"].tolist(), settled["closes"].tolist(), strict=True):
+        recent.append([end, [_json_value(c) for c in closes]])
+    # kept: the last batch that settled any bar time's rows (a coin whose state write fails
+    # needs them all when its records come back) and the MARKET_RECENT before them
+    new = len(settled["end"])
+    kept_rows = recent[-(MARKET_RECENT + new) :] if new else recent
+    state = {"tracker": tracker.to_json(), "recent": {"coins": list(coins), "rows": kept_rows}}
+    market = _Market(state, stored.version, state != stored.state)
+    latest = tracker.latest() or {}
+    b = coins.index(BTC) if BTC in coins else None
+    for coin, one in fed.items():
+        if coin not in coins:
+            continue
+        context = {k: _json_value(latest.get(k)) for k in _MARKET_KEYS}
+        if b is not None and coin != BTC:
+            kept_beta = one.beta
+            beta = _beta_tracker(coin, kept_beta)
+            last = beta.to_json()["last_end"]
+            rows = [r for r in recent if last is None or r[0] > last]
+            row = dict((kept_beta or {}).get("row") or {})
+            if rows:
+                j = coins.index(coin)
+                out = beta.update(
+                    [r[0] for r in rows],
+                    [math.nan if r[1][j] is None else r[1][j] for r in rows],
+                    [math.nan if r[1][b] is None else r[1][b] for r in rows],
+                )
+                row = {k: _json_value(out[k][-1]) for k in ("end", *_BETA_KEYS)}
+            market.betas[coin] = {"tracker": beta.to_json(), "row": row}
+            context.update({k: row.get(k) for k in _BETA_KEYS})
+        market.context[coin] = context
+    return market
+
+
+def _aggregate_items(
+    result: EngineResult, market: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The coin's aggregates; the 60-minute one also carries the latest risk forecast and the
+    market context (its beta to bitcoin, the market's breadth and co-movement)."""
     items = [a.to_json() for a in result.aggregates]
     for item in items:
-        if item["time_window"] == int(Window.M60) and result.risk is not None:
-            item["risk"] = result.risk
+        if item["time_window"] == int(Window.M60):
+            if result.risk is not None:
+                item["risk"] = result.risk
+            if market is not None:
+                item["market"] = market
     return items
 
 
@@ -201,8 +321,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     store, publisher = Store(settings), SignalPublisher(settings)
     totals: dict[str, int] = defaultdict(int)
+    coins = _market_coins(settings)
     try:
-        states = store.get_states(by_coin)
+        states = store.get_states([*by_coin, MARKET_STATE_ID] if coins and by_coin else by_coin)
     except RetryableError:
         logger.exception("engine states unavailable: the whole batch is retried")
         states = None
@@ -211,13 +332,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if states is None
         else {c: _feed(c, t, states[c], settings) for c, t in sorted(by_coin.items())}
     )
+    market = _market(coins, states[MARKET_STATE_ID], fed) if coins and fed and states else None
+    context = {} if market is None else market.context
     try:
         store.put_ticks_and_aggregates(
             (t for f in fed.values() for t in f.ticks),
-            (a for f in fed.values() if f.result.accepted for a in _aggregate_items(f.result)),
+            (
+                a
+                for c, f in fed.items()
+                if f.result.accepted
+                for a in _aggregate_items(f.result, context.get(c))
+            ),
         )
+        if market is not None and market.changed:  # before the coins: see the docstring
+            store.put_state(MARKET_STATE_ID, market.state, market.version)
     except RetryableError:
-        logger.exception("ticks and aggregates not stored: the whole batch is retried")
+        logger.exception("ticks, aggregates or market not stored: the whole batch is retried")
         fed = {}
     failed |= {s for coin in by_coin if coin not in fed for s in seqs_of[coin]}
     for coin, one in fed.items():
@@ -225,7 +355,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             stored, alerted = _publish(store, publisher, one.result.signals)
             totals["SignalsEmitted"] += stored
             totals["SignalsActionable"] += alerted
-            store.put_state(coin, one.engine.state(), one.version)  # last: the batch is done
+            state = one.engine.state()  # the engine ignores "beta": it is kept beside
+            if market is not None and coin in market.betas:
+                state["beta"] = market.betas[coin]
+            store.put_state(coin, state, one.version)  # last: the batch is done
         except RetryableError:
             logger.exception("transient failure: the coin's records will be redelivered")
             failed |= seqs_of[coin]
