@@ -183,3 +183,11 @@ def read_candles_lines(n: int) -> str:
         for i in range(n)
     ]
     return "\n".join(rows) + "\n"
+
+
+def test_the_stream_side_imports_no_training_library() -> None:
+    code = ("import sys, cryptosignals.drift; bad = {'sklearn', 'river', 'scipy', 'arch', "
+            "'lightgbm', 'hmmlearn', 'pandas'} & set(sys.modules); print(sorted(bad))")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)  # fmt: skip
+    assert result.stdout.strip() == "[]"
