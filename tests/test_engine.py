@@ -259,3 +259,31 @@ def test_the_base_bars_features_come_out_of_each_feed_the_same_in_any_chunking()
     assert {"close", "rsi_14", "adx_14", "trend", "volume_ratio", "sigma_1h"} <= set(whole)
     for name, column in whole.items():
         np.testing.assert_array_equal(np.concatenate([p[name] for p in parts]), column, name)
+
+
+def test_a_deployed_p_up_model_scores_every_signal_and_names_its_version() -> None:
+    """Serving: the engine evaluates a trained artifact with numpy at each bar, from the same
+    feature code training used; each signal records p_up and the model's version; chunked ==
+    whole. (No model is deployed by default: none beat the base rate, docs/models.md.)"""
+    from cryptosignals.features import model_features
+    from cryptosignals.models.evaluation import dataset, train_artifact
+    from cryptosignals.predict import load_predictor
+
+    artifact = train_artifact(dataset("bitcoin", MARKET.candles["bitcoin"], "up_1h"))
+    predictor = load_predictor(json.loads(json.dumps(artifact)))
+    config = EngineConfig(predictor=predictor)
+    result = Engine("bitcoin", config).feed(TICKS)
+    expected = predictor.predict(model_features(result.bars))
+    np.testing.assert_allclose(result.bars["p_up"], expected, rtol=0, atol=1e-12)
+    at = {int(t): p for t, p in zip(result.bars["end"], expected, strict=True)}
+    bar_signals = [s for s in result.signals if s.timeframe == "5m"]
+    assert bar_signals and all(s.details["p_up"] == at[s.timestamp] for s in bar_signals)
+    assert {s.model_version for s in bar_signals} == {predictor.version}
+    assert predictor.version.startswith("bitcoin_up_1h_logistic_")
+    whole = [s.to_json() for s in result.signals]
+    engine, parts = Engine("bitcoin", config), []
+    for start, stop in itertools.pairwise([0, 200, 201, 700, len(TICKS)]):
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())), config)
+        parts += [s.to_json() for s in engine.feed(TICKS[start:stop]).signals]
+    assert parts == whole
+    assert all("p_up" not in s["details"] and "model_version" not in s for s in WHOLE)

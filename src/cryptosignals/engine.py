@@ -39,8 +39,10 @@ import numpy as np
 
 from cryptosignals import regimes, risk
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
+from cryptosignals.features import FeatureBuilder
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
+from cryptosignals.predict import Predictor
 from cryptosignals.regimes import RegimeFilter, RegimeModel
 from cryptosignals.risk import RiskForecaster, VolatilityModel
 from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, Rule, setup_score
@@ -72,6 +74,10 @@ class EngineConfig:
     volatility: VolatilityModel | None = None  # the coin's fitted forecast (for_coin)
     regimes: RegimeModel | None = None  # the coin's fitted regime model (for_coin)
     risk_budget: float = 0.01  # the share of equity the 1h VaR99 may lose: the position size
+    # a P(up) model (cryptosignals.predict; `cryptosignals train`) whose probability every signal
+    # carries as `p_up`, with the model's version. None by default: no model has beaten the base
+    # rate out of sample at 1h (docs/models.md), so none is deployed
+    predictor: Predictor | None = None
 
     @classmethod
     def for_coin(cls, coin: str, models: str | Path | None = None) -> EngineConfig:
@@ -292,7 +298,7 @@ def _as_of(times: np.ndarray, keys: np.ndarray, values: np.ndarray, before: floa
 #: What a tick rule's signal takes from the last base bar (kept in the state between batches).
 _LEVELS = ("dist_support_atr", "dist_resistance_atr")
 _CONTEXT = ("trend", "adx", "volume_ratio", "regime_rank", "alignment", "higher_alignment",
-            *_LEVELS)  # fmt: skip
+            "p_up", *_LEVELS)  # fmt: skip
 
 
 def _alignment(trends: dict[str, np.ndarray], base: str) -> dict[str, np.ndarray]:
@@ -357,6 +363,15 @@ class Engine:
             if cfg.structure is None
             else StructureTracker.from_json(state.get("structure") or {}, cfg.structure)
         )
+        self.model_features = (
+            None
+            if cfg.predictor is None
+            else FeatureBuilder.from_json(state.get("model_features") or {})
+        )
+
+    @property
+    def _model_version(self) -> str | None:
+        return None if self.config.predictor is None else self.config.predictor.version
 
     @property
     def _trend_names(self) -> tuple[str, ...]:
@@ -390,6 +405,9 @@ class Engine:
             "risk": None if self.risk is None else self.risk.to_json(),
             "regime": None if self.regime is None else self.regime.to_json(),
             "structure": None if self.structure is None else self.structure.to_json(),
+            "model_features": None
+            if self.model_features is None
+            else self.model_features.to_json(),
         }
 
     @classmethod
@@ -464,6 +482,7 @@ class Engine:
         }
         base.current.update(self._structure(base, higher, base_context["volume_ratio"]))
         base_context.update({k: base[k] for k in _LEVELS})
+        base_context["p_up"] = self._p_up({**base.current, **base_context})
         for rule in cfg.rules:
             result.signals += self._signals(rule, cfg.timeframe, base, base_context)
         result.bars = {**base.current, **base_context}
@@ -536,6 +555,12 @@ class Engine:
                     out[name][last[j]] = row[name][0]
         return out
 
+    def _p_up(self, bars: dict[str, np.ndarray]) -> np.ndarray:
+        """The deployed P(up) model's probability at each base bar (NaN without one)."""
+        if self.model_features is None or self.config.predictor is None:
+            return np.full(len(bars["end"]), np.nan)
+        return self.config.predictor.predict(self.model_features.update(bars))
+
     def _forecast(self, base: Frame) -> None:
         """The variance forecast and the regime filter over the new base bars: the 1h sigma now
         and an hour ago and the regime's rank go to the rules' frame (NaN without a model, so
@@ -584,6 +609,7 @@ class Engine:
                 sigma_1h=float(context["sigma_1h"][i]),
                 regime_rank=float(context["regime_rank"][i]),
                 alignment=float(context["alignment"][i]),
+                p_up=float(context["p_up"][i]),
                 dist_support_atr=float(context["dist_support_atr"][i]),
                 dist_resistance_atr=float(context["dist_resistance_atr"][i]),
             )
@@ -596,6 +622,7 @@ class Engine:
                 details["move_sigma"] = move / float(sigma_before_move[i])
             signals.append(
                 Signal(
+                    model_version=None if "p_up" not in details else self._model_version,
                     crypto_id=self.crypto_id,
                     timestamp=int(frame["end"][i]),
                     signal_type=SignalType(firing.signal_type[i]),

@@ -186,6 +186,7 @@ class Signal:
     evaluation_horizon: str | None = None  # when the claim is judged, e.g. "1h"
     evidence: dict[str, float] = field(default_factory=dict)  # the rule's track record then
     actionable: bool = False  # the evidence clears the bar for alerting a person
+    model_version: str | None = None  # the P(up) model behind details["p_up"], if one is deployed
 
     @property
     def signal_id(self) -> str:
@@ -206,6 +207,7 @@ class Signal:
             "evaluation_horizon": self.evaluation_horizon,
             "evidence": dict(self.evidence),
             "actionable": bool(self.actionable),
+            **({} if self.model_version is None else {"model_version": self.model_version}),
         }
 
     @classmethod
@@ -222,4 +224,5 @@ class Signal:
             evaluation_horizon=data.get("evaluation_horizon"),
             evidence={k: float(v) for k, v in (data.get("evidence") or {}).items()},
             actionable=bool(data.get("actionable", False)),
+            model_version=data.get("model_version"),
         )

@@ -10,6 +10,7 @@ would need a slim tree runtime, which the Lambda does not have.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ class LogisticParams:
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         z = (self.design(x) - self.mean) / self.scale
-        return np.asarray(z @ self.coef + self.intercept)
+        # a row's sum, not a matrix product: the same bits whatever the batch size (BLAS picks
+        # kernels by shape), so the stream gives the same p_up in any chunking
+        return np.asarray((z * self.coef).sum(axis=1) + self.intercept)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """P(up) per row."""
@@ -86,6 +89,15 @@ class Predictor:
     target: str
     params: LogisticParams
     metadata: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        """What a signal records of the model it used: coin, target, model, the training
+        window's end (UTC date) and the code version that trained it."""
+        end = int(self.metadata.get("training", {}).get("end", 0))
+        day = time.strftime("%Y%m%d", time.gmtime(end))
+        code = self.metadata.get("code_version", "?")
+        return f"{self.coin}_{self.target}_{self.metadata.get('model')}_{day}@{code}"
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
