@@ -174,9 +174,23 @@ def real_coins(files: dict[str, Path], quick: bool) -> dict[str, Any]:
             direction = prequential_direction(dataset(coin, candles), train, every,
                                               min(7.0, train))  # fmt: skip
             figures[coin] = {"volatility": _score(vol), "up_1h": _score(direction),
+                             "stale_sigma_alarms_per_30_days": _stale_alarms(bars, train),
                              "seconds": time.perf_counter() - started}  # fmt: skip
             bar.advance(task)
     return figures
+
+
+def _stale_alarms(bars: dict[str, np.ndarray], train_days: float) -> float:
+    """How often the market's volatility level moves away from a month-old estimate: the move
+    monitor on |r| over the trailing `train_days` standard deviation (known before the bar)."""
+    r = np.r_[np.nan, np.diff(np.log(np.asarray(bars["close"], float)))]
+    window = int(train_days * 288)
+    sd = np.sqrt(np.convolve(np.nan_to_num(r) ** 2, np.ones(window), "full")[: len(r)] / window)
+    sigma = np.r_[np.nan, sd[:-1]]
+    sigma[: window + 1] = np.nan
+    found = DriftMonitor("moves").update(np.asarray(bars["end"]), standardised_moves(r, sigma))
+    days = (len(r) - window) / 288
+    return float(found.alarm.sum() / days * 30) if days > 0 else float("nan")
 
 
 def stream_cost(seed: int = 0) -> dict[str, Any]:
@@ -248,15 +262,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for target in ("up_1h", "volatility"):
         table = Table(title=f"{target}: prequential loss minus the base's (95 % day-block "
                       "interval; refits) and alarms per 30 days", title_justify="left")  # fmt: skip
-        for column in ("coin", "days", "alarms/30d", "scheduled", "on_alarm", "online"):
+        stale = target == "volatility"
+        columns = ["coin", "days", "alarms/30d", *(["vs stale sd"] if stale else []),
+                   "scheduled", "on_alarm", "online"]  # fmt: skip
+        for column in columns:
             table.add_column(column, justify="left" if column == "coin" else "right")
         for coin, by_target in figures["real"].items():
             r = by_target[target]
             cells = [f"{_fmt_interval(s['loss_vs_base'])} ({s['refits']})"
                      + (" *" if s["beats_base"] else "") for s in r["learners"]]  # fmt: skip
-            table.add_row(coin, f"{r['days']:.0f}", f"{r['alarms_per_30_days']:.1f}", *cells)
+            extra = [f"{by_target['stale_sigma_alarms_per_30_days']:.1f}"] if stale else []
+            table.add_row(coin, f"{r['days']:.0f}", f"{r['alarms_per_30_days']:.1f}", *extra,
+                          *cells)  # fmt: skip
         out.print(table)
-    out.print("* = the whole interval below zero (better than the base)")
+    out.print("* = the whole interval below zero (better than the base); vs stale sd: the move "
+              "monitor against the trailing 30-day sd (how often the volatility level drifts "
+              "away from a month-old estimate)")  # fmt: skip
     s = figures["stream"]
     river = (f"; river {s['river_us_per_value']:.1f} us a value, same alarms: {s['river_agrees']}"
              if "river_us_per_value" in s else "")  # fmt: skip
