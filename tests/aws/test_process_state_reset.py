@@ -89,3 +89,27 @@ def test_a_deployed_models_file_serves_its_coins_and_an_unusable_one_is_not_fata
     assert _engine("bitcoin", None, AwsSettings(fitted_models=str(broken))).config.volatility == (
         bundled
     )
+
+
+def test_a_deployed_p_up_folder_serves_each_coins_newest_model_and_a_bad_one_is_not_fatal(
+    tmp_path: Path,
+) -> None:
+    from cryptosignals.models.evaluation import dataset, train_artifact
+
+    candles = read_candles(sample_path("bitcoin"))[:2500]
+    artifact = train_artifact(dataset("bitcoin", candles, "up_1h"))
+    (tmp_path / "bitcoin_up_1h_logistic_20250101.json").write_text(json.dumps(artifact))
+    newer = {**artifact, "training": {**artifact["training"], "end": 1_767_225_600}}
+    (tmp_path / "bitcoin_up_1h_logistic_20260101.json").write_text(json.dumps(newer))
+    settings = AwsSettings(p_up_models=str(tmp_path))
+    served = _engine("bitcoin", None, settings).config.predictor
+    assert served is not None and "_20260101@" in served.version
+    assert _engine("ethereum", None, settings).config.predictor is None  # none for this coin
+    assert _engine("bitcoin", None, SETTINGS).config.predictor is None  # the default: none
+    trees = tmp_path / "trees"
+    trees.mkdir()
+    (trees / "bitcoin_up_1h_lightgbm_20260101.json").write_text(
+        json.dumps({**artifact, "model": "lightgbm"})
+    )
+    kept = _engine("bitcoin", None, AwsSettings(p_up_models=str(trees)))
+    assert kept.config.predictor is None and kept.config.volatility is not None

@@ -27,6 +27,7 @@ RAW_TTL_DAYS = "RAW_TTL_DAYS"
 TRACKED_COINS = "TRACKED_COINS"
 EVIDENCE_HISTORY = "EVIDENCE_HISTORY"
 FITTED_MODELS = "FITTED_MODELS"
+P_UP_MODELS = "P_UP_MODELS"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
 
@@ -53,6 +54,7 @@ class AwsSettings:
     tracked_coins: tuple[str, ...] = ("bitcoin", "ethereum", "solana", "cardano")
     evidence_history: str | None = None  # `cryptosignals evidence` output: the warm start
     fitted_models: str | None = None  # a models file (cryptosignals.fitted); None: the bundled
+    p_up_models: str | None = None  # a folder of `cryptosignals train` artifacts; None: no P(up)
     endpoint_url: str | None = None
     region: str = "us-east-1"
 
@@ -83,6 +85,7 @@ class AwsSettings:
             tracked_coins=tuple(c for c in coins if c),
             evidence_history=os.environ.get(EVIDENCE_HISTORY, "").strip() or None,
             fitted_models=os.environ.get(FITTED_MODELS, "").strip() or None,
+            p_up_models=os.environ.get(P_UP_MODELS, "").strip() or None,
             endpoint_url=os.environ.get(AWS_ENDPOINT_URL) or None,
             region=os.environ.get(AWS_REGION)
             or os.environ.get("AWS_DEFAULT_REGION")

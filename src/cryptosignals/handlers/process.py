@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
 from cryptosignals.market import BetaTracker, MarketTracker
 from cryptosignals.model import Signal, Tick, TickSeries
+from cryptosignals.predict import Predictor, load_predictor
 from cryptosignals.windows import Window
 
 logger = Logger()
@@ -80,23 +81,42 @@ def _data_file(path: str) -> Path:
 
 
 @lru_cache(maxsize=64)
-def _config(coin: str, fitted_models: str | None) -> EngineConfig | None:
+def _config(coin: str, fitted_models: str | None, p_up_models: str | None) -> EngineConfig | None:
     """The coin's engine configuration: its models from the deployed models file
-    (FITTED_MODELS), or None for the engine's default (the bundled models). An unusable file is
-    logged and the bundled models serve instead."""
-    if not fitted_models:
+    (FITTED_MODELS) and its P(up) model from the deployed artifacts (P_UP_MODELS), or None for
+    the engine's default (the bundled models, no P(up)). Read once per container; an unusable
+    file is logged and the defaults serve instead."""
+    config = None
+    if fitted_models:
+        try:
+            config = EngineConfig.for_coin(coin, _data_file(fitted_models))
+        except ValueError as exc:
+            logger.error("fitted models not used", extra={"reason": str(exc)})
+    predictor = _predictor(coin, p_up_models)
+    if predictor is not None:
+        config = replace(config or EngineConfig.for_coin(coin), predictor=predictor)
+    return config
+
+
+def _predictor(coin: str, folder: str | None) -> Predictor | None:
+    """The newest `cryptosignals train` artifact of the coin in the folder (its file names end
+    in the training window's last day), if there is one the stream can serve."""
+    artifacts = sorted(_data_file(folder).glob(f"{coin}_up_*.json")) if folder else []
+    if not artifacts:
         return None
     try:
-        return EngineConfig.for_coin(coin, _data_file(fitted_models))
-    except ValueError as exc:
-        logger.error("fitted models not used", extra={"reason": str(exc)})
+        predictor = load_predictor(artifacts[-1])
+    except BadInputError as exc:
+        logger.error("P(up) model not used", extra={"crypto_id": coin, "reason": str(exc)})
         return None
+    logger.info("P(up) model", extra={"crypto_id": coin, "model_version": predictor.version})
+    return predictor
 
 
 def _fresh(coin: str, settings: AwsSettings) -> Engine:
     """A new engine; its track records start from history when one was deployed, else from
     nothing (every signal's evidence then says warm_start 0)."""
-    engine = Engine(coin, _config(coin, settings.fitted_models))
+    engine = Engine(coin, _config(coin, settings.fitted_models, settings.p_up_models))
     history = _history(settings.evidence_history).get(coin)
     if history is not None:
         engine.start_from(history)
@@ -109,7 +129,7 @@ def _engine(coin: str, state: dict[str, Any] | None, settings: AwsSettings) -> E
     if not state:
         return _fresh(coin, settings)
     try:
-        return Engine.from_state(state, _config(coin, settings.fitted_models))
+        return Engine.from_state(state, _config(coin, settings.fitted_models, settings.p_up_models))
     except StateVersionError as exc:
         logger.warning("engine state reset", extra={"crypto_id": coin, "reason": str(exc)})
         return _fresh(coin, settings)
