@@ -210,3 +210,25 @@ def test_metalabel_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
     lift = coins["pooled"]["net_bp_lift"]
     assert lift["low"] <= lift["value"] <= lift["high"]
     assert data["null"]["walks"] == 3 and data["null"]["net_lift_interval_holds_0"] >= 2 / 3
+
+
+@pytest.mark.slow
+def test_drift_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "drift.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "drift.py"), "--quick",
+         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    data = json.loads(figures.read_text())
+    assert data["coins"] == ["bitcoin", "ethereum"]
+    assert data["null"]["moves"]["per_30_days"] <= 1 and data["null"]["iid_moves"]["alarms"] <= 8
+    assert all(d is not None and d < 288 for d in
+               data["planted"]["volatility_doubling_stale_sigma_bars"])  # fmt: skip
+    for coin in data["coins"]:
+        for target in ("up_1h", "volatility"):
+            learners = data["real"][coin][target]["learners"]
+            assert [s["name"] for s in learners] == ["scheduled", "on_alarm", "online"]
+    assert data["stream"]["state_bytes"] < 1024 and data["stream"]["cpu_ms_per_value"] > 0
