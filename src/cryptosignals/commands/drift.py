@@ -128,6 +128,11 @@ def drift(
                 from cryptosignals.models.evaluation import dataset
 
                 candles = read_candles(input if input is not None else sample_path(coin))
+                if candles.interval_ms > 300_000:
+                    raise BadInputError(
+                        f"{input}: candles every {candles.interval_ms // 60_000} minutes; the "
+                        "up_1h drift works on 5-minute bars, so it needs 1- or 5-minute candles"
+                    )
                 data = dataset(coin, candles, target.value)
                 train, every = _windows((data.end[-1] - data.end[0]) / DAY, train_days,
                                         every_days)  # fmt: skip
