@@ -30,7 +30,6 @@ details (`sigma_1h`; a tick rule's move also in sigmas of the forecast made befo
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,16 +300,27 @@ _CONTEXT = ("trend", "adx", "volume_ratio", "regime_rank", "alignment", "higher_
             "p_up", *_LEVELS)  # fmt: skip
 
 
+def _mean_known(rows: list[np.ndarray], size: int) -> np.ndarray:
+    """The mean of each column's finite values (NaN where none is)."""
+    if not rows:
+        return np.full(size, np.nan)
+    stack = np.array(rows)
+    known = np.isfinite(stack)
+    count = known.sum(axis=0)
+    total = np.where(known, stack, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _alignment(trends: dict[str, np.ndarray], base: str) -> dict[str, np.ndarray]:
     """Question 13: do the timeframes agree? `alignment` is the mean trend sign over the
     timeframes whose trend is known (-1: all down .. +1: all up), `higher_alignment` the same
     over those above the base timeframe (a signal against it is marked counter-trend)."""
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a mean of nothing known is NaN
-        every = np.nanmean(np.array(list(trends.values())), axis=0)
-        higher = [v for k, v in trends.items() if k != f"trend_{base}"]
-        above = np.nanmean(np.array(higher), axis=0) if higher else np.full(len(every), np.nan)
-    return {"alignment": every, "higher_alignment": above}
+    size = len(next(iter(trends.values())))
+    higher = [v for k, v in trends.items() if k != f"trend_{base}"]
+    return {
+        "alignment": _mean_known(list(trends.values()), size),
+        "higher_alignment": _mean_known(higher, size),
+    }
 
 
 class Engine:

@@ -243,7 +243,7 @@ class StructureTracker:
         unknown = set(self.armed) - set(PATTERNS)
         if unknown:
             raise BadInputError(f"structure state: unknown pattern(s) {sorted(unknown)}")
-        self.zones = self._zones()
+        self._zone_cache: list[Zone] | None = None  # drawn when first needed
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -405,9 +405,17 @@ class StructureTracker:
         self.pivots.extend(new)
         del self.pivots[: max(0, len(self.pivots) - self.params.max_pivots)]
         self.zone_bw = self.params.zone_atr * self.atr  # NaN until the ATR is known
-        self.zones = self._zones()
+        self._zone_cache = None  # a new pivot: redraw the zones
         for _, direction, _ in new:
             self._patterns(int(direction))
+
+    @property
+    def zones(self) -> list[Zone]:
+        """The zones of the pivots kept now (drawn lazily: most bars of a resumed tracker in the
+        stream close no hour and never ask)."""
+        if self._zone_cache is None:
+            self._zone_cache = self._zones()
+        return self._zone_cache
 
     def _zones(self) -> list[Zone]:
         if not self.pivots or math.isnan(self.zone_bw):
