@@ -129,12 +129,16 @@ def _controls() -> html.Div:
                         options=[
                             {"label": "1h VaR99 band", "value": "band"},
                             {"label": "regimes", "value": "regimes"},
+                            {"label": "levels and patterns", "value": "structure"},
                         ],
-                        value=["band", "regimes"],
+                        value=["band", "regimes", "structure"],
                         inline=True,
                     ),
                 ],
-                title="Drawn when one coin is chosen: from the fitted volatility and regime models",
+                title=(
+                    "Drawn when one coin is chosen, by the stream's own code: the fitted "
+                    "volatility and regime models, the structure tracker on 1h bars"
+                ),
             ),
             html.Div(
                 [
@@ -214,6 +218,7 @@ def layout(refresh_seconds: float) -> html.Div:
             html.Hr(),
             _controls(),
             dcc.Graph(id="price-chart", style={"height": "480px"}),
+            dcc.Graph(id="alignment-strip", style={"height": "170px"}),
             html.Div(
                 style={"display": "flex", "flexWrap": "wrap"},
                 children=[
@@ -238,6 +243,7 @@ def layout(refresh_seconds: float) -> html.Div:
                     ),
                 ],
             ),
+            dcc.Graph(id="market-panel", style={"height": "340px"}),
             dcc.Graph(id="profile-heatmap", style={"height": "360px"}),
             html.H4("Risk and regime now (stored by the pipeline with the 60-minute aggregate)"),
             _table(
@@ -278,6 +284,10 @@ def layout(refresh_seconds: float) -> html.Div:
                     ("confidence", "confidence"),
                     ("actionable", "actionable"),
                     ("record", "track record"),
+                    ("alignment", "alignment"),
+                    ("counter_trend", "counter-trend"),
+                    ("dist_support_atr", "to support (ATR)"),
+                    ("dist_resistance_atr", "to resistance (ATR)"),
                     ("details", "details"),
                 ],
                 15,
@@ -363,8 +373,31 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         return figures.price_figure(
             market, coins or default_coins(market), int(span or Span.H24), sorted(ma or []),
             actionable_only=scope != "all", band="band" in overlays,
-            regimes="regimes" in overlays,
+            regimes="regimes" in overlays, structure="structure" in overlays,
         )  # fmt: skip
+
+    @app.callback(
+        Output("alignment-strip", "figure"),
+        Input("version", "data"),
+        Input("span", "value"),
+        Input("coins", "value"),
+    )
+    @_safe("Timeframe alignment")
+    def alignment(_: Any, span: int, coins: list[str] | None) -> Any:
+        market = reader.market
+        chosen = coins or default_coins(market)
+        return figures.alignment_figure(
+            market, chosen[0] if chosen else None, int(span or Span.H24)
+        )
+
+    @app.callback(
+        Output("market-panel", "figure"),
+        Input("version", "data"),
+        Input("span", "value"),
+    )
+    @_safe("Market co-movement")
+    def comovement(_: Any, span: int) -> Any:
+        return figures.market_figure(reader.market, int(span or Span.H24))
 
     @app.callback(
         Output("profile-heatmap", "figure"),

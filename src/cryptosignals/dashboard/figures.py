@@ -20,6 +20,7 @@ from cryptosignals.dashboard.market import BASE_COIN, Market
 from cryptosignals.indicators import sma
 from cryptosignals.model import Signal, SignalType
 from cryptosignals.profile import DAYS, Profile
+from cryptosignals.structure import Zone
 from cryptosignals.windows import Window
 
 #: Points per line after downsampling: enough for a 1,500-pixel-wide chart.
@@ -90,6 +91,7 @@ def price_figure(
     actionable_only: bool = False,
     band: bool = False,
     regimes: bool = False,
+    structure: bool = False,
 ) -> go.Figure:
     """Prices over the last `span` seconds (to the newest tick), with SMA overlays and signals.
 
@@ -102,7 +104,9 @@ def price_figure(
     With one coin, `band` draws the 1h VaR99 band at each closed 5-minute bar (close·exp(∓VaR99):
     where an hour's 1-in-100 loss, or the same move up, from that close would take the price)
     and `regimes` shades the background by the filtered regime (`regime_shapes`), both from
-    the fitted models over the coin's whole held series (`overlays.risk_path`)."""
+    the fitted models over the coin's whole held series (`overlays.risk_path`); `structure`
+    draws the support and resistance zones known at the last bar and the structure tracker's
+    breakouts and patterns (`structure_traces`, from `overlays.structure_path`)."""
     coins = [c for c in coins if c in market.series and len(market.series[c])]
     end = market.as_of
     title = "Price"
@@ -163,6 +167,11 @@ def price_figure(
                     figure.add_trace(trace)
             if regimes:
                 shapes = regime_shapes(path, start, end)
+    if not normalise and structure:
+        found = overlays.structure_path(market.series[coins[0]])
+        if found is not None:
+            for trace in structure_traces(found, start, end):
+                figure.add_trace(trace)
     for signal_type, points in marker_points.items():
         if not points:
             continue
@@ -266,6 +275,184 @@ def regime_shapes(path: overlays.RiskPath, start: int, end: int) -> list[dict[st
         )  # fmt: skip
         named.add(label)
     return shapes
+
+
+#: Zones and structure events: colours, and each event's marker and name.
+SUPPORT_FILL = "rgba(26, 152, 80, 0.13)"
+RESISTANCE_FILL = "rgba(215, 48, 39, 0.13)"
+STRUCTURE_MARKERS: dict[str, tuple[str, str, str]] = {
+    # column: (symbol, colour, name); the direction (+1 / -1) is in the hover
+    "breakout": ("star", "#2c7bb6", "breakout"),
+    "breakout_held": ("circle-open", "#2c7bb6", "breakout held"),
+    "false_breakout": ("x", "#7f7f7f", "false breakout"),
+    "double_top": ("hexagon", "#b2182b", "double top"),
+    "double_bottom": ("hexagon", "#1a9850", "double bottom"),
+    "head_shoulders": ("pentagon", "#b2182b", "head and shoulders"),
+    "inverse_head_shoulders": ("pentagon", "#1a9850", "inverse head and shoulders"),
+}
+#: How far beyond the span's price range a zone is still drawn, as a share of that range.
+ZONE_MARGIN = 0.25
+
+
+def visible_zones(path: overlays.StructurePath, low: float, high: float) -> list[Zone]:
+    """The zones known at the last bar that reach into [low, high] widened by ZONE_MARGIN of
+    its height each side (a zone far from the span's prices would only squash the chart)."""
+    margin = ZONE_MARGIN * (high - low)
+    return [z for z in path.zones if z.high >= low - margin and z.low <= high + margin]
+
+
+def structure_traces(path: overlays.StructurePath, start: int, end: int) -> list[go.Scatter]:
+    """The support (below the last close) and resistance (above) zones known at the last bar
+    as bands across the span, with centre, edges and touches on hover; a marker at each
+    breakout, its label (held / false) and each pattern firing in (start, end], at the close of
+    the 5-minute bar that closed its hour, with the level, neckline and pattern height."""
+    inside = (path.end > start) & (path.end <= end)
+    if not inside.any():
+        return []
+    close = path.close[inside]
+    last = float(path.close[-1])
+    x0, x1 = _iso(max(start, int(path.end[inside][0]))), _iso(end)
+    traces = []
+    named: set[str] = set()
+    for zone in visible_zones(path, float(np.min(close)), float(np.max(close))):
+        kind = "support" if zone.centre <= last else "resistance"
+        traces.append(
+            go.Scatter(
+                x=[x0, x1, x1, x0, x0], y=[zone.low, zone.low, zone.high, zone.high, zone.low],
+                mode="lines", fill="toself", line={"width": 0}, hoveron="fills",
+                fillcolor=SUPPORT_FILL if kind == "support" else RESISTANCE_FILL,
+                name=kind, legendgroup=kind, showlegend=kind not in named,
+                text=(f"{kind} {zone.centre:.6g} ({zone.low:.6g}-{zone.high:.6g}), "
+                      f"{zone.touches} touches"),
+                hoverinfo="text",
+            )
+        )  # fmt: skip
+        named.add(kind)
+    ts = path.end[inside]
+    for column, (symbol, colour, name) in STRUCTURE_MARKERS.items():
+        values = path.events[column][inside]
+        at = np.flatnonzero(values != 0)
+        if not len(at):
+            continue
+        level = path.events["breakout_level"][inside][at]
+        neckline = path.events["neckline"][inside][at]
+        height = path.events["pattern_height"][inside][at]
+        custom = [
+            [("up" if v > 0 else "down") if "break" in column else "", _cell(lv), _cell(nk),
+             _cell(h)]
+            for v, lv, nk, h in zip(values[at], level, neckline, height, strict=True)
+        ]  # fmt: skip
+        if "break" in column:
+            hover = f"<b>{name}</b> %{{customdata[0]}}<br>%{{x}}<br>close %{{y:.6g}}"
+            hover += "<br>level %{customdata[1]:.6g}" if column == "breakout" else ""
+        else:
+            hover = (f"<b>{name}</b><br>%{{x}}<br>close %{{y:.6g}}<br>neckline "
+                     "%{customdata[2]:.6g}<br>pattern height %{customdata[3]:.6g}")  # fmt: skip
+        traces.append(
+            go.Scatter(
+                x=_times(ts[at]), y=close[at], mode="markers", name=name,
+                legendgroup="structure", customdata=custom,
+                marker={"symbol": symbol, "color": colour, "size": 11, "line": {"width": 1}},
+                hovertemplate=hover + "<extra></extra>",
+            )
+        )  # fmt: skip
+    return traces
+
+
+#: The alignment strip's colours: down, unknown (warming up), up.
+TREND_COLOURS = ("#d73027", "#e0e0e0", "#1a9850")
+
+
+def alignment_figure(market: Market, coin: str | None, span: int,
+                     max_points: int = MAX_POINTS) -> go.Figure:  # fmt: skip
+    """The trend sign of each timeframe (EMA 5 vs 30 of its closes, as the engine defines it)
+    at each closed 5-minute bar of the span: one row per timeframe, up green, down red, grey
+    while a timeframe's trend is not known yet; the alignment (their mean, -1..+1) on hover."""
+    title = "Timeframe alignment"
+    if coin is None or coin not in market.series or not len(market.series[coin]):
+        return message_figure("No ticks yet for the selected coin.", title)
+    path = overlays.structure_path(market.series[coin])
+    end = market.as_of or 0
+    if path is None or not ((path.end > end - span) & (path.end <= end)).any():
+        return message_figure(f"{coin}: no closed 5-minute bar in the span yet.", title)
+    at = np.flatnonzero((path.end > end - span) & (path.end <= end))
+    at = np.unique(np.r_[at[:: max(1, -(-len(at) // max_points))], at[-1]])
+    rows = [f"trend_{tf}" for tf in overlays.TREND_TIMEFRAMES]
+    z = np.array([np.nan_to_num(path.trends[r][at], nan=0.0) for r in rows])
+    alignment = path.alignment[at]
+    custom = [[_cell(a) for a in alignment] for _ in rows]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z.tolist(), x=_times(path.end[at]), y=list(overlays.TREND_TIMEFRAMES),
+            zmin=-1, zmax=1, customdata=custom, showscale=False, xgap=0, ygap=1,
+            colorscale=[[0.0, TREND_COLOURS[0]], [0.33, TREND_COLOURS[0]],
+                        [0.34, TREND_COLOURS[1]], [0.66, TREND_COLOURS[1]],
+                        [0.67, TREND_COLOURS[2]], [1.0, TREND_COLOURS[2]]],
+            hovertemplate=("%{y} trend %{z:+.0f} (0: not known yet)<br>%{x}<br>"
+                           "alignment %{customdata:+.2f}<extra></extra>"),
+        )
+    )  # fmt: skip
+    latest = path.alignment[at[-1]]
+    figure.update_layout(
+        **{**_LAYOUT, "margin": {"l": 60, "r": 20, "t": 36, "b": 24}},
+        title=(f"{title}: {coin}, trend of each timeframe (EMA 5 vs 30; green up, red down), "
+               f"alignment now {latest:+.2f}" if np.isfinite(latest) else f"{title}: {coin}"),
+        yaxis={"type": "category", "autorange": "reversed"},
+        uirevision=f"{coin}|{span}",
+    )  # fmt: skip
+    return figure
+
+
+#: The market panel's lines: column, name, colour.
+MARKET_LINES = (
+    ("breadth_up", "breadth up (share of coins up over the hour)", "#1a9850"),
+    ("breadth_ma", "breadth MA (share above their 4h EMA)", "#2c7bb6"),
+    ("pc1_share", "PC1 share (variance of the common factor)", "#7b3294"),
+)
+
+
+def market_figure(market: Market, span: int) -> go.Figure:
+    """Co-movement of the held coins over the span (cryptosignals.market.MarketTracker over
+    their closed 5-minute bars, `overlays.market_path`): breadth up, breadth above the moving
+    average and the first principal component's share of variance, 0 to 1, with the
+    tracker's market-wide alerts as markers."""
+    title = "Market co-movement"
+    found = overlays.market_path(dict(market.series))
+    end = market.as_of
+    if found is None or end is None:
+        return message_figure("Co-movement needs at least two coins with closed bars.", title)
+    rows = found.rows
+    inside = (rows["end"] > end - span) & (rows["end"] <= end)
+    if not inside.any():
+        return message_figure("No settled bar in the span yet.", title)
+    x = _times(rows["end"][inside])
+    figure = go.Figure()
+    for column, name, colour in MARKET_LINES:
+        figure.add_trace(
+            go.Scatter(
+                x=x, y=rows[column][inside], name=name, mode="lines",
+                line={"color": colour, "width": 1.5},
+                hovertemplate=f"{column} %{{y:.2f}}<br>%{{x}}<extra></extra>",
+            )
+        )  # fmt: skip
+    alerts = np.flatnonzero(inside & (rows["alert"] != ""))
+    if len(alerts):
+        figure.add_trace(
+            go.Scatter(
+                x=_times(rows["end"][alerts]), y=rows["breadth_up"][alerts], mode="markers",
+                name="market alert", text=[str(a) for a in rows["alert"][alerts]],
+                marker={"symbol": "diamond", "color": "#fd8d3c", "size": 10},
+                hovertemplate="alert: %{text}<br>%{x}<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        **_LAYOUT,
+        title=f"{title} of {len(found.coins)} coins, last {_span_label(span)} (5-minute bars)",
+        yaxis={"range": [-0.02, 1.02], "title": "share"},
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="x unified",
+    )
+    return figure
 
 
 def _span_label(span: int) -> str:
@@ -526,6 +713,17 @@ def track_record(signal: Signal) -> str:
     return f"n={n}, hit {hit:.0%}, net {mean:+.0f} bp, p_adj {p:.2g}"
 
 
+#: The context every signal's details carry, shown as columns of the signals table: the
+#: timeframes' alignment (-1..+1), against the higher timeframes (1) or not (0), and the
+#: distances to the nearest support and resistance in ATRs of the 1h bars.
+CONTEXT_DETAILS = ("alignment", "counter_trend", "dist_support_atr", "dist_resistance_atr")
+
+
+def _detail(signal: Signal, key: str) -> float | None:
+    value = signal.details.get(key)
+    return None if value is None or not np.isfinite(value) else round(float(value), 2)
+
+
 def signal_rows(signals: Iterable[Signal], limit: int = 500) -> list[dict[str, Any]]:
     """Rows of the signals table."""
     return [
@@ -539,6 +737,7 @@ def signal_rows(signals: Iterable[Signal], limit: int = 500) -> list[dict[str, A
             "confidence": round(s.confidence_score, 2),
             "record": track_record(s),
             "actionable": "yes" if s.actionable else "",
+            **{key: _detail(s, key) for key in CONTEXT_DETAILS},
             "details": _details(s),
         }
         for s in list(signals)[:limit]

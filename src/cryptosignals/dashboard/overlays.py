@@ -1,6 +1,8 @@
-"""What the dashboard draws over a coin's held ticks from the fitted models: the 1h VaR band and
-the regimes at each 5-minute bar (`risk_path`), and the hour-of-week volatility profile
-(`volatility_profile`).
+"""What the dashboard draws over a coin's held ticks from the stream's own code: the 1h VaR band
+and the regimes at each 5-minute bar (`risk_path`), the hour-of-week volatility profile
+(`volatility_profile`), the chart structure and the timeframes' trends (`structure_path`: the
+engine itself, without rules), and the market's co-movement over every held coin
+(`market_path`: cryptosignals.market's trackers).
 
 Thin adapters: the stream's own bars (`engine.closed_bars`), the volatility forecast
 (`risk.RiskForecaster`), the regime filter (`regimes.RegimeFilter`) and the profile
@@ -23,10 +25,12 @@ from typing import TypeVar
 import numpy as np
 
 from cryptosignals import regimes, risk
-from cryptosignals.engine import TIMEFRAMES, closed_bars
+from cryptosignals.engine import TIMEFRAMES, Engine, EngineConfig, closed_bars
 from cryptosignals.errors import BadInputError
+from cryptosignals.market import BetaTracker, MarketTracker
 from cryptosignals.model import TickSeries
 from cryptosignals.profile import Profile, hour_of_week_volatility
+from cryptosignals.structure import EVENTS, Zone
 
 #: The horizon of the band and of the risk table.
 HORIZON = "1h"
@@ -98,6 +102,8 @@ class _Cache:
 
 _paths = _Cache(CACHE_SIZE)
 _profiles = _Cache(CACHE_SIZE)
+_structures = _Cache(CACHE_SIZE)
+_markets = _Cache(4)
 
 
 def _key(series: TickSeries) -> tuple[object, ...]:
@@ -232,7 +238,197 @@ def volatility_profile(series: TickSeries) -> Profile | str:
 
 def clear_cache() -> None:
     """Forget every cached result and stream (tests)."""
-    _paths.clear()
-    _profiles.clear()
+    for cache in (_paths, _profiles, _structures, _markets):
+        cache.clear()
     with _streams_lock:
         _streams.clear()
+        _engines.clear()
+        _market_streams.clear()
+
+
+# -- chart structure and the timeframes' trends --------------------------------------------------
+
+#: The engine as the dashboard runs it: the stream's bars, trends, alignment and structure
+#: tracker, no rules (nothing to fire, no evidence to keep).
+STRUCTURE_CONFIG = EngineConfig(rules=(), tick_rules=())
+#: The timeframes of the alignment strip, the base one first (`EngineConfig.trend_timeframes`).
+TREND_TIMEFRAMES = STRUCTURE_CONFIG.trend_timeframes
+#: The structure columns kept per base bar: the tracker's events and the levels of a firing.
+STRUCTURE_COLUMNS = (*EVENTS, "breakout_level", "neckline", "pattern_height")
+
+
+@dataclass(frozen=True)
+class StructurePath:
+    """Per closed 5-minute bar of a coin, as the engine's `EngineResult.bars` gave them: close
+    time and close, each timeframe's trend sign (`trends["trend_1h"]`: +1 up, -1 down, NaN not
+    yet known), the alignment (their mean), the structure tracker's events and levels on the
+    bar that closes their hour (`events`: `STRUCTURE_COLUMNS`); and the zones known after the
+    last bar (`zones`: those with at least `min_touches` pivots, support below the last close,
+    resistance above)."""
+
+    end: np.ndarray
+    close: np.ndarray
+    trends: dict[str, np.ndarray]
+    alignment: np.ndarray
+    events: dict[str, np.ndarray]
+    zones: tuple[Zone, ...]
+
+
+@dataclass
+class _EngineStream:
+    """One coin's rule-less engine after its last tick, and the path so far."""
+
+    first: int  # the first tick held when the engine started
+    engine: Engine
+    columns: dict[str, np.ndarray]
+
+    def continues(self, series: TickSeries) -> bool:
+        """Whether `series` holds the last tick fed and no older tick than the first."""
+        last = self.engine.last_timestamp
+        if int(series.timestamp[0]) < self.first or last is None:
+            return False
+        at = int(np.searchsorted(series.timestamp, last, side="left"))
+        return at < len(series) and int(series.timestamp[at]) == last
+
+
+_engines: dict[str, _EngineStream] = {}
+_KEPT = ("end", "close", "alignment", *(f"trend_{tf}" for tf in TREND_TIMEFRAMES),
+         *STRUCTURE_COLUMNS)  # fmt: skip
+
+
+def _structure_path(series: TickSeries) -> StructurePath | None:
+    if not len(series):
+        return None
+    coin = series.crypto_id
+    with _streams_lock:
+        stream = _engines.get(coin)
+        if stream is None or not stream.continues(series):
+            engine = Engine(coin, STRUCTURE_CONFIG)
+            stream = _EngineStream(int(series.timestamp[0]), engine,
+                                   {c: np.zeros(0) for c in _KEPT})  # fmt: skip
+            _engines[coin] = stream
+        last = stream.engine.last_timestamp
+        new = 0 if last is None else int(np.searchsorted(series.timestamp, last, side="right"))
+        if new < len(series):
+            bars = stream.engine.feed(series[slice(new, None)]).bars
+            if bars and len(bars["end"]):
+                stream.columns = {
+                    c: np.concatenate([stream.columns[c], np.asarray(bars[c], dtype=float)])
+                    for c in _KEPT
+                }
+        keep = int(np.searchsorted(stream.columns["end"], int(series.timestamp[0]), "left"))
+        stream.columns = {c: v[keep:] for c, v in stream.columns.items()}
+        columns = stream.columns
+        tracker = stream.engine.structure
+        zones: tuple[Zone, ...] = ()
+        if tracker is not None:
+            zones = tuple(z for z in tracker.zones if z.touches >= tracker.params.min_touches)
+    if not len(columns["end"]):
+        return None
+    return StructurePath(
+        columns["end"].astype(np.int64),
+        columns["close"],
+        {f"trend_{tf}": columns[f"trend_{tf}"] for tf in TREND_TIMEFRAMES},
+        columns["alignment"],
+        {c: columns[c] for c in STRUCTURE_COLUMNS},
+        zones,
+    )
+
+
+def structure_path(series: TickSeries) -> StructurePath | None:
+    """The engine's trends, alignment and chart structure over every closed 5-minute bar of
+    the held ticks (None: no bar yet). The engine runs without rules and continues from the
+    last tick seen (chunked == whole), so a refresh costs the new ticks only; it starts again
+    when older ticks are read. It sees only the held ticks: a trend or a zone needs some
+    history first (the 4h trend about a day, zones a few days of hours), which the pipeline's
+    engine, running since the coin was first polled, had long before."""
+    return _structures.get(_key(series), lambda: _structure_path(series))
+
+
+# -- market co-movement -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketPath:
+    """The market tracker's rows over the held coins (`cryptosignals.market.MARKET_COLUMNS`:
+    end, n_coins, breadth_ma, breadth_up, market_move, pc1_share, mean_corr, alert), one per
+    settled 5-minute bar time, and each altcoin's beta and correlation to bitcoin after the
+    last one (`BetaTracker`, fed the settled closes as the process function feeds it)."""
+
+    coins: tuple[str, ...]
+    rows: dict[str, np.ndarray]
+    beta: dict[str, tuple[float, float]]
+
+
+@dataclass
+class _MarketStream:
+    first: dict[str, int]  # each coin's first held tick when the trackers started
+    last: dict[str, tuple[int, float]]  # each coin's last closed bar fed (end, close)
+    tracker: MarketTracker
+    betas: dict[str, BetaTracker]
+    rows: dict[str, np.ndarray]
+
+
+_market_streams: dict[tuple[str, ...], _MarketStream] = {}
+
+
+def _market_continues(stream: _MarketStream, held: dict[str, TickSeries]) -> bool:
+    for coin, series in held.items():
+        if int(series.timestamp[0]) < stream.first[coin]:
+            return False
+        end, close = stream.last.get(coin, (0, np.nan))
+        if end:
+            at = int(np.searchsorted(series.timestamp, end, side="right")) - 1
+            if not (at >= 0 and int(series.timestamp[at]) > end - BAR_SECONDS
+                    and float(series.price[at]) == close):  # fmt: skip
+                return False
+    return True
+
+
+def _market_path(held: dict[str, TickSeries], base: str) -> MarketPath | None:
+    coins = tuple(sorted(held))
+    with _streams_lock:
+        stream = _market_streams.get(coins)
+        if stream is None or not _market_continues(stream, held):
+            _market_streams.clear()  # one market: the held coins
+            rows = {c: np.zeros(0) for c in ("end", "breadth_ma", "breadth_up", "pc1_share",
+                                              "mean_corr", "market_move")}  # fmt: skip
+            rows["alert"] = np.zeros(0, dtype=object)
+            stream = _MarketStream(
+                {c: int(s.timestamp[0]) for c, s in held.items()}, {}, MarketTracker(coins),
+                {c: BetaTracker() for c in coins if c != base and base in coins}, rows,
+            )  # fmt: skip
+            _market_streams[coins] = stream
+        batch = {}
+        for coin, series in held.items():
+            end = stream.last.get(coin, (0, np.nan))[0]
+            new = int(np.searchsorted(series.timestamp, end, side="right"))
+            bars = closed_bars(series[slice(new, None)], TIMEFRAME)
+            ok = np.isfinite(bars["close"]) & (bars["close"] > 0)
+            batch[coin] = (bars["end"][ok], bars["close"][ok])
+            if ok.any():
+                stream.last[coin] = (int(bars["end"][ok][-1]), float(bars["close"][ok][-1]))
+        settled = stream.tracker.update(batch)
+        if len(settled["end"]):
+            b = coins.index(base) if base in coins else -1
+            for coin, tracker in stream.betas.items():
+                j = coins.index(coin)
+                tracker.update(settled["end"], settled["closes"][:, j], settled["closes"][:, b])
+            stream.rows = {c: np.concatenate([v, settled[c]]) for c, v in stream.rows.items()}
+        rows = stream.rows
+        beta = {c: t.beta_corr() for c, t in stream.betas.items()}
+    if not len(rows["end"]):
+        return None
+    return MarketPath(coins, {**rows, "end": rows["end"].astype(np.int64)}, beta)
+
+
+def market_path(held: dict[str, TickSeries], base: str = "bitcoin") -> MarketPath | None:
+    """Breadth, PC1 share and the coins' betas to `base` over every held coin's closed 5-minute
+    bars (None: fewer than two coins, or no bar time settled yet). The trackers continue from
+    the last bars fed (they are resumable), so a refresh costs the new bars; they start again
+    when the set of coins changes or older ticks are read."""
+    held = {c: s for c, s in held.items() if len(s)}
+    if len(held) < 2:
+        return None
+    key = tuple(_key(held[c]) for c in sorted(held))
+    return _markets.get(key, lambda: _market_path(held, base))
