@@ -40,6 +40,7 @@ from cryptosignals.candles import candles_to_ticks, read_candles
 from cryptosignals.drift import (
     MOVE_DELTA,
     SCALED_DELTA,
+    Adwin,
     DriftMonitor,
     PageHinkley,
     standardised_moves,
@@ -76,7 +77,9 @@ def null_rates(seeds: int, days: int) -> dict[str, Any]:
     """Alarms per 30 days where nothing changes."""
     iid = sum(int(DriftMonitor("moves").update(np.arange(MONTH), _t_moves(MONTH, s)).alarm.sum())
               for s in range(seeds * 4))  # fmt: skip
-    figures: dict[str, Any] = {"iid_moves": {"months": seeds * 4, "alarms": iid}}
+    iid_adwin = sum(int(Adwin().update(_t_moves(MONTH, s)).sum()) for s in range(seeds * 4))
+    figures: dict[str, Any] = {"iid_moves": {"months": seeds * 4, "alarms": iid,
+                                             "adwin_alarms": iid_adwin}}  # fmt: skip
     for kind in ("moves", "scaled"):
         alarms, scored_days, seen = 0, 0.0, []
         for seed in range(seeds):
@@ -90,8 +93,10 @@ def null_rates(seeds: int, days: int) -> dict[str, Any]:
             delta = MOVE_DELTA if kind == "moves" else SCALED_DELTA
             count = sum(int(PageHinkley(threshold, delta, mode).update(v).sum()) for v in seen)
             scan[str(threshold)] = count / scored_days * 30
+        adwin = sum(int(Adwin().update(v).sum()) for v in seen)
         figures[kind] = {"days": scored_days, "alarms": alarms,
                          "per_30_days": alarms / scored_days * 30,
+                         "adwin_per_30_days": adwin / scored_days * 30,
                          "scan_per_30_days": scan}  # fmt: skip
     return figures
 
@@ -119,8 +124,8 @@ def _pipeline_null(kind: str, seed: int, days: int, default: bool) -> tuple[Any,
 
 def planted_delays(seeds: int, days: int, change: int) -> dict[str, Any]:
     """Delays after planted changes (None where never caught)."""
-    stale, refitted, flips = [], [], []
-    before = {"stale": 0, "refitted": 0, "flip": 0}
+    stale, refitted, flips, stale_adwin, flips_adwin = [], [], [], [], []
+    before = {"stale": 0, "refitted": 0, "flip": 0, "stale_adwin": 0, "flip_adwin": 0}
     for seed in range(seeds):
         market = volatility_shift_market(days, change_day=change, factor=2.0, seed=100 + seed)
         r = np.diff(np.log(np.r_[100.0, market.candles.close]))
@@ -131,6 +136,10 @@ def planted_delays(seeds: int, days: int, change: int) -> dict[str, Any]:
         before["stale"] += int((hit < cut).sum())
         after = hit[hit >= cut]
         stale.append(int(after[0] - cut) if len(after) else None)
+        hit = np.flatnonzero(Adwin().update(moves))
+        before["stale_adwin"] += int((hit < cut).sum())
+        after = hit[hit >= cut]
+        stale_adwin.append(int(after[0] - cut) if len(after) else None)
         bars = closed_bars(candles_to_ticks("x", market.candles))
         result = prequential_volatility("x", bars["end"], bars["close"])
         at = np.array(_alarms(result), dtype=float)
@@ -145,15 +154,24 @@ def planted_delays(seeds: int, days: int, change: int) -> dict[str, Any]:
         before["flip"] += int((at < flip).sum())
         later = at[at >= flip]
         flips.append(float((later[0] - flip) / 3600) if len(later) else None)
+        result = prequential_direction(data, monitor=lambda: DriftMonitor("scaled", Adwin()))
+        at = np.array(_alarms(result), dtype=float)
+        before["flip_adwin"] += int((at < flip).sum())
+        later = at[at >= flip]
+        flips_adwin.append(float((later[0] - flip) / 3600) if len(later) else None)
     return {"volatility_doubling_stale_sigma_bars": stale,
             "volatility_doubling_refitted_ewma_bars": refitted,
-            "relation_flip_up_1h_hours": flips, "alarms_before_the_change": before}  # fmt: skip
+            "relation_flip_up_1h_hours": flips, "adwin_stale_sigma_bars": stale_adwin,
+            "adwin_relation_flip_hours": flips_adwin,
+            "alarms_before_the_change": before}  # fmt: skip
 
 
 def _score(result: Any) -> dict[str, Any]:
     span = (result.stop - result.start) / DAY
+    adwin = int(Adwin().update(result.watched[1]).sum())  # what the monitor saw, to ADWIN
     return {**result.to_json(), "days": span,
-            "alarms_per_30_days": len(_alarms(result)) / span * 30}  # fmt: skip
+            "alarms_per_30_days": len(_alarms(result)) / span * 30,
+            "adwin_alarms_per_30_days": adwin / span * 30}  # fmt: skip
 
 
 def real_coins(files: dict[str, Path], quick: bool) -> dict[str, Any]:
@@ -250,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{null['scaled']['per_30_days']:.2f} per 30 days "
               f"({null['moves']['days']:.0f} and {null['scaled']['days']:.0f} "
               "days scored)")  # fmt: skip
+    out.print(f"  ADWIN (delta 0.002) on the same: {iid['adwin_alarms']}, "
+              f"{null['moves']['adwin_per_30_days']:.2f} and "
+              f"{null['scaled']['adwin_per_30_days']:.2f}")  # fmt: skip
     for kind in ("moves", "scaled"):
         scan = ", ".join(f"{h}: {v:.2f}" for h, v in null[kind]["scan_per_30_days"].items())
         out.print(f"  threshold scan ({kind}, alarms per 30 days): {scan}")
@@ -258,12 +279,14 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"after {planted['volatility_doubling_stale_sigma_bars']} bars; against the refitted "
               f"EWMA {planted['volatility_doubling_refitted_ewma_bars']} bars; relation flip "
               f"(up_1h) after {planted['relation_flip_up_1h_hours']} hours; alarms before the "
-              f"change: {planted['alarms_before_the_change']}")  # fmt: skip
+              f"change: {planted['alarms_before_the_change']}; ADWIN: doubling after "
+              f"{planted['adwin_stale_sigma_bars']} bars, flip after "
+              f"{planted['adwin_relation_flip_hours']} hours")  # fmt: skip
     for target in ("up_1h", "volatility"):
         table = Table(title=f"{target}: prequential loss minus the base's (95 % day-block "
                       "interval; refits) and alarms per 30 days", title_justify="left")  # fmt: skip
         stale = target == "volatility"
-        columns = ["coin", "days", "alarms/30d", *(["vs stale sd"] if stale else []),
+        columns = ["coin", "days", "alarms/30d", "ADWIN", *(["vs stale sd"] if stale else []),
                    "scheduled", "on_alarm", "online"]  # fmt: skip
         for column in columns:
             table.add_column(column, justify="left" if column == "coin" else "right")
@@ -272,10 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             cells = [f"{_fmt_interval(s['loss_vs_base'])} ({s['refits']})"
                      + (" *" if s["beats_base"] else "") for s in r["learners"]]  # fmt: skip
             extra = [f"{by_target['stale_sigma_alarms_per_30_days']:.1f}"] if stale else []
-            table.add_row(coin, f"{r['days']:.0f}", f"{r['alarms_per_30_days']:.1f}", *extra,
-                          *cells)  # fmt: skip
+            table.add_row(coin, f"{r['days']:.0f}", f"{r['alarms_per_30_days']:.1f}",
+                          f"{r['adwin_alarms_per_30_days']:.1f}", *extra, *cells)  # fmt: skip
         out.print(table)
-    out.print("* = the whole interval below zero (better than the base); vs stale sd: the move "
+    out.print("* = the whole interval below zero (better than the base); ADWIN: alarms per 30 "
+              "days of ADWIN on what the Page-Hinkley monitor saw; vs stale sd: the move "
               "monitor against the trailing 30-day sd (how often the volatility level drifts "
               "away from a month-old estimate)")  # fmt: skip
     s = figures["stream"]

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
-from cryptosignals.drift import DriftMonitor, ErrorScale, PageHinkley, standardised_moves
+from cryptosignals.drift import Adwin, DriftMonitor, ErrorScale, PageHinkley, standardised_moves
 from cryptosignals.engine import closed_bars
 from cryptosignals.synthetic import flipping_candles, volatility_shift_market
 
@@ -71,17 +71,22 @@ def test_a_flipped_relation_is_found_after_the_flip_and_never_before() -> None:
 @given(
     cuts=st.lists(st.integers(0, 3000), max_size=5),
     kind=st.sampled_from(DriftMonitor.KINDS),
+    adwin=st.booleans(),
     seed=st.integers(0, 5),
 )
 def test_chunked_feeding_through_json_equals_feeding_at_once(
-    cuts: list[int], kind: str, seed: int
+    cuts: list[int], kind: str, adwin: bool, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
     x = np.abs(rng.standard_t(3, 3000)) * np.where(np.arange(3000) > 1500, 2.5, 1.0)
     x[rng.integers(0, 3000, 30)] = np.nan
     t = np.arange(3000, dtype=np.int64) * 300
-    whole = DriftMonitor(kind, PageHinkley(15.0, 0.1, "both"), None).update(t, x)
-    monitor = DriftMonitor(kind, PageHinkley(15.0, 0.1, "both"), None)
+
+    def detector() -> PageHinkley | Adwin:
+        return Adwin(clock=8) if adwin else PageHinkley(15.0, 0.1, "both")
+
+    whole = DriftMonitor(kind, detector(), None).update(t, x)
+    monitor = DriftMonitor(kind, detector(), None)
     pieces = []
     for lo, hi in zip([0, *sorted(cuts)], [*sorted(cuts), 3000], strict=True):
         monitor = DriftMonitor.from_json(json.loads(json.dumps(monitor.to_json())))
@@ -132,6 +137,31 @@ def test_page_hinkley_equals_rivers_alarm_for_alarm() -> None:
             assert expected  # the shifts are found by both
 
 
+def test_adwin_equals_rivers_alarm_for_alarm() -> None:
+    drift = pytest.importorskip("river.drift")
+    rng = np.random.default_rng(11)
+    for trial in range(6):
+        x = rng.standard_t(3, 6000) * rng.choice([0.5, 1.0, 2.0])
+        x[rng.integers(1000, 5000) :] += rng.normal(0.0, 1.0)
+        for clock in (1, 32):
+            theirs = drift.ADWIN(clock=clock)
+            expected = []
+            for i, v in enumerate(x):
+                theirs.update(float(v))
+                if theirs.drift_detected:
+                    expected.append(i)
+            assert np.flatnonzero(Adwin(clock=clock).update(x)).tolist() == expected, trial
+
+
+def test_adwin_is_quiet_on_stationary_moves_and_catches_a_doubling_within_a_day() -> None:
+    assert sum(int(Adwin().update(student_moves(MONTH, s)).sum()) for s in range(4)) == 0
+    market = volatility_shift_market(days=40, change_day=30, factor=2.0, seed=3)
+    r = np.diff(np.log(np.r_[100.0, market.candles.close]))
+    stale = market.sigma / np.where(np.arange(len(r)) >= 30 * 288, 2.0, 1.0)
+    alarms = np.flatnonzero(Adwin().update(standardised_moves(r, stale)))
+    assert len(alarms) and alarms[0] >= 30 * 288 and alarms[0] - 30 * 288 < 288
+
+
 def test_broken_states_are_refused() -> None:
     with pytest.raises(ValueError, match="not a drift monitor state"):
         DriftMonitor.from_json({"kind": "moves"})
@@ -159,7 +189,7 @@ def test_the_command_reports_alarms_and_the_comparison_on_a_bundled_sample(
     assert [s["name"] for s in out["learners"]] == ["scheduled", "on_alarm", "online"]
     assert out["learners"][0]["refits"] >= 3 and out["rows"] > 3000
     assert "<svg" in page.read_text()
-    table = run("-c", "bitcoin")
+    table = run("-c", "bitcoin", "--detector", "adwin")
     assert table.returncode == 0, table.stderr
     assert "on_alarm" in table.stdout and "drift alarms in" in table.stdout
 

@@ -6,7 +6,9 @@ from the mean of all values since the last alarm, less a tolerance `delta`; it a
 sum has risen more than `threshold` above its lowest point (errors grew) or, two-sided, fallen
 that far below its highest (errors shrank). After an alarm it starts afresh. This is the same
 recursion as river's `drift.PageHinkley` (tests/test_drift.py checks them equal, alarm for
-alarm), written here so the stream needs only numpy.
+alarm), written here so the stream needs only numpy. `Adwin` (Bifet & Gavaldà 2007) is the
+alternative that compares an older and a newer part of an adaptive window (equal to river's
+`drift.ADWIN`, alarm for alarm); `DriftMonitor` takes either.
 
 The test is scale-dependent: its inputs must be normalised, so that `threshold` means the same
 on every coin. Two normalisations are provided:
@@ -136,6 +138,135 @@ class PageHinkley:
             raise ValueError(f"not a Page-Hinkley state: {exc!r}") from None
 
 
+class Adwin:
+    """ADWIN (Bifet & Gavaldà 2007, "Learning from time-changing data with adaptive
+    windowing"): a window of recent values kept as an exponential histogram (rows of buckets of
+    2^i values, at most `max_buckets` a row), cut whenever an older and a newer part of it have
+    means further apart than the Bernstein bound at confidence `delta` allows. A cut is an
+    alarm, after which the window starts afresh, as in river's `drift.ADWIN` (the same alarms
+    on the same data: tests/test_drift.py). Checked every `clock` values; NaN values skipped.
+    Scale-free in its threshold, but its power still depends on the inputs' variance."""
+
+    def __init__(
+        self, delta: float = 0.002, clock: int = 32, max_buckets: int = 5,
+        min_window: int = 5, grace_period: int = 10, state: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        if not 0 < delta < 1 or clock < 1 or max_buckets < 2 or min_window < 1:
+            raise ValueError("ADWIN needs 0 < delta < 1, clock >= 1, max_buckets >= 2")
+        self.delta, self.clock, self.max_buckets = float(delta), int(clock), int(max_buckets)
+        self.min_window, self.grace_period = int(min_window), int(grace_period)
+        state = state or {}
+        self.rows: list[list[list[float]]] = [
+            [[float(t), float(v)] for t, v in row] for row in state.get("rows", [])
+        ]  # rows[i]: buckets of 2^i values, oldest first, each [total, variance]
+        self.width = int(state.get("width", 0))
+        self.total = float(state.get("total", 0.0))
+        self.variance = float(state.get("variance", 0.0))  # sum of squared deviations
+        self.tick = int(state.get("tick", 0))
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.width if self.width else math.nan
+
+    def _insert(self, x: float) -> None:
+        if self.width:
+            self.variance += self.width * (x - self.total / self.width) ** 2 / (self.width + 1)
+        self.width += 1
+        self.total += x
+        if not self.rows:
+            self.rows.append([])
+        self.rows[0].append([x, 0.0])
+        i = 0
+        while i < len(self.rows) and len(self.rows[i]) > self.max_buckets:
+            (t1, v1), (t2, v2) = self.rows[i][0], self.rows[i][1]
+            n = 2.0**i
+            merged = [t1 + t2, v1 + v2 + n * n * (t1 / n - t2 / n) ** 2 / (2 * n)]
+            del self.rows[i][:2]
+            if i + 1 == len(self.rows):
+                self.rows.append([])
+            self.rows[i + 1].append(merged)
+            i += 1
+
+    def _drop_oldest(self) -> None:
+        i = len(self.rows) - 1
+        while i >= 0 and not self.rows[i]:
+            i -= 1
+        t, v = self.rows[i].pop(0)
+        n = 2**i
+        rest = self.width - n
+        if rest > 0:
+            self.variance -= v + n * rest * (t / n - (self.total - t) / rest) ** 2 / self.width
+        else:
+            self.variance = 0.0
+        self.width, self.total = rest, self.total - t
+        self.variance = max(self.variance, 0.0)
+        while self.rows and not self.rows[-1]:
+            self.rows.pop()
+
+    def _cut(self) -> bool:
+        """True if some split of the window has means too far apart (then the oldest bucket
+        is dropped and the window checked again)."""
+        cut = False
+        again = True
+        while again and self.width > self.grace_period:
+            again = False
+            n0, t0 = 0, 0.0
+            log_term = math.log(2.0 * math.log(self.width) / self.delta)
+            per_value = self.variance / self.width
+            for i in range(len(self.rows) - 1, -1, -1):  # oldest row first
+                for t, _ in self.rows[i]:
+                    n0 += 2**i
+                    t0 += t
+                    n1 = self.width - n0
+                    if n1 <= self.min_window:
+                        break
+                    if n0 <= self.min_window:
+                        continue
+                    m = 1.0 / (n0 - self.min_window + 1) + 1.0 / (n1 - self.min_window + 1)
+                    eps = math.sqrt(2 * m * per_value * log_term) + 2.0 / 3.0 * log_term * m
+                    if abs(t0 / n0 - (self.total - t0) / n1) > eps:
+                        self._drop_oldest()
+                        cut = again = True
+                        break
+                if again:
+                    break
+        return cut
+
+    def update(self, values: np.ndarray) -> np.ndarray:
+        """Feed values in order; True where the window was cut (a change)."""
+        values = np.asarray(values, dtype=float)
+        alarms = np.zeros(len(values), dtype=bool)
+        for i, x in enumerate(values.tolist()):
+            if x != x:
+                continue
+            self._insert(x)
+            self.tick += 1
+            if self.tick % self.clock == 0 and self._cut():
+                alarms[i] = True
+                self.reset()  # as river does: the window starts afresh after a change
+        return alarms
+
+    def reset(self) -> None:
+        """Forget the window (as after an alarm)."""
+        self.rows, self.width, self.total, self.variance, self.tick = [], 0, 0.0, 0.0, 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "delta": self.delta, "clock": self.clock, "max_buckets": self.max_buckets,
+            "min_window": self.min_window, "grace_period": self.grace_period,
+            "rows": self.rows, "width": self.width, "total": self.total,
+            "variance": self.variance, "tick": self.tick,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Adwin:
+        try:
+            return cls(float(data["delta"]), int(data["clock"]), int(data["max_buckets"]),
+                       int(data["min_window"]), int(data["grace_period"]), data)  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an ADWIN state: {exc!r}") from None
+
+
 def standardised_moves(returns: np.ndarray, sigma: np.ndarray, cap: float = CAP) -> np.ndarray:
     """|r| / sigma, capped: each return over the sigma forecast made before it (NaN where
     either is unknown or sigma is not positive)."""
@@ -213,7 +344,7 @@ class DriftMonitor:
     KINDS = ("moves", "scaled")
 
     def __init__(
-        self, kind: str = "moves", detector: PageHinkley | None = None,
+        self, kind: str = "moves", detector: PageHinkley | Adwin | None = None,
         scale: ErrorScale | None = None, pool: int | None = None,
         state: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
@@ -225,7 +356,7 @@ class DriftMonitor:
                 PageHinkley(MOVE_THRESHOLD, MOVE_DELTA, "both") if kind == "moves"
                 else PageHinkley(SCALED_THRESHOLD, SCALED_DELTA, "up")
             )  # fmt: skip
-        self.detector = detector
+        self.detector: PageHinkley | Adwin = detector
         if scale is None and kind == "scaled":
             scale = ErrorScale(halflife=SCALED_HALFLIFE, warmup=SCALED_WARMUP)
         self.scale = scale
@@ -265,7 +396,8 @@ class DriftMonitor:
         self.detector.reset()
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "detector": self.detector.to_json(),
+        method = "adwin" if isinstance(self.detector, Adwin) else "page_hinkley"
+        return {"kind": self.kind, "method": method, "detector": self.detector.to_json(),
                 "scale": None if self.scale is None else self.scale.to_json(),
                 "pool": self.pool, "sum": self._sum, "count": self._count}  # fmt: skip
 
@@ -273,7 +405,8 @@ class DriftMonitor:
     def from_json(cls, data: dict[str, Any]) -> DriftMonitor:
         try:
             scale = None if data.get("scale") is None else ErrorScale.from_json(data["scale"])
-            return cls(str(data["kind"]), PageHinkley.from_json(data["detector"]), scale,
+            reader = Adwin if data.get("method") == "adwin" else PageHinkley
+            return cls(str(data["kind"]), reader.from_json(data["detector"]), scale,
                        int(data.get("pool", 1)), data)  # fmt: skip
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a drift monitor state: {exc!r}") from None

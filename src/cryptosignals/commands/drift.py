@@ -29,6 +29,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class Detector(StrEnum):
+    page_hinkley = "page-hinkley"
+    adwin = "adwin"
+
+
 class Target(StrEnum):
     up_1h = "up_1h"
     volatility = "volatility"
@@ -97,6 +102,9 @@ def drift(
     recent_days: Annotated[
         float, typer.Option(min=2, help="Days an on-alarm refit trains on (the recent past).")
     ] = 7,
+    detector: Annotated[
+        Detector, typer.Option(help="The drift test on the errors (docs/drift.md).")
+    ] = Detector.page_hinkley,
     format: Annotated[Format, typer.Option(help="Output format.")] = Format.table,
     html: Annotated[
         Path | None,
@@ -109,7 +117,13 @@ def drift(
     of a model refitted on a schedule, one refitted on each alarm and an online learner, each
     against the base forecast (day-block bootstrap intervals)."""
     coin = coin_of_file(input, coin)
+    from cryptosignals.drift import Adwin, DriftMonitor
     from cryptosignals.models.drift import prequential_direction, prequential_volatility
+
+    kind = "moves" if target is Target.volatility else "scaled"
+
+    def monitor() -> DriftMonitor:
+        return DriftMonitor(kind, Adwin() if detector is Detector.adwin else None)
 
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("prequential, hour by hour", total=None)
@@ -122,7 +136,14 @@ def drift(
                 end, close = stream_bars(input, coin, "the volatility drift")
                 train, every = _windows((end[-1] - end[0]) / DAY, train_days, every_days)
                 result = prequential_volatility(
-                    coin, end, close, train, every, min(recent_days, train), progress=progress
+                    coin,
+                    end,
+                    close,
+                    train,
+                    every,
+                    min(recent_days, train),
+                    monitor=monitor,
+                    progress=progress,
                 )
             else:
                 from cryptosignals.models.evaluation import dataset
@@ -137,7 +158,7 @@ def drift(
                 train, every = _windows((data.end[-1] - data.end[0]) / DAY, train_days,
                                         every_days)  # fmt: skip
                 result = prequential_direction(
-                    data, train, every, min(recent_days, train), progress=progress
+                    data, train, every, min(recent_days, train), monitor, progress=progress
                 )
         except ValueError as exc:
             raise BadInputError(str(exc)) from None
@@ -150,6 +171,7 @@ def drift(
     if format is Format.json:
         output: dict[str, Any] = {
             **result.to_json(), "train_days": train, "every_days": every,
+            "detector": detector.value,
             "alarms_per_30_days": len(alarms) / span * 30 if span > 0 else math.nan,
         }  # fmt: skip
         sys.stdout.write(json.dumps(output, allow_nan=False) + "\n")
