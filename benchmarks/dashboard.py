@@ -41,7 +41,7 @@ def draw(market: Market) -> float:
     figures.volume_heatmap(market, market.coins, Span.H24).to_json()
     returns = figures.returns_of(market, market.coins, Span.H24)
     figures.correlation_figure(returns).to_json()
-    figures.beta_rows(returns)
+    figures.beta_rows(market)
     figures.signal_rows(figures.filter_signals(market.signals))
     figures.aggregate_rows(market)
     return time.perf_counter() - started

@@ -122,14 +122,14 @@ def test_correlation_matrix_covers_every_coin_ordered_by_cluster_with_betas(
     assert sorted(heatmap.x) == sorted(SAMPLE_COINS) and list(heatmap.x) == list(heatmap.y)
     z = np.array(heatmap.z, dtype=float)
     assert np.allclose(np.diag(z), 1.0) and np.allclose(z, z.T)
-    rows = figures.beta_rows(returns)
+    rows = figures.beta_rows(market)
     assert {r["coin"] for r in rows} == set(SAMPLE_COINS) - {"bitcoin"}
     assert all(0.5 < r["corr_bitcoin"] <= 1 and r["beta_bitcoin"] > 0 for r in rows)
 
 
 def test_planted_betas_come_back_from_the_dashboard_rows() -> None:
     market = synthetic_market(coins=5, minutes=1440)
-    rows = figures.beta_rows(figures.returns_of(market, market.coins, Span.H24))
+    rows = figures.beta_rows(market)
     found = {r["coin"]: r["beta_bitcoin"] for r in rows}
     planted = dict(zip(market.coins[1:], planted_betas(5), strict=True))
     assert found == pytest.approx(planted, abs=0.1)
@@ -190,7 +190,7 @@ def test_one_refresh_of_every_view_at_24h_x_50_coins_of_1_minute_data_is_quick()
         heatmap = figures.volume_heatmap(market, market.coins, Span.H24)
         returns = figures.returns_of(market, market.coins, Span.H24)
         correlation = figures.correlation_figure(returns)
-        betas = figures.beta_rows(returns)
+        betas = figures.beta_rows(market)
         rows = figures.signal_rows(figures.filter_signals(market.signals))
         aggregates = figures.aggregate_rows(market)
         payload = sum(

@@ -87,6 +87,12 @@ def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
         assert held["position_size"] == pytest.approx(stored["position_size"])
         assert held["regime"]["name"] == stored["regime"]["name"]
     assert all(row["var_99_1h"] and row["regime"] for row in figures.risk_rows(market))
+    # the market context stored with it: the beta table reads bitcoin's share from there
+    assert set(market.context) == set(SAMPLE_COINS)
+    assert all(0.0 <= c["breadth_up"] <= 1.0 for c in market.context.values())
+    betas = figures.beta_rows(market)
+    assert {r["coin"] for r in betas} == set(SAMPLE_COINS) - {"bitcoin"}
+    assert {r["source"] for r in betas} == {"pipeline"}
 
     # 11 new ticks per coin: each coin's tail is queried again, from a little before its newest
     read_before = counting.items.get("query:crypto_raw_data:", 0)
@@ -179,7 +185,7 @@ def test_an_endpoint_nobody_answers_is_a_message_not_a_traceback(
     assert status_text(reader.market, message, 0.0) == message
 
 
-def test_the_risk_map_of_a_60_minute_aggregate_item_is_read_and_other_items_are_skipped() -> None:
+def test_the_risk_and_market_maps_of_a_60_minute_aggregate_item_are_read() -> None:
     risk = {
         "timestamp": {"N": "1744588800"},
         "horizons": {"M": {"1h": {"M": {"sigma": {"N": "0.0099"}, "var_99": {"N": "0.0324"}}}}},
@@ -192,3 +198,7 @@ def test_the_risk_map_of_a_60_minute_aggregate_item_is_read_and_other_items_are_
     assert read["horizons"]["1h"]["var_99"] == 0.0324 and read["regime"]["rank"] == 2
     assert _risk({**item, "time_window": {"N": "5"}}) is None
     assert _risk({"crypto_id": {"S": "bitcoin"}, "time_window": {"N": "60"}}) is None
+    market = {"breadth_up": {"N": "0.75"}, "beta": {"N": "1.2"}, "btc_driven": {"BOOL": True}}
+    coin, read = _risk({**item, "market": {"M": market}}, "market") or ("", {})
+    assert (coin, read) == ("bitcoin", {"breadth_up": 0.75, "beta": 1.2, "btc_driven": True})
+    assert _risk(item, "market") is None

@@ -1,4 +1,4 @@
-"""The dashboard's numeric kernels: downsampling, the common grid, correlation, beta, clusters."""
+"""The dashboard's numeric kernels: downsampling, the common grid, correlation, clusters."""
 
 from __future__ import annotations
 
@@ -61,16 +61,6 @@ def test_correlation_equals_numpy_on_complete_data_and_uses_common_times_with_ga
     assert stats.correlation(gappy)[0, 2] == pytest.approx(expected)
     flat = np.vstack([r[0], np.zeros(300)])
     assert np.isnan(stats.correlation(flat)[0, 1]), "a constant coin has no correlation"
-
-
-def test_beta_recovers_the_planted_sensitivity_to_the_base_coin() -> None:
-    rng = np.random.default_rng(2)
-    base = rng.normal(0, 0.01, 5000)
-    rows = np.vstack([base, 2.0 * base + rng.normal(0, 0.002, 5000), -0.5 * base])
-    beta = stats.beta(rows, 0)
-    assert beta[0] == pytest.approx(1.0)
-    assert beta[1] == pytest.approx(2.0, abs=0.02)
-    assert beta[2] == pytest.approx(-0.5)
 
 
 def test_cluster_order_puts_each_correlated_group_together() -> None:

@@ -3,6 +3,8 @@ the held ticks, drawn without a browser (the bundled sample, no network)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from dashboard_support import sample_market, sample_ticks
@@ -11,7 +13,7 @@ from cryptosignals.candles import SAMPLE_COINS
 from cryptosignals.dashboard import figures, overlays
 from cryptosignals.dashboard.market import Market, Span
 from cryptosignals.engine import Engine, closed_bars
-from cryptosignals.market import MarketTracker
+from cryptosignals.market import BetaTracker, MarketTracker
 from cryptosignals.model import Signal, SignalType
 from cryptosignals.structure import StructureTracker, aggregate_bars
 
@@ -155,8 +157,26 @@ def test_the_market_panel_is_the_market_trackers_breadth_and_pc1_share() -> None
     assert continued is not None
     for column in ("end", "breadth_up", "breadth_ma", "pc1_share"):
         assert np.array_equal(continued.rows[column], rows[column], equal_nan=True)
-    assert set(continued.beta) == set(SAMPLE_COINS) - {"bitcoin"}
-    assert all(0.0 < corr <= 1.0 for _, corr in continued.beta.values())
+    # the beta table: each altcoin's BetaTracker fed the settled closes, as the process
+    # function feeds it, unless the pipeline stored its own
+    coins = tuple(sorted(held.series))
+    b = coins.index("bitcoin")
+    expected = {}
+    for j, coin in enumerate(coins):
+        if coin != "bitcoin":
+            out = BetaTracker().update(rows["end"], rows["closes"][:, j], rows["closes"][:, b])
+            expected[coin] = (round(out["beta"][-1], 3), round(out["corr"][-1], 3))
+    table = {r["coin"]: r for r in figures.beta_rows(held)}
+    assert {c: (r["beta_bitcoin"], r["corr_bitcoin"]) for c, r in table.items()} == expected
+    assert {r["source"] for r in table.values()} == {"held ticks"}
+    stored = {"beta": 1.5, "corr": 0.9, "explained_share": 0.8, "btc_driven": True}
+    with_context = dataclasses.replace(held, context={"solana": stored})
+    table = {r["coin"]: r for r in figures.beta_rows(with_context)}
+    assert table["solana"] == {
+        "coin": "solana", "corr_bitcoin": 0.9, "beta_bitcoin": 1.5, "explained": 80.0,
+        "driven": "yes", "source": "pipeline",
+    }  # fmt: skip
+    assert table["ethereum"]["source"] == "held ticks"
 
 
 def test_every_signals_context_is_a_column_of_the_signals_table() -> None:

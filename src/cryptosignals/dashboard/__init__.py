@@ -2,7 +2,7 @@
 
 - `reader.DashboardReader`: the only data access (the pipeline's DynamoDB tables, incremental);
 - `market.Market`: one snapshot of what is shown;
-- `stats`: numpy kernels (downsampling, common time grid, correlation, beta, cluster order);
+- `stats`: numpy kernels (downsampling, common time grid, correlation, cluster order);
 - `figures`: pure builders, `Market` + controls -> plotly figures and table rows;
 - `app`: the Dash page and its callbacks; `serve()` runs it (`cryptosignals dashboard`).
 

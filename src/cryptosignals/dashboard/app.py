@@ -260,13 +260,16 @@ def layout(refresh_seconds: float) -> html.Div:
                 ],
                 20,
             ),
-            html.H4("Altcoins against bitcoin"),
+            html.H4("Altcoins against bitcoin now (5-minute returns, half-life a day)"),
             _table(
                 "beta-table",
                 [
                     ("coin", "coin"),
                     ("corr_bitcoin", "correlation to bitcoin"),
                     ("beta_bitcoin", "beta to bitcoin"),
+                    ("explained", "bitcoin's share of the last hour's move %"),
+                    ("driven", "bitcoin-driven"),
+                    ("source", "from"),
                 ],
                 10,
             ),
@@ -424,7 +427,7 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         heatmap = _safe("Volume")(figures.volume_heatmap)(market, market.coins, span, metric)
         try:
             returns = figures.returns_of(market, market.coins, span)
-            return heatmap, figures.correlation_figure(returns), figures.beta_rows(returns)
+            return heatmap, figures.correlation_figure(returns), figures.beta_rows(market)
         except Exception as exc:
             _logger.exception("correlation failed")
             return heatmap, figures.message_figure(f"Could not draw: {exc}", "Correlation"), []

@@ -528,25 +528,38 @@ def correlation_figure(returns: Returns) -> go.Figure:
     return figure
 
 
-def beta_rows(returns: Returns, base: str = BASE_COIN) -> list[dict[str, Any]]:
-    """Each other coin's correlation and beta to `base` (is the base coin driving the move?)."""
-    if base not in returns.coins or returns.count < 3:
-        return []
-    b = returns.coins.index(base)
-    corr = stats.correlation(returns.values)[b]
-    betas = stats.beta(returns.values, b)
+def beta_rows(market: Market, base: str = BASE_COIN) -> list[dict[str, Any]]:
+    """Each other coin's correlation and beta to `base` now, and the share of its last hour's
+    move that bitcoin explains (is bitcoin driving it?): `cryptosignals.market.BetaTracker`
+    (exponentially weighted, half-life a day of 5-minute returns), as the pipeline stored it
+    with the coin's 60-minute aggregate (`Market.context`) or, where it stored none, run over
+    the held ticks (`overlays.market_path`); `from` says which."""
+    found = overlays.market_path(dict(market.series), base)
+    held = {} if found is None else found.beta
     rows = []
-    for i, coin in enumerate(returns.coins):
-        if i == b:
+    for coin in sorted((set(held) | set(market.context)) - {base}):
+        stored = market.context.get(coin) or {}
+        values = stored if stored.get("beta") is not None else held.get(coin)
+        if not values:
             continue
+        driven = values.get("btc_driven")
         rows.append(
             {
                 "coin": coin,
-                f"corr_{base}": None if np.isnan(corr[i]) else round(float(corr[i]), 3),
-                f"beta_{base}": None if np.isnan(betas[i]) else round(float(betas[i]), 3),
+                f"corr_{base}": _round(values.get("corr"), 3),
+                f"beta_{base}": _round(values.get("beta"), 3),
+                "explained": _percent(values.get("explained_share"), 0),
+                "driven": "yes" if driven and driven == driven else "",
+                "source": "pipeline" if values is stored else "held ticks",
             }
         )
     return sorted(rows, key=lambda r: -(r[f"corr_{base}"] or -2.0))
+
+
+def _round(value: Any, digits: int) -> float | None:
+    if not isinstance(value, int | float) or not np.isfinite(value):
+        return None
+    return round(float(value), digits)
 
 
 class HeatmapMetric(StrEnum):
@@ -767,7 +780,9 @@ def aggregate_rows(market: Market) -> list[dict[str, Any]]:
 
 
 def _percent(value: Any, digits: int = 2) -> float | None:
-    return round(float(value) * 100, digits) if isinstance(value, int | float) else None
+    if not isinstance(value, int | float) or not np.isfinite(value):
+        return None
+    return round(float(value) * 100, digits)
 
 
 def risk_rows(market: Market) -> list[dict[str, Any]]:

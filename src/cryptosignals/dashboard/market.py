@@ -38,12 +38,16 @@ BASE_COIN = "bitcoin"
 class Market:
     """Ticks per coin (event time ascending), signals, the latest aggregates per coin, and the
     latest risk forecast and regime the pipeline stored per coin (`risk`: the 60-minute
-    aggregate's `risk` map, see cryptosignals.risk.RiskForecaster.latest)."""
+    aggregate's `risk` map, see cryptosignals.risk.RiskForecaster.latest) and the market context
+    (`context`: its `market` map: beta, corr, explained_share, btc_driven to bitcoin, and the
+    market's end, breadth_up, breadth_ma, pc1_share, mean_corr, alert; see
+    cryptosignals.handlers.process)."""
 
     series: Mapping[str, TickSeries] = field(default_factory=dict)
     signals: Sequence[Signal] = ()
     aggregates: Sequence[Aggregate] = ()
     risk: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    context: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def coins(self) -> list[str]:

@@ -352,12 +352,13 @@ def structure_path(series: TickSeries) -> StructurePath | None:
 class MarketPath:
     """The market tracker's rows over the held coins (`cryptosignals.market.MARKET_COLUMNS`:
     end, n_coins, breadth_ma, breadth_up, market_move, pc1_share, mean_corr, alert), one per
-    settled 5-minute bar time, and each altcoin's beta and correlation to bitcoin after the
-    last one (`BetaTracker`, fed the settled closes as the process function feeds it)."""
+    settled 5-minute bar time, and each altcoin's `BetaTracker` row (beta, corr, coin_move,
+    btc_move, own_move, explained_share, btc_driven) at the last one: fed the settled closes,
+    as the process function feeds it."""
 
     coins: tuple[str, ...]
     rows: dict[str, np.ndarray]
-    beta: dict[str, tuple[float, float]]
+    beta: dict[str, dict[str, float]]
 
 
 @dataclass
@@ -367,6 +368,7 @@ class _MarketStream:
     tracker: MarketTracker
     betas: dict[str, BetaTracker]
     rows: dict[str, np.ndarray]
+    beta: dict[str, dict[str, float]]
 
 
 _market_streams: dict[tuple[str, ...], _MarketStream] = {}
@@ -396,7 +398,7 @@ def _market_path(held: dict[str, TickSeries], base: str) -> MarketPath | None:
             rows["alert"] = np.zeros(0, dtype=object)
             stream = _MarketStream(
                 {c: int(s.timestamp[0]) for c, s in held.items()}, {}, MarketTracker(coins),
-                {c: BetaTracker() for c in coins if c != base and base in coins}, rows,
+                {c: BetaTracker() for c in coins if c != base and base in coins}, rows, {},
             )  # fmt: skip
             _market_streams[coins] = stream
         batch = {}
@@ -413,10 +415,12 @@ def _market_path(held: dict[str, TickSeries], base: str) -> MarketPath | None:
             b = coins.index(base) if base in coins else -1
             for coin, tracker in stream.betas.items():
                 j = coins.index(coin)
-                tracker.update(settled["end"], settled["closes"][:, j], settled["closes"][:, b])
+                out = tracker.update(settled["end"], settled["closes"][:, j],
+                                     settled["closes"][:, b])  # fmt: skip
+                stream.beta[coin] = {k: float(v[-1]) for k, v in out.items() if k != "end"}
             stream.rows = {c: np.concatenate([v, settled[c]]) for c, v in stream.rows.items()}
         rows = stream.rows
-        beta = {c: t.beta_corr() for c, t in stream.betas.items()}
+        beta = dict(stream.beta)
     if not len(rows["end"]):
         return None
     return MarketPath(coins, {**rows, "end": rows["end"].astype(np.int64)}, beta)

@@ -6,7 +6,9 @@ every few seconds stays cheap with 24 hours x 50 coins of 1-minute ticks:
 
 - the aggregates table (4 items per coin) is scanned whole: it names the coins and, through
   `window_end`, each coin's newest tick time; the 60-minute item's `risk` map (the latest risk
-  forecast and regime, stored by the process function) becomes `Market.risk`;
+  forecast and regime, stored by the process function) becomes `Market.risk`, its `market` map
+  (the coin's beta to bitcoin and the market's breadth, stored since the market context is
+  streamed) `Market.context`;
 - a coin whose newest aggregate is no newer than its newest held tick is not queried at all;
   otherwise its raw ticks are queried from shortly before the newest one held, and its signals
   from the `crypto_id-timestamp-index` GSI the same way;
@@ -84,13 +86,18 @@ def _aggregate(item: dict[str, Any]) -> Aggregate | None:
         return None  # an item of another shape: not ours to show
 
 
-def _risk(item: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """(coin, the stored risk map) of a 60-minute aggregate item that carries one (the process
-    function stores the latest forecast and regime there), else None."""
+#: The maps stored on the 60-minute aggregates, per coin: risk, market context.
+_Stored = tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
+
+
+def _risk(item: dict[str, Any], key: str = "risk") -> tuple[str, dict[str, Any]] | None:
+    """(coin, the stored map `key`) of a 60-minute aggregate item that carries one (the process
+    function stores the latest forecast and regime there as `risk`, the market context as
+    `market`), else None."""
     try:
-        if int(_plain(item["time_window"])) != Window.M60 or "M" not in item.get("risk", {}):
+        if int(_plain(item["time_window"])) != Window.M60 or "M" not in item.get(key, {}):
             return None
-        return str(_plain(item["crypto_id"])), _plain(item["risk"])
+        return str(_plain(item["crypto_id"])), _plain(item[key])
     except (KeyError, ValueError, TypeError):
         return None
 
@@ -229,11 +236,14 @@ class DashboardReader:
         with self._lock:
             self.history = max(self.history, int(seconds))
 
-    def _aggregates(self) -> tuple[list[Aggregate], dict[str, dict[str, Any]]]:
-        """Every aggregate, and the risk map stored on each coin's 60-minute one."""
+    def _aggregates(self) -> tuple[list[Aggregate], _Stored]:
+        """Every aggregate, and the risk and market maps stored on each coin's 60-minute one."""
         items = list(all_items(self.client, "scan", TableName=self.settings.aggregated_table))
-        risk = dict(r for r in map(_risk, items) if r is not None)
-        return [a for a in map(_aggregate, items) if a is not None], risk
+        stored = tuple(
+            dict(r for r in (_risk(item, key) for item in items) if r is not None)
+            for key in ("risk", "market")
+        )
+        return [a for a in map(_aggregate, items) if a is not None], (stored[0], stored[1])
 
     def _ticks(self, coin: str, after: int, until: int | None) -> tuple[np.ndarray, ...]:
         """Raw ticks with after < time (<= until)."""
@@ -356,17 +366,15 @@ class DashboardReader:
         with self._refresh_lock:
             started = time.monotonic()
             try:
-                cache, aggregates, risk = self._read(started)
+                cache, aggregates, stored = self._read(started)
             except CryptoSignalsError:
                 raise
             except Exception as exc:
                 raise DataUnavailableError(explain(exc, self.settings)) from exc
-            return self._publish(cache, aggregates, risk)
+            return self._publish(cache, aggregates, stored)
 
-    def _read(
-        self, started: float
-    ) -> tuple[dict[str, _CoinCache], list[Aggregate], dict[str, dict[str, Any]]]:
-        aggregates, risk = self._aggregates()
+    def _read(self, started: float) -> tuple[dict[str, _CoinCache], list[Aggregate], _Stored]:
+        aggregates, stored = self._aggregates()
         newest: dict[str, int] = {}
         for a in aggregates:
             newest[a.crypto_id] = max(newest.get(a.crypto_id, 0), a.window_end)
@@ -413,7 +421,7 @@ class DashboardReader:
                     cache[coin] = updated
                 first_read = True
         self.loading = any(v.covered_from > start for v in cache.values())
-        return cache, aggregates, risk
+        return cache, aggregates, stored
 
     @staticmethod
     def _one_new_tick(
@@ -457,7 +465,7 @@ class DashboardReader:
         self,
         cache: dict[str, _CoinCache],
         aggregates: list[Aggregate],
-        risk: dict[str, dict[str, Any]],
+        stored: _Stored,
     ) -> Market:
         nan = np.full(0, np.nan)
         series = {}
@@ -470,5 +478,5 @@ class DashboardReader:
         )
         with self._lock:
             self._cache = cache
-            self.market = Market(series, signals, aggregates, risk)
+            self.market = Market(series, signals, aggregates, *stored)
             return self.market

@@ -3,9 +3,11 @@
 - `downsample`: at most N points per line, keeping each bucket's low and high so spikes stay;
 - `on_grid`: irregular ticks of many coins -> one price matrix on a common time grid
   (last price at or before each grid time, never a later one);
-- `log_returns`, `correlation`, `beta`: returns statistics between coins;
+- `log_returns`, `correlation`: returns statistics between coins (betas to bitcoin are the
+  stream's own `cryptosignals.market.BetaTracker`: overlays.market_path);
 - `cluster_order`: coins ordered so that correlated ones sit together (average-linkage
-  hierarchical clustering on 1 - correlation, leaves in merge order; scipy is not needed);
+  hierarchical clustering on 1 - correlation, leaves in merge order; scipy is not needed, and
+  the dashboard extra does not bring it: `cryptosignals.models.market` clusters with scipy);
 - `hour_of_day_mean`: a value averaged per UTC hour of day (0..23).
 """
 
@@ -86,22 +88,6 @@ def correlation(returns: np.ndarray, min_overlap: int = 3) -> np.ndarray:
         corr = cov / np.sqrt(var_i * var_j)
     corr[(n < min_overlap) | ~np.isfinite(corr)] = np.nan
     return np.clip(corr, -1.0, 1.0)
-
-
-def beta(returns: np.ndarray, base: int) -> np.ndarray:
-    """Each row's beta to row `base`: cov(r, r_base) / var(r_base) over their common times."""
-    out = np.full(returns.shape[0], np.nan)
-    b = returns[base]
-    for row in range(returns.shape[0]):
-        r = returns[row]
-        both = ~np.isnan(r) & ~np.isnan(b)
-        if both.sum() < 3:
-            continue
-        rb = b[both] - b[both].mean()
-        variance = float(rb @ rb)
-        if variance > 0:
-            out[row] = float((r[both] - r[both].mean()) @ rb) / variance
-    return out
 
 
 def cluster_order(corr: np.ndarray) -> np.ndarray:
