@@ -3,6 +3,7 @@ items) in the local emulator. moto is far slower than DynamoDB, so the read figu
 upper bound; the drawing figures are the page's own work. About 4 minutes:
 
     .venv/bin/python benchmarks/dashboard.py
+    .venv/bin/python benchmarks/dashboard.py --draw-only   # no emulator: the drawing, ~10 s
 
 It prints: the first (cold) read of every table, an incremental refresh after one new tick per
 coin (what every `dcc.Interval` tick costs), and the work of drawing every chart and table.
@@ -10,6 +11,8 @@ coin (what every `dcc.Interval` tick costs), and the work of drawing every chart
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -17,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "dashboard"))  # the test market
 
+import numpy as np
 from dashboard_support import synthetic_market
 
 from cryptosignals.aws.store import Store
@@ -24,18 +28,21 @@ from cryptosignals.dashboard import figures
 from cryptosignals.dashboard.market import Market, Span
 from cryptosignals.dashboard.reader import DashboardReader
 from cryptosignals.local.stack import LocalStack
-from cryptosignals.model import Tick
+from cryptosignals.model import Tick, TickSeries
 
 
 def draw(market: Market) -> float:
     """Every view of one refresh, as the page's callbacks build them (default controls), and
-    the price chart of one coin with its VaR band and regimes (its forecast and filter continue
-    from the last refresh: only new bars are fed)."""
+    the price chart of one coin with its VaR band, regimes, levels and patterns, its alignment
+    strip, and the market panel (the forecast, the filter, the rule-less engine and the market
+    trackers continue from the last refresh: only new bars are fed)."""
     started = time.perf_counter()
     figures.price_figure(market, market.coins[:8], Span.H24, [20]).to_json()
     figures.price_figure(
-        market, market.coins[:1], Span.H24, [20], band=True, regimes=True
+        market, market.coins[:1], Span.H24, [20], band=True, regimes=True, structure=True
     ).to_json()
+    figures.alignment_figure(market, market.coins[0], Span.H24).to_json()
+    figures.market_figure(market, Span.H24).to_json()
     figures.profile_figure(market, market.coins[0]).to_json()
     figures.risk_rows(market)
     figures.volume_heatmap(market, market.coins, Span.H24).to_json()
@@ -47,8 +54,36 @@ def draw(market: Market) -> float:
     return time.perf_counter() - started
 
 
+def _with_tick(market: Market, at: int) -> Market:
+    """The market with one more tick per coin at `at` (what the reader holds after it)."""
+    series = {}
+    for coin, s in market.series.items():
+        series[coin] = TickSeries(
+            coin, np.r_[s.timestamp, at], np.r_[s.price, s.price[-1]],
+            np.r_[s.volume_24h, s.volume_24h[-1]], np.r_[s.market_cap, np.nan],
+            np.r_[s.change_24h, np.nan],
+        )  # fmt: skip
+    return dataclasses.replace(market, series=series)
+
+
+def draw_only(market: Market) -> None:
+    """The drawing alone, as after the reads above: cold, again with nothing new, and after one
+    new tick per coin three times."""
+    print(f"drawing, cold: {draw(market) * 1000:.0f} ms")
+    print(f"drawing, nothing new: {draw(market) * 1000:.0f} ms")
+    end = market.as_of or 0
+    for round_ in range(1, 4):
+        market = _with_tick(market, end + 60 * round_)
+        print(f"drawing after 1 new tick per coin ({round_}): {draw(market) * 1000:.0f} ms")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draw-only", action="store_true", help="no emulator: the drawing")
     market = synthetic_market(coins=50, minutes=1440)
+    if parser.parse_args().draw_only:
+        draw_only(market)
+        return
     with LocalStack.start() as stack:
         os.environ.update(stack.environment())
         store = Store()
