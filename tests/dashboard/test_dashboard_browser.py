@@ -7,7 +7,8 @@ and the page fills by itself; the three charts hold every coin, signals are draw
 filter narrows the signals table; the last hour of ticks arrives and the page shows it without
 a reload; one coin chosen gets its VaR band and regimes. With DASHBOARD_SCREENSHOT=path the page
 is also saved there (docs/dashboard.png). A second test serves three weeks of one coin from
-memory (no backend) for the band, the regimes and the hour-of-week heatmap.
+memory (no backend) for the band, the regimes and the hour-of-week heatmap; a third a week of
+two coins for the levels and patterns, the alignment strip and the market panel.
 """
 
 from __future__ import annotations
@@ -403,6 +404,69 @@ def test_one_coin_shows_its_var_band_regimes_and_when_it_moves() -> None:
                 timeout=WAIT_MS,
             )
             assert "regime: normal" not in _legend(page, "price-chart")
+            assert errors == [], errors
+        finally:
+            browser.close()
+
+
+def test_levels_alignment_strip_and_market_panel_render() -> None:
+    """A week of two coins from memory, one page load: the market panel's breadth and PC1 share
+    lines, the alignment strip of the first coin (four timeframes), the signals table's context
+    columns; bitcoin chosen: its support and resistance zones and breakouts, which the
+    switch turns off."""
+    from playwright.sync_api import sync_playwright
+
+    from cryptosignals.dashboard.figures import MARKET_LINES
+
+    held = Market({coin: sample_ticks(coin, 7) for coin in ("bitcoin", "ethereum")})
+    with _served(_Held(held)) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(url)
+            page.wait_for_function(
+                "() => (document.querySelector('#market-panel .js-plotly-plot') || {})"
+                ".data?.length >= 3",
+                timeout=WAIT_MS,
+            )
+            lines = {t["name"]: t for t in _figure(page, "market-panel")}
+            for _, name, _ in MARKET_LINES:
+                assert len(lines[name]["x"]) > 250
+                assert all(0 <= y <= 1 for y in lines[name]["y"] if y is not None)
+            page.wait_for_function(
+                "() => (document.querySelector('#alignment-strip .js-plotly-plot') || {})"
+                ".data?.[0]?.type === 'heatmap'",
+                timeout=WAIT_MS,
+            )
+            strip = _figure(page, "alignment-strip")[0]
+            assert strip["y"] == ["5m", "15m", "1h", "4h"]
+            assert {v for row in strip["z"] for v in row} <= {-1, 0, 1} and len(strip["z"][0]) > 250
+            headers = {h.strip() for h in page.locator("#signals-table th").all_inner_texts()}
+            assert {"alignment", "counter-trend", "to support (ATR)"} <= headers
+
+            page.locator("#coins").click()
+            page.keyboard.type("bitcoin")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            page.wait_for_function(
+                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+                ".data?.some(t => t.name === 'support' || t.name === 'resistance')",
+                timeout=WAIT_MS,
+            )
+            names = {t["name"] for t in _figure(page, "price-chart")}
+            assert "ethereum" not in names and "breakout" in names
+            assert {"support", "resistance"} & _legend(page, "price-chart")
+            page.locator("#overlays input[value='structure']").click()
+            page.wait_for_function(
+                "() => { const p = document.querySelector('#price-chart .js-plotly-plot');"
+                " return p && p.data.some(t => t.name === 'bitcoin') && !p.data.some("
+                "t => ['support', 'resistance', 'breakout'].includes(t.name)); }",
+                timeout=WAIT_MS,
+            )
             assert errors == [], errors
         finally:
             browser.close()
