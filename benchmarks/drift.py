@@ -221,7 +221,11 @@ def stream_cost(seed: int = 0) -> dict[str, Any]:
     started = time.perf_counter()
     ours = PageHinkley(40.0, MOVE_DELTA, "both").update(moves)
     ours_s = time.perf_counter() - started
+    started = time.perf_counter()
+    Adwin().update(moves)
+    adwin_s = time.perf_counter() - started
     figures: dict[str, Any] = {"cpu_ms_per_value": per_value,
+                               "adwin_batch_us_per_value": adwin_s / len(moves) * 1e6,
                                "state_bytes": len(json.dumps(monitor.to_json())),
                                "batch_us_per_value": ours_s / len(moves) * 1e6}  # fmt: skip
     try:
@@ -306,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     river = (f"; river {s['river_us_per_value']:.1f} us a value, same alarms: {s['river_agrees']}"
              if "river_us_per_value" in s else "")  # fmt: skip
     out.print(f"stream: {s['cpu_ms_per_value']:.4f} ms CPU a value fed one at a time, state "
-              f"{s['state_bytes']} B as JSON; batch {s['batch_us_per_value']:.2f} us a value"
+              f"{s['state_bytes']} B as JSON; batch {s['batch_us_per_value']:.2f} us a value "
+              f"(ADWIN {s['adwin_batch_us_per_value']:.2f})"
               f"{river}; "
               f"{figures['seconds']:.0f} s in all")  # fmt: skip
     if args.json:
