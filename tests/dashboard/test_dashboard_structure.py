@@ -107,7 +107,9 @@ def test_the_alignment_strip_is_the_engines_trends_at_every_bar(
     assert np.allclose(alignment, engine_bars["alignment"][inside], equal_nan=True)
 
 
-def test_structure_and_strip_continue_from_the_last_tick_like_a_fresh_run(held: Market) -> None:
+def test_structure_and_strip_continue_from_the_last_tick_like_a_fresh_run_and_never_look_ahead(
+    held: Market,
+) -> None:
     overlays.clear_cache()
     series = held.series["solana"]
     partial = overlays.structure_path(series[: len(series) - 40])
@@ -116,6 +118,13 @@ def test_structure_and_strip_continue_from_the_last_tick_like_a_fresh_run(held: 
     whole = overlays.structure_path(series)
     assert partial is not None and continued is not None and whole is not None
     assert len(continued.end) == len(partial.end) + 40 == len(whole.end)
+    # no look-ahead: 40 later ticks changed no earlier bar's trends, alignment or events
+    n = len(partial.end)
+    for name in whole.trends:
+        assert np.array_equal(partial.trends[name], whole.trends[name][:n], equal_nan=True)
+    assert np.array_equal(partial.alignment, whole.alignment[:n], equal_nan=True)
+    for name in whole.events:
+        assert np.array_equal(partial.events[name], whole.events[name][:n], equal_nan=True)
     assert continued.zones == whole.zones
     for name in whole.trends:
         assert np.array_equal(continued.trends[name], whole.trends[name], equal_nan=True)
@@ -177,6 +186,11 @@ def test_the_market_panel_is_the_market_trackers_breadth_and_pc1_share() -> None
         "driven": "yes", "source": "pipeline",
     }  # fmt: skip
     assert table["ethereum"]["source"] == "held ticks"
+    # the market's values now, as the pipeline stored them, in the panel's title
+    assert "stored by the pipeline" not in figure.layout.title.text
+    now = {"end": end, "breadth_up": 0.75, "breadth_ma": 0.5, "pc1_share": 0.61, "alert": ""}
+    title = figures.market_figure(dataclasses.replace(held, context={"solana": now}), Span.H24)
+    assert "breadth_up 0.75, breadth_ma 0.50, pc1_share 0.61" in title.layout.title.text
 
 
 def test_every_signals_context_is_a_column_of_the_signals_table() -> None:

@@ -447,12 +447,32 @@ def market_figure(market: Market, span: int) -> go.Figure:
         )  # fmt: skip
     figure.update_layout(
         **_LAYOUT,
-        title=f"{title} of {len(found.coins)} coins, last {_span_label(span)} (5-minute bars)",
+        title=(
+            f"{title} of {len(found.coins)} coins, last {_span_label(span)} (5-minute bars)"
+            + _stored_now(market)
+        ),
         yaxis={"range": [-0.02, 1.02], "title": "share"},
         legend={"orientation": "h", "y": -0.2},
         hovermode="x unified",
     )
     return figure
+
+
+def _stored_now(market: Market) -> str:
+    """The market's breadth and PC1 share as the pipeline last stored them (the 60-minute
+    aggregates' market map; the newest one), or nothing."""
+    stored = [c for c in market.context.values() if isinstance(c.get("end"), int | float)]
+    if not stored:
+        return ""
+    newest = max(stored, key=lambda c: c["end"])
+    parts = [f"{name} {newest[name]:.2f}" for name in ("breadth_up", "breadth_ma", "pc1_share")
+             if isinstance(newest.get(name), int | float)]  # fmt: skip
+    if not parts:
+        return ""
+    alert = f", alert {newest['alert']}" if newest.get("alert") else ""
+    return (
+        f"<br><sub>stored by the pipeline at {utc(newest['end'])}: {', '.join(parts)}{alert}</sub>"
+    )
 
 
 def _span_label(span: int) -> str:
