@@ -397,9 +397,16 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
         Output("market-panel", "figure"),
         Input("version", "data"),
         Input("span", "value"),
+        State("market-panel", "figure"),
     )
     @_safe("Market co-movement")
-    def comovement(_: Any, span: int) -> Any:
+    def comovement(_: Any, span: int, shown: dict[str, Any] | None) -> Any:
+        # the trackers start again whenever older ticks arrive: while the reader is still
+        # reading them, keep what is drawn (all coins' bars are fed once the history is held)
+        if reader.loading:
+            if shown and shown.get("data"):
+                return dash.no_update
+            return figures.message_figure("Reading older ticks…", "Market co-movement")
         return figures.market_figure(reader.market, int(span or Span.H24))
 
     @app.callback(

@@ -553,8 +553,11 @@ def beta_rows(market: Market, base: str = BASE_COIN) -> list[dict[str, Any]]:
     move that bitcoin explains (is bitcoin driving it?): `cryptosignals.market.BetaTracker`
     (exponentially weighted, half-life a day of 5-minute returns), as the pipeline stored it
     with the coin's 60-minute aggregate (`Market.context`) or, where it stored none, run over
-    the held ticks (`overlays.market_path`); `from` says which."""
-    found = overlays.market_path(dict(market.series), base)
+    the held ticks (`overlays.market_path`, run only when some coin has none); `from` says
+    which."""
+    stored_all = all((market.context.get(c) or {}).get("beta") is not None
+                     for c in market.coins if c != base)  # fmt: skip
+    found = None if stored_all else overlays.market_path(dict(market.series), base)
     held = {} if found is None else found.beta
     rows = []
     for coin in sorted((set(held) | set(market.context)) - {base}):
