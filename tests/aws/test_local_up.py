@@ -88,6 +88,7 @@ def test_local_up_posts_alerts_to_the_webhook_it_is_given() -> None:
         text=True,
         env={**os.environ, "ALERT_WEBHOOK_SECRET": "from-the-environment"},
     )
+    seen: list[str] = []
     try:
         assert process.stdout is not None
         endpoint = process.stdout.readline().split()[1]
@@ -115,9 +116,16 @@ def test_local_up_posts_alerts_to_the_webhook_it_is_given() -> None:
         assert json.loads(request.body)["text"] == (
             "bitcoin SELL macd_cross (15m) at 61000.25 (confidence 0.8)"
         )
+        # the relay counts a delivery once the POST has returned: wait for its line (an
+        # interrupt sent as soon as the receiver has the request can come before it)
+        for line in process.stdout:
+            seen.append(line)
+            if line.startswith("webhook:"):
+                break
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=90)  # a loaded machine compiles numba first
         receiver.stop()
+    output = "".join(seen) + output
     assert "webhook: 1 delivered" in output
     assert "from-the-environment" not in output and receiver.url not in output
