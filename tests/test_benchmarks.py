@@ -12,10 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _run(command: list[str], timeout: int = 600) -> str:
+    """Run a benchmark as a user would (from the repository root); its stdout if it succeeded."""
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 @pytest.mark.slow
 def test_indicator_benchmark_runs_and_prints_the_totals(tmp_path: Path) -> None:
     figures = tmp_path / "bench.json"
-    result = subprocess.run(
+    stdout = _run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "indicators.py"),
@@ -25,14 +32,9 @@ def test_indicator_benchmark_runs_and_prints_the_totals(tmp_path: Path) -> None:
             "2",
             "--json",
             str(figures),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        ]
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert any(line.startswith("TOTAL ours ") for line in result.stdout.splitlines()), result.stdout
+    assert any(line.startswith("TOTAL ours ") for line in stdout.splitlines()), stdout
     data = json.loads(figures.read_text())
     assert data["bars"] == 20000
     assert data["agrees_with_talib"] is True
@@ -44,7 +46,7 @@ def test_indicator_benchmark_runs_and_prints_the_totals(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_evidence_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures, plot = tmp_path / "evidence.json", tmp_path / "reliability.svg"
-    result = subprocess.run(
+    stdout = _run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "evidence.py"),
@@ -55,14 +57,9 @@ def test_evidence_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
             str(figures),
             "--plot",
             str(plot),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        ]
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    assert "bundled" in stdout.splitlines()[0], stdout
     data = json.loads(figures.read_text())
     assert set(data) >= {"data", "scorecard", "calibration", "actionable", "records_reproduced"}
     assert data["data"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
@@ -91,13 +88,20 @@ def test_evidence_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_risk_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures = tmp_path / "risk.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "risk.py"), "--quick", "--kinds", "ewma",
-         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "risk.py"),
+            "--quick",
+            "--kinds",
+            "ewma",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
     data = json.loads(figures.read_text())
     assert data["coins"] == ["bitcoin", "ethereum"]
     one_hour = data["summary"]["ewma"]["fhs"]["1h_var_99"]
@@ -107,13 +111,18 @@ def test_risk_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 
 def test_forecast_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures = tmp_path / "forecast.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "forecast.py"), "--quick",
-         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "forecast.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
     data = json.loads(figures.read_text())
     assert data["coins"] == ["bitcoin", "ethereum"]
     for coin in data["coins"]:
@@ -127,13 +136,18 @@ def test_forecast_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 
 def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures = tmp_path / "structure.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "structure.py"), "--quick",
-         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "structure.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
     data = json.loads(figures.read_text())
     assert data["real"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
     [planted] = data["planted"]
@@ -148,13 +162,20 @@ def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
 
 def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures = tmp_path / "market.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "market.py"), "--quick",
-         "--data", str(tmp_path / "no-such-folder"), "--boot", "200", "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "market.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--boot",
+            "200",
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
     data = json.loads(figures.read_text())
     assert data["data"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
     assert set(data["coins"]) == {"ethereum", "solana", "cardano"}
@@ -171,14 +192,19 @@ def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_models_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures = tmp_path / "models.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "models.py"), "--quick",
-         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
-    assert any(line.startswith("TOTAL wall time") for line in result.stdout.splitlines())
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "models.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
+    assert any(line.startswith("TOTAL wall time") for line in stdout.splitlines())
     data = json.loads(figures.read_text())
     assert data["data"]["coins"] == ["bitcoin", "ethereum"]
     rows = data["targets"]["up_1h"]["coins"]["ethereum"]
@@ -194,14 +220,19 @@ def test_models_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_metalabel_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures = tmp_path / "metalabel.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "metalabel.py"), "--quick",
-         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
-    assert any(line.startswith("TOTAL wall time") for line in result.stdout.splitlines())
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "metalabel.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
+    assert any(line.startswith("TOTAL wall time") for line in stdout.splitlines())
     data = json.loads(figures.read_text())
     assert data["data"]["coins"] == ["bitcoin", "ethereum"]
     coins = data["models"]["logistic"]["coins"]
@@ -215,13 +246,18 @@ def test_metalabel_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_drift_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     figures = tmp_path / "drift.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "drift.py"), "--quick",
-         "--data", str(tmp_path / "no-such-folder"), "--json", str(figures)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "bundled" in result.stdout.splitlines()[0], result.stdout
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "drift.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
     data = json.loads(figures.read_text())
     assert data["coins"] == ["bitcoin", "ethereum"]
     assert data["null"]["moves"]["per_30_days"] <= 1 and data["null"]["iid_moves"]["alarms"] <= 8
