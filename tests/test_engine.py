@@ -287,3 +287,15 @@ def test_a_deployed_p_up_model_scores_every_signal_and_names_its_version() -> No
         parts += [s.to_json() for s in engine.feed(TICKS[start:stop]).signals]
     assert parts == whole
     assert all("p_up" not in s["details"] and "model_version" not in s for s in WHOLE)
+
+
+def test_structure_signals_of_a_prefix_are_those_of_the_whole_series() -> None:
+    """Prefix invariance for the structure rules too: cutting the planted-pattern market
+    anywhere leaves every earlier signal as it was (patterns, breakouts, their levels)."""
+    whole = [s.to_json() for s in analyze_ticks(PATTERN_TICKS)]
+    assert {"double_top", "breakout", "false_breakout"} <= {s["rule"] for s in whole}
+    for n in (2000, 5555, 9001):
+        prefix = [s.to_json() for s in analyze_ticks(PATTERN_TICKS[:n])]
+        assert prefix == whole[: len(prefix)]
+        last_time = int(PATTERN_TICKS.timestamp[n - 1])
+        assert all(s["timestamp"] > last_time for s in whole[len(prefix) :])
