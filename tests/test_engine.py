@@ -54,6 +54,10 @@ def test_planted_chart_patterns_fire_their_rules_with_levels_and_alignment() -> 
         assert len(peaks) >= 3 and found >= len(peaks) - 1, (kind, found, len(peaks))
     rules = {s.rule for s in signals}
     assert set(STRUCTURE_RULES) <= rules
+    assert {s.timeframe for s in signals if s.rule in STRUCTURE_RULES} == {"1h"}
+    with pytest.raises(ValueError, match="structure runs on 1h bars"):
+        EngineConfig(higher_timeframe="15m")
+    assert EngineConfig(higher_timeframe="15m", structure=None).higher_timeframe == "15m"
     late = [s for s in signals if s.timestamp > PATTERN_TICKS.timestamp[0] + 6 * 86400]
     assert all(-1 <= s.details["alignment"] <= 1 for s in late)
     assert any("dist_support_atr" in s.details for s in late)

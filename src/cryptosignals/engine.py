@@ -88,6 +88,11 @@ class EngineConfig:
         for tf in (self.timeframe, self.higher_timeframe, *self.trend_timeframes):
             if tf not in TIMEFRAMES:
                 raise ValueError(f"unknown timeframe {tf!r}; known: {', '.join(TIMEFRAMES)}")
+        if self.structure is not None and self.higher_timeframe != "1h":
+            raise ValueError(
+                "chart structure runs on 1h bars (its tolerances were measured there): use "
+                f"higher_timeframe='1h' or structure=None, not {self.higher_timeframe!r}"
+            )
         for rule in self.tick_rules:
             minutes = getattr(rule, "minutes", 60)
             if minutes not in {int(w) for w in Window}:

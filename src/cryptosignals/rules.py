@@ -375,6 +375,7 @@ class StructureBreakout(Rule):
     keeps going the way it broke (up: BUY, down: SELL)."""
 
     name: ClassVar[str] = "breakout"
+    label_timeframe: ClassVar[str] = "1h"  # fires on the engine's 1h structure bars
     question: ClassVar[str] = "Breakout or false breakout?"
 
     def fire(self, f: Frame) -> Firing:
@@ -389,6 +390,7 @@ class FalseBreakout(Rule):
     breakout up: SELL, a failed breakout down: BUY)."""
 
     name: ClassVar[str] = "false_breakout"
+    label_timeframe: ClassVar[str] = "1h"  # fires on the engine's 1h structure bars
     question: ClassVar[str] = "Breakout or false breakout?"
 
     def fire(self, f: Frame) -> Firing:
@@ -408,6 +410,7 @@ class DoubleTop(Rule):
     """Claim: after two equal peaks, the close below the trough between them leads lower (SELL)."""
 
     name: ClassVar[str] = "double_top"
+    label_timeframe: ClassVar[str] = "1h"  # fires on the engine's 1h structure bars
     question: ClassVar[str] = "Is a known chart pattern forming?"
 
     def fire(self, f: Frame) -> Firing:
@@ -419,6 +422,7 @@ class DoubleBottom(Rule):
     """Claim: after two equal troughs, the close above the peak between them leads higher (BUY)."""
 
     name: ClassVar[str] = "double_bottom"
+    label_timeframe: ClassVar[str] = "1h"  # fires on the engine's 1h structure bars
     question: ClassVar[str] = "Is a known chart pattern forming?"
 
     def fire(self, f: Frame) -> Firing:
@@ -430,6 +434,7 @@ class HeadShoulders(Rule):
     """Claim: after a head and shoulders top, the close below the neckline leads lower (SELL)."""
 
     name: ClassVar[str] = "head_shoulders"
+    label_timeframe: ClassVar[str] = "1h"  # fires on the engine's 1h structure bars
     question: ClassVar[str] = "Is a known chart pattern forming?"
 
     def fire(self, f: Frame) -> Firing:
@@ -442,6 +447,7 @@ class InverseHeadShoulders(Rule):
     (BUY)."""
 
     name: ClassVar[str] = "inverse_head_shoulders"
+    label_timeframe: ClassVar[str] = "1h"  # fires on the engine's 1h structure bars
     question: ClassVar[str] = "Is a known chart pattern forming?"
 
     def fire(self, f: Frame) -> Firing:
