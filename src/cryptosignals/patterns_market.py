@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryptosignals.candles import Candles
+from cryptosignals.synthetic import candles_from_returns
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,4 @@ def pattern_market(
         planted.append(PlantedPattern(kind, at, last, at + sum(lengths)))
         at += int(every_days * 288)
         which += 1
-    close = 100.0 * np.exp(np.cumsum(returns))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    wick = np.abs(rng.normal(0.0, 0.3, (2, n))) * vol
-    high = np.maximum(open_, close) * (1 + wick[0])
-    low = np.minimum(open_, close) * (1 - wick[1])
-    timestamps = ((start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)) * 1000
-    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
-    return Candles(timestamps, open_, high, low, close, volume), planted
+    return candles_from_returns(returns, vol, rng, start_time), planted

@@ -159,15 +159,8 @@ def regime_market(
         state[i] = stormy
     vol = np.where(state, calm * ratio, calm)
     returns = rng.standard_t(5, n) / np.sqrt(5.0 / 3.0) * vol
-    close = 100.0 * np.exp(np.cumsum(returns))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    wick = np.abs(rng.normal(0.0, 0.3, (2, n))) * vol
-    high = np.maximum(open_, close) * (1 + wick[0])
-    low = np.minimum(open_, close) * (1 - wick[1])
-    timestamps = ((start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)) * 1000
-    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
-    candles = Candles(timestamps, open_, high, low, close, volume)
-    return RegimeMarket(candles, bar_ends(timestamps), state)
+    candles = candles_from_returns(returns, vol, rng, start_time)
+    return RegimeMarket(candles, bar_ends(candles.timestamp), state)
 
 
 @dataclass(frozen=True)
@@ -201,15 +194,8 @@ def garch_market(
         sigma[i] = np.sqrt(v)
         returns[i] = sigma[i] * shocks[i]
         v = omega + alpha * returns[i] ** 2 + beta * v
-    close = 100.0 * np.exp(np.cumsum(returns))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    wick = np.abs(rng.normal(0.0, 0.3, (2, n))) * sigma
-    high = np.maximum(open_, close) * (1 + wick[0])
-    low = np.minimum(open_, close) * (1 - wick[1])
-    timestamps = ((start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)) * 1000
-    volume = np.round(2e6 * np.exp(rng.normal(0.0, 0.2, n)), 2)
-    candles = Candles(timestamps, open_, high, low, close, volume)
-    return VolatilityMarket(candles, bar_ends(timestamps), sigma)
+    candles = candles_from_returns(returns, sigma, rng, start_time)
+    return VolatilityMarket(candles, bar_ends(candles.timestamp), sigma)
 
 
 def predictable_candles(
@@ -239,9 +225,11 @@ def predictable_candles(
     return Candles(timestamps, open_, high, low, close, volume)
 
 
-def _candles_from_returns(
-    returns: np.ndarray, vol: np.ndarray, rng: np.random.Generator, start_time: int
+def candles_from_returns(
+    returns: np.ndarray, vol: float | np.ndarray, rng: np.random.Generator, start_time: int
 ) -> Candles:
+    """Five-minute candles whose closes follow `returns` from 100, with wicks of about
+    0.3 x `vol` and a log-normal volume, from `start_time` on (one shape for every generator)."""
     n = len(returns)
     close = 100.0 * np.exp(np.cumsum(returns))
     open_ = np.concatenate([[100.0], close[:-1]])
@@ -266,7 +254,7 @@ def volatility_shift_market(
     returns[cut:] *= factor
     sigma[cut:] *= factor
     rng = np.random.default_rng(seed + 1)
-    candles = _candles_from_returns(returns, sigma, rng, start_time)
+    candles = candles_from_returns(returns, sigma, rng, start_time)
     return VolatilityMarket(candles, bar_ends(candles.timestamp), sigma)
 
 
@@ -286,4 +274,4 @@ def flipping_candles(
     for i in range(n):
         returns[i] = noise[i] + sign[i] * strength * vol * float(np.sign(window))
         window += returns[i] - (returns[i - lookback] if i >= lookback else 0.0)
-    return _candles_from_returns(returns, np.full(n, vol / 3 / 0.3), rng, start_time)
+    return candles_from_returns(returns, np.full(n, vol / 3 / 0.3), rng, start_time)
