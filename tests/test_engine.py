@@ -303,3 +303,45 @@ def test_structure_signals_of_a_prefix_are_those_of_the_whole_series() -> None:
         assert prefix == whole[: len(prefix)]
         last_time = int(PATTERN_TICKS.timestamp[n - 1])
         assert all(s["timestamp"] > last_time for s in whole[len(prefix) :])
+
+
+MINUTE_MARKET = generate_market(coins=("bitcoin",), days=2, seed=5, interval_s=60, plant=False)
+MINUTE_TICKS = candles_to_ticks("bitcoin", MINUTE_MARKET.candles["bitcoin"])
+
+
+def test_the_one_minute_trend_exists_when_ticks_arrive_every_minute() -> None:
+    """Question 13: the 1m trend is the sign of EMA(5) - EMA(30) of 1-minute closes (TA-Lib's
+    EMA), read at each base bar's close; it resumes exactly, and it is unknown (NaN, left out
+    of the alignment) where the 1-minute bars do not follow each other."""
+    import talib
+
+    bars = Engine("bitcoin").feed(MINUTE_TICKS).bars
+    close = MINUTE_TICKS.price
+    expected = np.sign(talib.EMA(close, 5) - talib.EMA(close, 30))
+    at = np.searchsorted(MINUTE_TICKS.timestamp, bars["end"])  # each base bar's last tick
+    known = np.isfinite(expected[at])
+    assert known.sum() > 500
+    np.testing.assert_array_equal(bars["trend_1m"][known], expected[at][known])
+    trends = np.array([bars[f"trend_{tf}"] for tf in ("1m", "5m", "15m", "1h", "4h")])
+    finite = np.isfinite(trends)
+    mean = np.where(finite, trends, 0).sum(axis=0) / np.maximum(finite.sum(axis=0), 1)
+    np.testing.assert_allclose(bars["alignment"][finite.any(axis=0)], mean[finite.any(axis=0)])
+
+    engine, parts = Engine("bitcoin"), []
+    for start, stop in itertools.pairwise([0, 1, 700, 703, 2000, len(MINUTE_TICKS)]):
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())))
+        parts.append(engine.feed(MINUTE_TICKS[start:stop]).bars["trend_1m"])
+    np.testing.assert_array_equal(np.concatenate(parts), bars["trend_1m"])
+
+    gap = np.ones(len(MINUTE_TICKS), dtype=bool)
+    gap[1001:1004] = False  # three minutes missing: the next bar (a 5-minute close) follows a gap
+    after = Engine("bitcoin").feed(MINUTE_TICKS[gap]).bars
+    first = np.searchsorted(after["end"], MINUTE_TICKS.timestamp[1004])
+    assert after["end"][first] == MINUTE_TICKS.timestamp[1004]
+    assert np.isnan(after["trend_1m"][first]) and np.isfinite(after["trend_1m"][first + 1])
+
+
+def test_five_minute_ticks_have_no_one_minute_trend() -> None:
+    bars = Engine("bitcoin").feed(TICKS).bars
+    assert np.isnan(bars["trend_1m"]).all()
+    assert np.isfinite(bars["trend_5m"][100:]).all()

@@ -8,7 +8,7 @@ changes when later ticks arrive: bars are built by event time and only closed ba
 Pipeline of one `feed`:
   1. drop duplicates (same timestamp as the last tick) and reject out-of-order ticks;
   2. rolling windows (5m/30m/60m/24h) per tick;
-  3. bars per timeframe (5m, 15m, 1h, 4h), by event time: a bar covers (end - length, end] and
+  3. bars per timeframe (1m, 5m, 15m, 1h, 4h), by event time: a bar covers (end - length, end] and
      closes when a tick lands exactly on its end or a later tick arrives; a bucket with no tick
      makes no bar;
   4. features (resumable indicators) on the closed bars of the base (5m) frame, each frame's
@@ -48,10 +48,10 @@ from cryptosignals.rules import DEFAULT_RULES, TICK_RULES, FeatureSpec, Frame, R
 from cryptosignals.structure import EVENTS, VALUES, StructureParams, StructureTracker
 from cryptosignals.windows import FIELDS, Aggregate, Window, WindowState, aggregates_at
 
-TIMEFRAMES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600, "4h": 14400}
+TIMEFRAMES: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400}
 _HORIZON_OF_MINUTES = {5: "5m", 30: "30m", 60: "1h"}  # a tick rule's window as a risk horizon
-STATE_VERSION = 6  # bump when a stored state can no longer be read (6: bucketed windows,
-# structure, trends on four timeframes)
+STATE_VERSION = 7  # bump when a stored state can no longer be read (6: bucketed windows,
+# structure, trends on four timeframes; 7: the 1-minute trend)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,11 @@ class EngineConfig:
     higher_timeframe: str = "1h"  # its trend goes into the setup score
     trend_fast: int = 5  # a timeframe's trend: the sign of EMA(fast) - EMA(slow) of its closes
     trend_slow: int = 30
-    # the timeframes whose trends make the alignment score (the base and higher ones included)
-    trend_timeframes: tuple[str, ...] = ("5m", "15m", "1h", "4h")
+    # the timeframes whose trends make the alignment score (the base and higher ones included).
+    # A timeframe shorter than the base one has a trend only while its bars follow each other
+    # (the 1-minute trend exists when ticks arrive every minute; with five-minute ticks its bars
+    # would be the five-minute ones again)
+    trend_timeframes: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h")
     # pivots, zones, breakouts and patterns on the higher timeframe's bars (None: off)
     structure: StructureParams | None = field(default_factory=StructureParams)
     adx_period: int = 14
@@ -319,9 +322,10 @@ def _mean_known(rows: list[np.ndarray], size: int) -> np.ndarray:
 def _alignment(trends: dict[str, np.ndarray], base: str) -> dict[str, np.ndarray]:
     """Question 13: do the timeframes agree? `alignment` is the mean trend sign over the
     timeframes whose trend is known (-1: all down .. +1: all up), `higher_alignment` the same
-    over those above the base timeframe (a signal against it is marked counter-trend)."""
+    over those longer than the base timeframe (a signal against it is marked counter-trend)."""
     size = len(next(iter(trends.values())))
-    higher = [v for k, v in trends.items() if k != f"trend_{base}"]
+    above = TIMEFRAMES[base]
+    higher = [v for k, v in trends.items() if TIMEFRAMES[k.removeprefix("trend_")] > above]
     return {
         "alignment": _mean_known(list(trends.values()), size),
         "higher_alignment": _mean_known(higher, size),
@@ -480,7 +484,7 @@ class Engine:
             f"trend_{tf}": _as_of(
                 base["end"],
                 frames[tf]["end"],
-                np.sign(frames[tf]["trend_fast"] - frames[tf]["trend_slow"]),
+                self._trend(tf, frames[tf]),
                 self.context[f"trend_{tf}"],
             )
             for tf in cfg.trend_timeframes
@@ -538,6 +542,15 @@ class Engine:
             latest["regime"] = self.regime.latest()
         result.risk = latest or None
         return result
+
+    def _trend(self, timeframe: str, frame: Frame) -> np.ndarray:
+        """The sign of the timeframe's EMA(fast) - EMA(slow) at each of its bars; below the base
+        timeframe only where the bar closed one bar after the one before (unknown: NaN)."""
+        trend = np.sign(frame["trend_fast"] - frame["trend_slow"])
+        seconds = TIMEFRAMES[timeframe]
+        if seconds >= TIMEFRAMES[self.config.timeframe]:
+            return trend
+        return np.where(frame["end"] - frame.prev("end") == seconds, trend, np.nan)
 
     def _structure(
         self, base: Frame, higher: Frame, volume_ratio: np.ndarray

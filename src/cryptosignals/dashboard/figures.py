@@ -377,13 +377,18 @@ def alignment_figure(market: Market, coin: str | None, span: int,
         return message_figure(f"{coin}: no closed 5-minute bar in the span yet.", title)
     at = np.flatnonzero((path.end > end - span) & (path.end <= end))
     at = np.unique(np.r_[at[:: max(1, -(-len(at) // max_points))], at[-1]])
-    rows = [f"trend_{tf}" for tf in overlays.TREND_TIMEFRAMES]
+    # a timeframe never known in the span is left out (the 1m trend with five-minute ticks)
+    shown = [
+        tf for tf in overlays.TREND_TIMEFRAMES if np.isfinite(path.trends[f"trend_{tf}"][at]).any()
+    ]
+    shown = shown or list(overlays.TREND_TIMEFRAMES)
+    rows = [f"trend_{tf}" for tf in shown]
     z = np.array([np.nan_to_num(path.trends[r][at], nan=0.0) for r in rows])
     alignment = path.alignment[at]
     custom = [[_cell(a) for a in alignment] for _ in rows]
     figure = go.Figure(
         go.Heatmap(
-            z=z.tolist(), x=_times(path.end[at]), y=list(overlays.TREND_TIMEFRAMES),
+            z=z.tolist(), x=_times(path.end[at]), y=shown,
             zmin=-1, zmax=1, customdata=custom, showscale=False, xgap=0, ygap=1,
             colorscale=[[0.0, TREND_COLOURS[0]], [0.33, TREND_COLOURS[0]],
                         [0.34, TREND_COLOURS[1]], [0.66, TREND_COLOURS[1]],

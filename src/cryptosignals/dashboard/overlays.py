@@ -251,7 +251,7 @@ def clear_cache() -> None:
 #: The engine as the dashboard runs it: the stream's bars, trends, alignment and structure
 #: tracker, no rules (nothing to fire, no evidence to keep).
 STRUCTURE_CONFIG = EngineConfig(rules=(), tick_rules=())
-#: The timeframes of the alignment strip, the base one first (`EngineConfig.trend_timeframes`).
+#: The timeframes of the alignment strip, shortest first (`EngineConfig.trend_timeframes`).
 TREND_TIMEFRAMES = STRUCTURE_CONFIG.trend_timeframes
 #: The structure columns kept per base bar: the tracker's events and the levels of a firing.
 STRUCTURE_COLUMNS = (*EVENTS, "breakout_level", "neckline", "pattern_height")
