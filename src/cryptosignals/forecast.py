@@ -33,8 +33,13 @@ An outcome matures h after its forecast: the forecast made at the close of bar t
 the close of the bar ending at t + h, never before (a bar missing at t + h drops that outcome).
 Each bar is processed in the order the stream sees it: first the outcomes it matures update the
 trackers, then the variance takes in its return, then the new fan is issued; so a row depends on
-nothing after its timestamp, and feeding bars in chunks equals feeding them at once (the state,
-`to_json()`, is the variance, the trackers and the pending forecasts: about 1.3 KB).
+nothing after its timestamp, and feeding bars in chunks equals feeding them at once.
+
+Two layers: `ConformalFan` is the calibration alone (groups, tracked quantiles, p_up, the
+forecasts waiting for their outcome: about 0.8 KB of JSON, 0.35 KB zlib-compressed), fed with
+sigma forecasts made elsewhere; the engine feeds it its own `RiskForecaster`'s (`fan_sigma`),
+so the stream keeps no second variance. `PriceForecaster` is a `ConformalFan` with its own
+variance recursion, for the command and for history outside the engine.
 
 The first `WARMUP_BARS` bars (6 hours) issue no fan: the variance forgets its starting value
 (0.954 ** 72 = 3 % of its weight is left) before the trackers learn from it.
@@ -43,6 +48,7 @@ The first `WARMUP_BARS` bars (6 hours) issue no fan: the variance forgets its st
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +56,13 @@ from typing import Any
 import numpy as np
 
 from cryptosignals.profile import HOURS_PER_WEEK, hour_of_week
-from cryptosignals.risk import BAR_SECONDS, RiskForecaster, VolatilityModel, model_for
+from cryptosignals.risk import (
+    BAR_SECONDS,
+    RiskForecast,
+    RiskForecaster,
+    VolatilityModel,
+    model_for,
+)
 
 #: The fan's horizons, in 5-minute bars.
 HORIZONS: dict[str, int] = {"5m": 1, "15m": 3, "30m": 6}
@@ -66,9 +78,14 @@ UP_DECAY = 1.0 - 1.0 / 2016  # p_up's weight per matured outcome: about a week o
 GROUPS = ("calm", "usual", "turbulent")  # each with its own z quantiles
 GROUP_EDGES = (-0.25, 0.25)  # log(sigma / its trailing level) between the groups
 LEVEL_DECAY = 1.0 / 576  # the trailing level's EWMA weight per bar: about two days
+#: The fan's edges are issued as whole multiples of this log offset from the close (1e-8: a
+#: price of 100,000 to 0.001), so that the forecasts waiting for their outcome store small.
+EDGE_UNIT = 1e-8
+#: The fan's columns per base bar (`Fan.columns`), e.g. fan_q90_30m.
+FAN_COLUMNS = tuple(f"fan_{q}_{h}" for h in HORIZONS for q in ("q10", "q50", "q90", "p_up"))
 _BARS_PER_HOUR = 3600 // BAR_SECONDS
 _BARS_PER_WEEK = HOURS_PER_WEEK * _BARS_PER_HOUR
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 
 
 def horizon_sigma(
@@ -125,6 +142,17 @@ class Fan:
         s = self.sigma[horizon]
         return self.close * np.exp(-Z90 * s), self.close * np.exp(Z90 * s)
 
+    def columns(self) -> dict[str, np.ndarray]:
+        """The fan as the engine's bar columns (`FAN_COLUMNS`): per horizon q10, q50, q90 and
+        p_up, NaN where no fan is issued."""
+        out: dict[str, np.ndarray] = {}
+        for h in HORIZONS:
+            low, centre, high = self.quantiles(h)
+            p_up = np.where(np.isfinite(self.sigma[h]), self.p_up[h], np.nan)
+            out |= {f"fan_q10_{h}": low, f"fan_q50_{h}": centre, f"fan_q90_{h}": high,
+                    f"fan_p_up_{h}": p_up}  # fmt: skip
+        return out
+
     @classmethod
     def concatenate(cls, parts: list[Fan]) -> Fan:
         def cat(name: str) -> dict[str, np.ndarray]:
@@ -137,9 +165,150 @@ class Fan:
         )  # fmt: skip
 
 
+def _check_order(end: np.ndarray, close: np.ndarray, last_end: int | None) -> None:
+    if len(end) != len(close):
+        raise ValueError("end and close must have the same length")
+    if len(end) and (np.any(np.diff(end) <= 0) or (last_end is not None and end[0] <= last_end)):
+        raise ValueError("bar ends must increase (each bar fed once, in order)")
+
+
+class ConformalFan:
+    """The fan from sigma forecasts made elsewhere: the engine's (`fan_sigma` of its
+    `RiskForecaster`'s forecast) or `PriceForecaster`'s own. Per bar it groups the bar (calm,
+    usual, turbulent), learns the outcomes that bar matures, then issues the calibrated fan.
+
+    Resumable: `to_json()` is its whole state, plain JSON, about 0.3 KB compressed; feeding bars
+    in chunks (restoring the state in between) gives what feeding them at once gives. Each
+    group's quantiles are kept as whole counts (outcomes, misses below, misses above), from
+    which z_lo = -1.2816 - STEP (below - 0.1 n) and z_hi = 1.2816 + STEP (above - 0.1 n): the
+    tracker's recursion summed up, exact and small to store."""
+
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        state = state or {}
+        if state and state.get("version") != _STATE_VERSION:
+            raise ValueError(f"fan state version {state.get('version')!r} is not mine")
+        self.last_end: int | None = state.get("last_end")
+        self.seen = int(state.get("seen", 0))
+        self.level: float | None = state.get("level")  # trailing mean of log sigma_5m
+        counts = state.get("counts") or {}
+        ups = state.get("ups") or {}
+        pending = state.get("pending") or {}
+        # per horizon: outcomes matured, then per group outcomes, misses below, misses above
+        self.counts = {h: [int(x) for x in counts.get(h, [0] * (1 + 3 * len(GROUPS)))]
+                       for h in HORIZONS}  # fmt: skip
+        self.ups = {h: float(ups.get(h, 0.0)) for h in HORIZONS}  # discounted up-moves
+        # per horizon: forecasts waiting for their outcome, as [end, close, q10, q90, group],
+        # q10 and q90 as log offsets from the close in EDGE_UNITs
+        self.pending: dict[str, list[list[Any]]] = {
+            h: [[int(e), float(c), int(lo), int(hi), int(g)] for e, c, lo, hi, g in
+                pending.get(h, [])] for h in HORIZONS
+        }  # fmt: skip
+
+    def matured(self, horizon: str) -> int:
+        """How many of the horizon's outcomes the quantiles have learnt from."""
+        return self.counts[horizon][0]
+
+    def z(self, horizon: str, group: int) -> tuple[float, float]:
+        """The group's tracked z quantiles (z_lo, z_hi) for the horizon, as of now."""
+        n, below, above = self.counts[horizon][1 + 3 * group : 4 + 3 * group]
+        return -Z90 - STEP * (below - TAIL * n), Z90 + STEP * (above - TAIL * n)
+
+    def p_up(self, horizon: str) -> float:
+        """The trailing base rate of up-moves over the matured outcomes (uniform prior)."""
+        weight = (1.0 - UP_DECAY ** self.counts[horizon][0]) / (1.0 - UP_DECAY)
+        return (self.ups[horizon] + 1.0) / (weight + 2.0)
+
+    def _group(self, s5: float) -> int:
+        """Calm, usual or turbulent: the 5-minute sigma against its trailing level."""
+        if not s5 > 0:
+            return 0 if s5 == 0 else 1
+        x = math.log(s5)
+        self.level = x if self.level is None else self.level + LEVEL_DECAY * (x - self.level)
+        low_edge, high_edge = GROUP_EDGES
+        return 0 if x - self.level < low_edge else 2 if x - self.level > high_edge else 1
+
+    def _learn(self, horizon: str, end: int, close: float) -> None:
+        """Score the forecasts whose outcome is this bar's close (h after them)."""
+        counts, queue = self.counts[horizon], self.pending[horizon]
+        due = end - HORIZONS[horizon] * BAR_SECONDS
+        while queue and queue[0][0] <= due:
+            made, before, low, high, was = queue.pop(0)
+            if made < due:  # the bar at its horizon is missing: no outcome
+                continue
+            k = 1 + 3 * int(was)
+            counts[k] += 1
+            counts[k + 1] += close < before * math.exp(low * EDGE_UNIT)
+            counts[k + 2] += close > before * math.exp(high * EDGE_UNIT)
+            self.ups[horizon] = self.ups[horizon] * UP_DECAY + (close > before)
+            counts[0] += 1
+
+    def update(
+        self, end: np.ndarray, close: np.ndarray, sigma: Mapping[str, np.ndarray],
+        group: np.ndarray | None = None,
+    ) -> Fan:  # fmt: skip
+        """The fan after each bar closing at `end` (unix seconds, increasing), from `sigma[h]`,
+        the sigma of the log return over each of `HORIZONS` forecast at that bar's close (NaN:
+        no fan at that bar). `group` (0 calm, 1 usual, 2 turbulent per bar) replaces the own
+        grouping by sigma's trailing level. No later bar is read, and an outcome is used only
+        from the bar at which it is known."""
+        end = np.asarray(end, dtype=np.int64)
+        close = np.asarray(close, dtype=float)
+        _check_order(end, close, self.last_end)
+        missing = [h for h in HORIZONS if h not in sigma]
+        if missing:
+            raise ValueError(f"the fan needs a sigma forecast for {', '.join(missing)}")
+        n = len(end)
+        out = {h: np.array(sigma[h], dtype=float) for h in HORIZONS}
+        if any(len(s) != n for s in out.values()) or (group is not None and len(group) != n):
+            raise ValueError("sigma and group need one value per bar")
+        z_low = {h: np.full(n, np.nan) for h in HORIZONS}
+        z_high = {h: np.full(n, np.nan) for h in HORIZONS}
+        p_up = {h: np.full(n, np.nan) for h in HORIZONS}
+        groups = np.ones(n, dtype=np.int64)
+        sig = {h: s.tolist() for h, s in out.items()}
+        given = None if group is None else np.asarray(group).tolist()
+        for i, (e, c) in enumerate(zip(end.tolist(), close.tolist(), strict=True)):
+            g = self._group(sig["5m"][i]) if given is None else int(given[i])
+            groups[i] = g
+            issue = self.seen >= WARMUP_BARS
+            for h in HORIZONS:
+                self._learn(h, e, c)
+                s = sig[h][i]
+                if issue and s == s and s > 0 and c > 0:
+                    zl, zh = self.z(h, g)
+                    low, high = round(zl * s / EDGE_UNIT), round(zh * s / EDGE_UNIT)
+                    z_low[h][i], z_high[h][i] = low * EDGE_UNIT / s, high * EDGE_UNIT / s
+                    p_up[h][i] = self.p_up(h)
+                    self.pending[h].append([e, c, low, high, g])
+                else:
+                    out[h][i] = np.nan
+            self.seen += 1
+            self.last_end = e
+        return Fan(end, close, out, z_low, z_high, p_up, groups)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": _STATE_VERSION, "last_end": self.last_end, "seen": self.seen,
+            "level": self.level, "counts": self.counts, "ups": self.ups,
+            "pending": self.pending,
+        }  # fmt: skip
+
+
+def fan_sigma(model: VolatilityModel, forecast: RiskForecast) -> dict[str, np.ndarray]:
+    """The fan's sigmas from the engine's own volatility forecast (`RiskForecaster.update`'s
+    result): risk's 5m and 30m as they are, and 15m, which risk does not list, from the same
+    recursion (`horizon_sigma` of the next bar's variance over 3 bars: no interpolation)."""
+    return {
+        h: forecast.sigma[h] if h in forecast.sigma
+        else horizon_sigma(model, forecast.end, forecast.next_variance, bars)
+        for h, bars in HORIZONS.items()
+    }  # fmt: skip
+
+
 class PriceForecaster:
-    """The fan over 5-minute bar closes, resumable: `to_json()` is its whole state, so feeding
-    bars in chunks (restoring the state in between) gives what feeding them at once gives.
+    """The fan over 5-minute bar closes with its own variance recursion, resumable: `to_json()`
+    is its whole state, so feeding bars in chunks (restoring the state in between) gives what
+    feeding them at once gives. The calibration is a `ConformalFan`'s.
 
     `model` is the coin's fitted volatility model (`for_coin` finds it); None falls back to an
     EWMA of squared 5-minute log returns (`method` is then "ewma fallback")."""
@@ -154,19 +323,7 @@ class PriceForecaster:
         if variance is None and model is not None:
             variance = model.initial_variance
         self.variance: float | None = None if variance is None else float(variance)
-        self.last_end: int | None = state.get("last_end")
-        self.seen = int(state.get("seen", 0))
-        self.level: float | None = state.get("level")  # trailing mean of log sigma_5m
-        trackers = state.get("trackers") or {}
-        pending = state.get("pending") or {}
-        # per horizon: discounted ups, discounted outcomes, outcomes matured, then z_low and
-        # z_high of each group
-        fresh = [0.0, 0.0, 0, *[-Z90, Z90] * len(GROUPS)]
-        self.trackers = {h: [float(x) for x in trackers.get(h, fresh)] for h in HORIZONS}
-        # per horizon: forecasts waiting for their outcome, as [end, close, q10, q90, group]
-        self.pending: dict[str, list[list[float]]] = {
-            h: [[float(x) for x in p] for p in pending.get(h, [])] for h in HORIZONS
-        }
+        self.fan = ConformalFan(state.get("fan"))
         self._sums = {h: _week_sums(model, b) for h, b in HORIZONS.items()} if model else {}
 
     @classmethod
@@ -183,7 +340,7 @@ class PriceForecaster:
 
     def matured(self, horizon: str) -> int:
         """How many of the horizon's outcomes the trackers have learnt from."""
-        return int(self.trackers[horizon][2])
+        return self.fan.matured(horizon)
 
     def _variances(self, end: np.ndarray, close: np.ndarray) -> dict[str, np.ndarray]:
         """Per horizon the sigma forecast after each bar (each bar's return taken in first)."""
@@ -212,66 +369,12 @@ class PriceForecaster:
         read, and an outcome is used only from the bar at which it is known."""
         end = np.asarray(end, dtype=np.int64)
         close = np.asarray(close, dtype=float)
-        if len(end) != len(close):
-            raise ValueError("end and close must have the same length")
-        if len(end) and (
-            np.any(np.diff(end) <= 0) or (self.last_end is not None and end[0] <= self.last_end)
-        ):
-            raise ValueError("bar ends must increase (each bar fed once, in order)")
-        sigma = self._variances(end, close)
-        n = len(end)
-        z_low = {h: np.full(n, np.nan) for h in HORIZONS}
-        z_high = {h: np.full(n, np.nan) for h in HORIZONS}
-        p_up = {h: np.full(n, np.nan) for h in HORIZONS}
-        group = np.ones(n, dtype=np.int64)
-        sig = {h: s.tolist() for h, s in sigma.items()}
-        low_edge, high_edge = GROUP_EDGES
-        for i, (e, c) in enumerate(zip(end.tolist(), close.tolist(), strict=True)):
-            s5 = sig["5m"][i]
-            g = 1
-            if s5 == s5 and s5 > 0:
-                x = math.log(s5)
-                self.level = (
-                    x if self.level is None else self.level + LEVEL_DECAY * (x - self.level)
-                )
-                g = 0 if x - self.level < low_edge else 2 if x - self.level > high_edge else 1
-            elif s5 == 0:
-                g = 0
-            group[i] = g
-            issue = self.seen >= WARMUP_BARS
-            for h, bars in HORIZONS.items():
-                t, queue = self.trackers[h], self.pending[h]
-                due = e - bars * BAR_SECONDS
-                while queue and queue[0][0] <= due:
-                    made, before, low, high, was = queue.pop(0)
-                    if made < due:  # the bar at its horizon is missing: no outcome
-                        continue
-                    k = 3 + 2 * int(was)
-                    t[k] -= STEP * ((c < low) - TAIL)
-                    t[k + 1] += STEP * ((c > high) - TAIL)
-                    t[0] = t[0] * UP_DECAY + (c > before)
-                    t[1] = t[1] * UP_DECAY + 1.0
-                    t[2] += 1
-                s = sig[h][i]
-                if issue and s == s and c > 0:
-                    zl, zh = t[3 + 2 * g], t[4 + 2 * g]
-                    z_low[h][i], z_high[h][i] = zl, zh
-                    p_up[h][i] = (t[0] + 1.0) / (t[1] + 2.0)
-                    queue.append([e, c, c * math.exp(zl * s), c * math.exp(zh * s), g])
-                else:
-                    sigma[h][i] = np.nan
-            self.seen += 1
-            self.last_end = e
-        return Fan(end, close, sigma, z_low, z_high, p_up, group)
+        _check_order(end, close, self.fan.last_end)
+        return self.fan.update(end, close, self._variances(end, close))
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "version": _STATE_VERSION, "last_close": self.last_close, "variance": self.variance,
-            "last_end": self.last_end, "seen": self.seen, "level": self.level,
-            "trackers": {h: [t[0], t[1], int(t[2]), *t[3:]] for h, t in self.trackers.items()},
-            "pending": {h: [[int(p[0]), p[1], p[2], p[3], int(p[4])] for p in q]
-                        for h, q in self.pending.items()},
-        }  # fmt: skip
+        return {"version": _STATE_VERSION, "last_close": self.last_close,
+                "variance": self.variance, "fan": self.fan.to_json()}  # fmt: skip
 
 
 def forecast_fan(
