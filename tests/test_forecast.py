@@ -7,8 +7,10 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import math
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +18,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cryptosignals.candles import sample_path
+from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.commands.analyze import stream_bars
+from cryptosignals.engine import Engine, EngineConfig
 from cryptosignals.forecast import (
+    FAN_COLUMNS,
     GROUPS,
     HORIZONS,
     WARMUP_BARS,
+    ConformalFan,
     Fan,
     PriceForecaster,
     binomial_tolerance,
     coverage,
+    fan_sigma,
     forecast_fan,
     horizon_sigma,
     outcomes,
 )
-from cryptosignals.risk import VolatilityModel, model_for
+from cryptosignals.risk import RiskForecaster, VolatilityModel, model_for
 from cryptosignals.synthetic import garch_market, regime_market
 
 BITCOIN = stream_bars(None, "bitcoin", "the tests")
@@ -219,6 +225,140 @@ def test_p_up_is_the_trailing_base_rate_of_up_moves() -> None:
     assert abs(np.nanmean(flat.p_up["5m"][2000:]) - 0.5) < 0.05
     assert np.nanmean(up.p_up["5m"][2000:]) > 0.6
     assert np.nanmean(up.p_up["30m"][2000:]) > np.nanmean(up.p_up["5m"][2000:])
+
+
+# -- the streamed fan: the engine's own sigma into a ConformalFan ------------------------------
+
+
+def _engine_sigma(
+    end: np.ndarray, close: np.ndarray, model: VolatilityModel | None = None
+) -> dict[str, np.ndarray]:
+    """What the engine's RiskForecaster forecasts over these bars, as the fan's sigmas."""
+    model = model or model_for("bitcoin")
+    assert model is not None
+    return fan_sigma(model, RiskForecaster(model).update(end, close))
+
+
+def _same_fan(a: Fan, b: Fan) -> None:
+    _same(a, b)
+    np.testing.assert_array_equal(a.group, b.group)
+
+
+def test_fan_sigma_is_risks_at_5_and_30_minutes_and_the_same_recursion_at_15() -> None:
+    end, close = BITCOIN
+    model = model_for("bitcoin")
+    assert model is not None
+    forecast = RiskForecaster(model).update(end, close)
+    sigma = fan_sigma(model, forecast)
+    assert list(sigma) == list(HORIZONS)
+    for h in ("5m", "30m"):
+        np.testing.assert_array_equal(sigma[h], forecast.sigma[h])
+    np.testing.assert_array_equal(
+        sigma["15m"], horizon_sigma(model, end, forecast.next_variance, 3)
+    )
+    assert np.all((sigma["5m"] < sigma["15m"]) & (sigma["15m"] < sigma["30m"]))
+
+
+def test_the_engines_sigma_streamed_gives_the_batch_fan_of_the_same_model() -> None:
+    """The wiring: the engine's bars and a RiskForecaster beside it (its 1h sigma is the
+    engine's bit for bit) into a ConformalFan give PriceForecaster's fan of the coin's model."""
+    config = EngineConfig.for_coin("bitcoin")
+    assert config.volatility is not None
+    ticks = candles_to_ticks("bitcoin", read_candles(sample_path("bitcoin")))
+    bars = Engine("bitcoin", config).feed(ticks).bars
+    end, close = bars["end"].astype(np.int64), bars["close"]
+    forecast = RiskForecaster(config.volatility).update(end, close)
+    np.testing.assert_array_equal(forecast.sigma["1h"], bars["sigma_1h"])
+    fan = ConformalFan().update(end, close, fan_sigma(config.volatility, forecast))
+    _same_fan(fan, PriceForecaster(config.volatility).update(end, close))
+    columns = fan.columns()
+    assert tuple(columns) == FAN_COLUMNS
+    assert np.isnan(columns["fan_q90_30m"][:WARMUP_BARS]).all()
+    known = columns["fan_q10_30m"][WARMUP_BARS:], columns["fan_q90_30m"][WARMUP_BARS:]
+    assert np.all((known[0] < close[WARMUP_BARS:]) & (close[WARMUP_BARS:] < known[1]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=500), max_size=6),
+       given_groups=st.booleans())  # fmt: skip
+def test_the_streamed_fan_fed_in_chunks_through_json_equals_it_fed_at_once(
+    cuts: list[int], given_groups: bool
+) -> None:
+    end, close = BITCOIN[0][:500], BITCOIN[1][:500]
+    sigma = _engine_sigma(end, close)
+    group = np.arange(len(end)) // 50 % 3 if given_groups else None
+    whole_fan = ConformalFan()
+    whole = whole_fan.update(end, close, sigma, group)
+    parts, state = [], None
+    for a, b in itertools.pairwise([0, *sorted(cuts), len(end)]):
+        fan = ConformalFan(state)
+        chunk = {h: s[a:b] for h, s in sigma.items()}
+        parts.append(fan.update(end[a:b], close[a:b], chunk, None if group is None else group[a:b]))
+        state = json.loads(json.dumps(fan.to_json()))
+    _same_fan(Fan.concatenate(parts), whole)
+    assert state == json.loads(json.dumps(whole_fan.to_json()))
+
+
+def test_the_streamed_state_is_plain_json_under_400_bytes_compressed_and_resumes() -> None:
+    end, close = BITCOIN
+    fan = ConformalFan()
+    fan.update(end, close, _engine_sigma(end, close))
+    text = json.dumps(fan.to_json(), separators=(",", ":"))
+    assert len(zlib.compress(text.encode())) < 400
+    again = ConformalFan(json.loads(text))
+    assert again.to_json() == fan.to_json()
+    assert again.matured("30m") == len(end) - WARMUP_BARS - HORIZONS["30m"]
+    with pytest.raises(ValueError, match="increase"):
+        again.update(end[-1:], close[-1:], {h: np.ones(1) for h in HORIZONS})
+    with pytest.raises(ValueError, match="version"):
+        ConformalFan({**fan.to_json(), "version": 1})
+
+
+def test_the_streamed_fan_refuses_missing_sigmas_and_ragged_columns() -> None:
+    end, close = BITCOIN[0][:10], BITCOIN[1][:10]
+    with pytest.raises(ValueError, match="needs a sigma forecast for 15m"):
+        ConformalFan().update(end, close, {"5m": np.ones(10), "30m": np.ones(10)})
+    with pytest.raises(ValueError, match="one value per bar"):
+        ConformalFan().update(end, close, {h: np.ones(9) for h in HORIZONS})
+
+
+def test_the_streamed_fan_reads_no_later_bar_and_learns_an_outcome_only_when_it_is_known() -> None:
+    end, close = BITCOIN
+    sigma = _engine_sigma(end, close)
+    full = ConformalFan().update(end, close, sigma)
+    k = 1500
+    changed = close.copy()
+    changed[k:] *= np.exp(np.random.default_rng(1).normal(0, 0.02, len(close) - k))
+    later = {h: s.copy() for h, s in sigma.items()}
+    for s in later.values():
+        s[k:] *= 3.0
+    cut = ConformalFan().update(end[:k], close[:k], {h: s[:k] for h, s in sigma.items()})
+    for other in (cut, ConformalFan().update(end, changed, later)):
+        for name in ("sigma", "z_low", "z_high", "p_up"):
+            for h in HORIZONS:
+                np.testing.assert_array_equal(
+                    getattr(other, name)[h][:k], getattr(full, name)[h][:k]
+                )
+    fan = ConformalFan()
+    for i in range(300):
+        fan.update(end[i : i + 1], close[i : i + 1], {h: s[i : i + 1] for h, s in sigma.items()})
+        for h, bars in HORIZONS.items():
+            assert fan.matured(h) == max(0, i + 1 - WARMUP_BARS - bars)
+
+
+@pytest.mark.parametrize("nu", [math.inf, 4.0])
+def test_the_streamed_fan_covers_80_percent_on_a_garch_market_with_the_engines_sigma(
+    nu: float,
+) -> None:
+    """The engine's RiskForecaster with the generator's own recursion as its model, normal and
+    Student-t(4) shocks: every horizon's band holds 80 % on non-overlapping outcomes within the
+    binomial tolerance (3 standard errors)."""
+    market = garch_market(days=60, seed=7, nu=nu)
+    close = market.candles.close
+    fan = ConformalFan().update(market.end, close, _engine_sigma(market.end, close, _truth()))
+    for h in HORIZONS:
+        miss, tolerance = _covers(fan, market.end, close, h)
+        assert abs(miss) <= tolerance, (h, miss, tolerance)
 
 
 # -- the command ---------------------------------------------------------------------------------
