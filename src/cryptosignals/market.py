@@ -52,6 +52,14 @@ or before t only.
   80 % whenever the market's hourly move changes sign, about 14 times a day), and
   after an alert none fires for `window_bars` bars.
 
+`MarketSignals` (one for all tracked coins, beside the `MarketTracker`): the market alerts as
+signals with a track record, like every coin's ALERT. The market is a pseudo-coin "market", an
+equal-weighted index of the tracked coins made of the tracker's settled closes (the mean of the
+coins' 5-minute log returns among those with a return at the bar, cumulated from 100); each
+alert becomes an ALERT of rule "market_<kind>", priced at the index, judged by
+`evidence.TrackRecords` on the index: its claim, as for any ALERT, is a bigger move than usual
+over the horizon (1 h).
+
 So that the state stays small (about 1 KB zlib-compressed for 20 coins: docs/market.md), the
 tracker keeps its numbers as integers on fixed grids, and runs on the rounded values at every bar
 (so a resumed tracker equals one that never stopped): returns in 0.1 bp, second moments in
@@ -65,6 +73,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from cryptosignals.evidence import EvidenceConfig, TrackRecords
+from cryptosignals.model import Signal, SignalType
 
 BAR_SECONDS = 300
 _STATE_VERSION = 1
@@ -497,3 +508,103 @@ def bar_returns(ends: np.ndarray, closes: np.ndarray) -> np.ndarray:
     adjacent = (np.diff(ends) == BAR_SECONDS)[:, None]
     r[1:] = np.where(adjacent, step, np.nan)
     return r
+
+
+#: The pseudo-coin of the market's signals: an equal-weighted index of the tracked coins.
+MARKET_ID = "market"
+INDEX_BASE = 100.0
+_DETAIL_COLUMNS = ("n_coins", "breadth_up", "breadth_ma", "market_move", "pc1_share", "mean_corr")
+
+
+class MarketSignals:
+    """The market alerts as signals with a track record, bar by bar, resumable.
+
+    `update(settled)` takes what `MarketTracker.update` (or `flush`) returned, the settled bar
+    times' `end`, `closes` (time x coin in `coins` order) and `alert` (plus, optionally, the
+    other `MARKET_COLUMNS`, copied into each signal's details), and returns the market alerts of
+    those times as `Signal`s of the pseudo-coin "market": signal type ALERT, rule
+    "market_<kind>", timeframe "1h", price the index at the alert's bar, with the evidence of
+    its rule's track record (`evidence.TrackRecords`: the claim of every ALERT, a bigger move
+    than usual over the horizon, judged on the index).
+
+    The index: the mean of the coins' 5-minute log returns among the coins with a return at
+    that bar (a close there and one bar before), cumulated from `INDEX_BASE`; at a bar where no
+    coin has a return it does not move. It is made of the settled closes only, so it sees what
+    the tracker saw, never a later bar. `index` holds the last update's (end, index) arrays;
+    bar times at or before the last one seen are ignored (a redelivered batch changes nothing).
+    `to_json()` is the state (`MarketSignals(coins, state=...)` resumes); the track records
+    count as a family of `len(ALERT_KINDS)` tests times `config.coins` (default 1).
+    """
+
+    def __init__(
+        self,
+        coins: Sequence[str],
+        config: EvidenceConfig | None = None,
+        state: Mapping[str, Any] | None = None,
+    ) -> None:
+        if len(set(coins)) != len(coins) or len(coins) < 2:
+            raise ValueError("market signals need at least two distinct coins")
+        self.coins = tuple(coins)
+        self.config = EvidenceConfig(coins=1) if config is None else config
+        self._last_end: int | None = None
+        self._close = np.full(len(self.coins), np.nan)
+        self._log_level = 0.0
+        track: dict[str, Any] | None = None
+        if state is not None:
+            if state.get("version") != _STATE_VERSION:
+                raise ValueError(f"market signals state: version must be {_STATE_VERSION}")
+            try:
+                self._last_end = state["last_end"]
+                self._log_level = float(state["log_level"])
+                if tuple(state["coins"]) == self.coins:  # else the returns start afresh
+                    self._close = np.array([_float(v) for v in state["close"]], dtype=float)
+                track = dict(state["track"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"market signals state: malformed ({exc})") from None
+            if self._close.shape != (len(self.coins),):
+                raise ValueError("market signals state: closes do not match its coins")
+        self.track = TrackRecords(self.config, len(ALERT_KINDS), track)
+        self.index: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": _STATE_VERSION,
+            "coins": list(self.coins),
+            "last_end": self._last_end,
+            "close": [_json_float(float(v)) for v in self._close],
+            "log_level": self._log_level,
+            "track": self.track.to_json(),
+        }
+
+    def update(self, settled: Mapping[str, Any]) -> list[Signal]:
+        end = np.atleast_1d(np.asarray(settled["end"])).astype(np.int64)
+        closes = np.asarray(settled["closes"], dtype=float).reshape(len(end), len(self.coins))
+        alert = np.atleast_1d(np.asarray(settled.get("alert", [""] * len(end)), dtype=object))
+        if len(alert) != len(end):
+            raise ValueError("settled: end, closes and alert must have the same length")
+        new = np.flatnonzero(end > (-1 if self._last_end is None else self._last_end))
+        if len(new) and (np.diff(end[new]) <= 0).any():
+            raise ValueError("settled bar times must increase")
+        price = np.empty(len(new))
+        signals = []
+        for n, i in enumerate(new.tolist()):
+            t, x = int(end[i]), closes[i]
+            if self._last_end == t - BAR_SECONDS:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = np.log(x / self._close)
+                r = r[np.isfinite(r)]
+                if len(r):
+                    self._log_level += float(r.mean())
+            self._close = np.where(x > 0, x, np.nan)
+            self._last_end = t
+            price[n] = INDEX_BASE * math.exp(self._log_level)
+            if alert[i]:
+                details = {"index": float(price[n])}
+                for name in _DETAIL_COLUMNS:
+                    if name in settled and math.isfinite(float(settled[name][i])):
+                        details[name] = round(float(settled[name][i]), 6)
+                kind, at = f"market_{alert[i]}", float(price[n])
+                signals.append(Signal(MARKET_ID, t, SignalType.ALERT, kind, "1h", at, 0.5, details))
+        ends = end[new]
+        self.index = (ends, price)
+        return self.track.annotate((ends, price), (ends, price), BAR_SECONDS, signals)
