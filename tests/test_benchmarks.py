@@ -268,3 +268,28 @@ def test_drift_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
             learners = data["real"][coin][target]["learners"]
             assert [s["name"] for s in learners] == ["scheduled", "on_alarm", "online"]
     assert data["stream"]["state_bytes"] < 1024 and data["stream"]["cpu_ms_per_value"] > 0
+
+
+@pytest.mark.slow
+def test_forecast_benchmark_streams_the_engines_sigma_on_the_bundled_samples(
+    tmp_path: Path,
+) -> None:
+    figures = tmp_path / "forecast.json"
+    _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "forecast.py"),
+            "--quick",
+            "--stream",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    data = json.loads(figures.read_text())
+    for coin in data["coins"]:
+        streamed = data["streamed"][coin]
+        assert abs(streamed["30m"]["calibrated"]["coverage"] - 0.8) < 0.02
+        assert streamed["engine"]["max_gap_to_batch_fan"] == 0.0
+        assert 0 < streamed["engine"]["state_zlib_bytes_max"] < 400
