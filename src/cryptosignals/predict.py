@@ -1,7 +1,9 @@
 """P(up) from a trained model artifact (stream side: numpy only).
 
 `cryptosignals train` writes one JSON artifact per coin and target (cryptosignals.models.
-evaluation.train_artifact); this module evaluates its logistic model on feature rows built by
+evaluation.train_artifact), and so does the training function, to S3 (cryptosignals.models.
+training); `newest_predictor` finds a coin's newest one in a folder or under an s3:// prefix.
+This module evaluates its logistic model on feature rows built by
 cryptosignals.features, with the same imputation, missing indicators and scaling that were
 fitted in training. Gradient-boosted trees stay on the training side: serving them in the stream
 would need a slim tree runtime, which the Lambda does not have.
@@ -129,3 +131,47 @@ def load_predictor(source: Path | str | dict[str, Any]) -> Predictor:
             "the stream evaluates logistic models"
         )
     return Predictor(data["coin"], data["target"], LogisticParams.from_json(data["params"]), data)
+
+
+def _day(name: str) -> tuple[str, str]:
+    """Sort key of an artifact name `<coin>_<target>_<model>_<YYYYMMDD>.json`: its day, then
+    the name (the newest training window last)."""
+    stem = name.rsplit("/", 1)[-1].removesuffix(".json")
+    return stem.rsplit("_", 1)[-1], stem
+
+
+def newest_predictor(coin: str, source: str | Path) -> tuple[Predictor, str] | None:
+    """The coin's newest artifact (`<coin>_up_*.json`, by the last training day in its name)
+    in a folder or under `s3://bucket/prefix` (read with boto3, as the process function's role
+    allows: s3:ListBucket on the prefix, s3:GetObject), loaded; with where it came from. None if
+    the coin has none. BadInputError for an artifact the stream cannot serve; botocore's errors
+    as they come (the caller decides whether to retry)."""
+    text = str(source)
+    if not text.startswith("s3://"):
+        found = sorted(Path(source).glob(f"{coin}_up_*.json"), key=lambda p: _day(p.name))
+        return (load_predictor(found[-1]), str(found[-1])) if found else None
+    from cryptosignals.aws.config import clients  # boto3: in the Lambda runtime already
+
+    bucket, _, prefix = text[5:].partition("/")
+    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+    s3 = clients("s3")
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{prefix}{coin}_up_"
+    ):
+        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    if not keys:
+        return None
+    key = max(keys, key=_day)
+    where = f"s3://{bucket}/{key}"
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise BadInputError(f"{where}: cannot read the model artifact ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInputError(f"{where}: the model artifact is not a JSON object")
+    try:
+        return load_predictor(data), where
+    except BadInputError as exc:
+        raise BadInputError(f"{where}: {exc}") from None

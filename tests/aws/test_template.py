@@ -221,9 +221,9 @@ def test_functions_have_their_own_roles_without_managed_policies(
     translated: dict[str, Any],
 ) -> None:
     functions = _of_type(translated, "AWS::Lambda::Function")
-    assert set(functions) == {"IngestFunction", "ProcessFunction"}
+    assert set(functions) == {"IngestFunction", "ProcessFunction", "TrainFunction"}
     roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}
-    assert roles == {"IngestRole", "ProcessRole"}
+    assert roles == {"IngestRole", "ProcessRole", "TrainRole"}
     for name, role in _of_type(translated, "AWS::IAM::Role").items():
         assert not role["Properties"].get("ManagedPolicyArns"), name
 
@@ -316,7 +316,7 @@ def test_powertools_and_names_reach_both_functions(translated: dict[str, Any]) -
 
 def test_logs_alarms_and_dashboard_exist(translated: dict[str, Any]) -> None:
     groups = _of_type(translated, "AWS::Logs::LogGroup")
-    assert len(groups) == 2 and all("RetentionInDays" in g["Properties"] for g in groups.values())
+    assert len(groups) == 3 and all("RetentionInDays" in g["Properties"] for g in groups.values())
     alarms = {
         (a["Properties"]["Namespace"], a["Properties"]["MetricName"])
         for a in _of_type(translated, "AWS::CloudWatch::Alarm").values()

@@ -239,10 +239,12 @@ class LambdaRuntime:
             self.handlers.pop(name, None)  # a new configuration starts new containers
             raw = self._lambda.get_function_configuration(FunctionName=name)
             env = raw.get("Environment", {}).get("Variables", {})
+            # an image function names its handler in ImageConfig.Command (the image's CMD)
+            command = raw.get("ImageConfigResponse", {}).get("ImageConfig", {}).get("Command")
             self._configs[name] = FunctionConfig(
                 name=name,
                 arn=raw["FunctionArn"],
-                handler=raw["Handler"],
+                handler=raw.get("Handler") or (command or [""])[0],
                 environment={k: str(v) for k, v in env.items()},
                 timeout=int(raw.get("Timeout", 3)),
                 memory=int(raw.get("MemorySize", 128)),
@@ -370,14 +372,17 @@ def rate_seconds(expression: str) -> int:
 class _ScheduledTarget:
     rule_name: str
     rule_arn: str
-    function: str
+    function: str  # a function's name, or a state machine's (then `state_machine` is its ARN)
     period: int
     next_fire: float
     input: Any = None
+    state_machine: str | None = None
 
 
 class Scheduler:
-    """Fires the Lambda targets of the deployed schedule rules on a virtual clock.
+    """Fires the Lambda targets of the deployed schedule rules on a virtual clock, and the
+    state-machine targets named in `state_machines` (run by cryptosignals.local.states; an
+    execution is returned as an `Execution`, an Invocation with the tasks' invocations).
 
     The clock starts at `start` (default: now); a rule first fires one period later, as on
     AWS. Nothing runs until `advance()` or `fire_now()` is called, so tests never sleep.
@@ -388,11 +393,17 @@ class Scheduler:
         runtime: LambdaRuntime,
         start: float | None = None,
         functions: Iterable[str] | None = None,
+        state_machines: Iterable[str] = (),
     ) -> None:
         self.runtime = runtime
         self.now = time.time() if start is None else start
         only = None if functions is None else {function_name(f) for f in functions}
-        self.targets = [t for t in self._load() if only is None or t.function in only]
+        machines = {m.rsplit(":", 1)[-1] for m in state_machines}
+        self.targets = [
+            t
+            for t in self._load()
+            if (t.function in machines if t.state_machine else only is None or t.function in only)
+        ]
 
     def _load(self) -> list[_ScheduledTarget]:
         events = client("events", self.runtime.endpoint, self.runtime.region)
@@ -402,16 +413,20 @@ class Scheduler:
                 continue
             period = rate_seconds(rule["ScheduleExpression"])
             for target in events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", []):
-                if ":function:" not in target["Arn"]:
+                machine = ":states:" in target["Arn"] and ":stateMachine:" in target["Arn"]
+                if ":function:" not in target["Arn"] and not machine:
                     continue
                 targets.append(
                     _ScheduledTarget(
                         rule["Name"],
                         rule["Arn"],
-                        function_name(target["Arn"]),
+                        target["Arn"].rsplit(":", 1)[-1]
+                        if machine
+                        else function_name(target["Arn"]),
                         period,
                         self.now + period,
                         json.loads(target["Input"]) if target.get("Input") else None,
+                        target["Arn"] if machine else None,
                     )
                 )
         return targets
@@ -442,14 +457,22 @@ class Scheduler:
                 break
             target = min(due, key=lambda t: t.next_fire)
             self.now = target.next_fire
-            fired.append(self.runtime.invoke(target.function, self.event(target, self.now)))
+            fired.append(self._fire(target))
             target.next_fire += target.period
         self.now = end
         return fired
 
     def fire_now(self) -> list[Invocation]:
         """Fire every schedule target once at the current virtual time (a manual run)."""
-        return [self.runtime.invoke(t.function, self.event(t, self.now)) for t in self.targets]
+        return [self._fire(t) for t in self.targets]
+
+    def _fire(self, target: _ScheduledTarget) -> Invocation:
+        event = self.event(target, self.now)
+        if target.state_machine is None:
+            return self.runtime.invoke(target.function, event)
+        from cryptosignals.local.states import StateMachineRunner
+
+        return StateMachineRunner(self.runtime, target.state_machine).execute(event, start=self.now)
 
 
 # -------------------------------------------------------------------------------------- Kinesis

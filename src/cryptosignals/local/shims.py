@@ -17,6 +17,8 @@ of silently skipping resources. Facts behind each patch: docs/aws.md ("The local
 5. An EventBridge rule publishes to its SNS targets; moto raises NotImplementedError for them,
    so every PutEvents an alert rule matches would answer HTTP 500. (API-destination targets
    are delivered by cryptosignals.local.api_destinations, outside the emulator.)
+6. An AWS::Lambda::Function keeps its PackageType and ImageConfig: moto's CloudFormation drops
+   them, so an image function (the training function) would have no handler to run.
 """
 
 from __future__ import annotations
@@ -601,9 +603,28 @@ def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = Tr
         sns_backends[arn.account][arn.region].publish(message=json.dumps(event), arn=target["Arn"])
 
 
+_MOTO_CREATE_FUNCTION: Any = None
+
+
+def _create_function_keeping_image(
+    cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kwargs: Any
+) -> Any:
+    """moto's AWS::Lambda::Function, plus the image settings it drops (PackageType, ImageConfig:
+    an image function's handler is its ImageConfig.Command)."""
+    from moto.awslambda.models import ImageConfig
+
+    function = _MOTO_CREATE_FUNCTION(resource_name, cloudformation_json, *args, **kwargs)
+    props = cloudformation_json.get("Properties", {})
+    if props.get("PackageType"):
+        function.package_type = props["PackageType"]
+    if props.get("ImageConfig"):
+        function.image_config = ImageConfig(props["ImageConfig"])
+    return function
+
+
 def apply() -> None:
     """Install every patch (idempotent) and verify it took; raise ShimError if not."""
-    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
 
     if moto.__version__ != MOTO_VERSION:
         raise ShimError(
@@ -613,6 +634,13 @@ def apply() -> None:
     LambdaBackend.send_kinesis_message = _no_moto_lambda_invoke  # type: ignore[method-assign]
     parsing.clean_json = _clean_json
     Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
+    global _MOTO_CREATE_FUNCTION
+    current = LambdaFunction.__dict__["create_from_cloudformation_json"].__func__
+    if current is not _create_function_keeping_image:
+        _MOTO_CREATE_FUNCTION = LambdaFunction.create_from_cloudformation_json
+        LambdaFunction.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+            _create_function_keeping_image
+        )
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
     verify()
@@ -620,7 +648,7 @@ def apply() -> None:
 
 def verify() -> None:
     """Raise ShimError naming every patch that is not in force in this process."""
-    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
 
     problems = []
     if Shard.get_max_sequence_number is not _max_sequence_number:
@@ -631,6 +659,9 @@ def verify() -> None:
         problems.append("CloudFormation keeps AWS::NoValue list items as nulls")
     if Rule.send_to_targets is not _send_to_targets:
         problems.append("EventBridge rules do not publish to SNS targets")
+    create = LambdaFunction.__dict__["create_from_cloudformation_json"]
+    if getattr(create, "__func__", None) is not _create_function_keeping_image:
+        problems.append("image functions lose their PackageType and ImageConfig")
     models = parsing.get_model_map()
     for model in _MODELS:
         if models.get(model.cloudformation_type()) is not model:

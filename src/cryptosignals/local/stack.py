@@ -5,6 +5,7 @@
         for poller in stack.pollers():           # the process function's Kinesis mapping
             poller.drain()
         stack.relay.drain()                      # alerts to the webhook (API destination)
+        stack.train()                            # the training state machine, in-process
         stack.client("dynamodb").scan(TableName=stack.names["raw_table"])
 
 `stack.environment()` is what any other process (the AWS CLI, the dashboard, the
@@ -29,6 +30,7 @@ from cryptosignals.local.emulator import (
     deploy,
 )
 from cryptosignals.local.runtime import Clock, KinesisPoller, LambdaRuntime, Scheduler
+from cryptosignals.local.states import Execution, StateMachineRunner
 
 #: The placeholder CoinGecko key stored in the local stack's secret (never a real key).
 LOCAL_API_KEY = "local-replay-key"
@@ -49,6 +51,9 @@ _NAMES = {
     "CoinGeckoSecretArn": "coingecko_secret_arn",
     "IngestFunctionName": "ingest_function",
     "ProcessFunctionName": "process_function",
+    "TrainFunctionName": "train_function",
+    "TrainingStateMachineArn": "training_state_machine",
+    "ModelsBucketName": "models_bucket",
 }
 
 
@@ -126,6 +131,18 @@ class LocalStack:
     def scheduler(self, start: float | None = None) -> Scheduler:
         """A virtual clock over the stack's schedule rules (nothing fires until advanced)."""
         return Scheduler(self.runtime, start, functions=[self.names["ingest_function"]])
+
+    def training_scheduler(self, start: float | None = None) -> Scheduler:
+        """A virtual clock over the training schedule only (TrainSchedule, rate(7 days) by
+        default): advancing past it runs the training state machine in-process."""
+        return Scheduler(
+            self.runtime, start, functions=[], state_machines=[self.names["training_state_machine"]]
+        )
+
+    def train(self, input: Any = None, *, start: float | None = None) -> Execution:
+        """One execution of the training state machine now (a manual StartExecution)."""
+        runner = StateMachineRunner(self.runtime, self.names["training_state_machine"])
+        return runner.execute(input, start=start)
 
     def pollers(self, clock: Clock | None = None) -> list[KinesisPoller]:
         """The process function's deployed Kinesis mappings, ready to poll.

@@ -44,8 +44,11 @@ def translate(
 ) -> dict[str, Any]:
     """SAM -> plain CloudFormation, offline (no IAM lookups), as `sam package` + deploy would.
 
-    Every local CodeUri becomes `code_uri` (the uploaded zip), like `sam package` does. The
-    template attaches no managed policies on purpose, so the policy map is empty.
+    Every local CodeUri becomes `code_uri` (the uploaded zip), like `sam package` does; an image
+    function built from its Metadata (Dockerfile) gets `<logical id>:local` as its ImageUri,
+    where `sam build` would put the built image's (the local runtime runs its handler from this
+    checkout, in-process, like the zip functions'). The template attaches no managed policies on
+    purpose, so the policy map is empty.
     """
     import boto3
     from samtranslator.parser.parser import Parser
@@ -59,6 +62,13 @@ def translate(
         is_function = resource.get("Type") == "AWS::Serverless::Function"
         if is_function and "CodeUri" in resource.get("Properties", {}):
             resource["Properties"]["CodeUri"] = code_uri
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        is_image = resource.get("Type") == "AWS::Serverless::Function" and (
+            props.get("PackageType") == "Image"
+        )
+        if is_image and "ImageUri" not in props and "Dockerfile" in resource.get("Metadata", {}):
+            props["ImageUri"] = f"{logical_id.lower()}:local"
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
     return translator.translate(
         template,

@@ -1,0 +1,102 @@
+"""Train: one group of coins -> a report per coin, and a P(up) artifact where the model earned it.
+
+Invoked by the training state machine's Map state, one group of coins per invocation:
+
+    {"coins": ["bitcoin", "ethereum"], "run": "2026-12-01T03:00:00Z",
+     "target": "up_1h", "model": "logistic"}           # target/model optional (these defaults)
+
+For each coin: its candle history from the models bucket (history/, a backfill), bitcoin's too
+for the other coins' `btc_ret_12`; the walk-forward judgement and the gate
+(cryptosignals.models.training); the report always, the artifact only if earned (MODELS_BUCKET,
+layout in that module). A coin that fails (S3, a bad file) does not stop the others; the
+invocation then fails naming them, so the execution fails and the alarm on it fires.
+This module runs in the training image only: the process function never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from cryptosignals.aws import AwsSettings, clients
+from cryptosignals.candles import Candles
+from cryptosignals.errors import BadInputError
+from cryptosignals.models.training import (
+    ModelsBucket,
+    TrainingSettings,
+    run_id,
+    train_coin,
+)
+
+logger = Logger()
+metrics = Metrics()
+
+MODELS_BUCKET = "MODELS_BUCKET"
+
+
+def _coins(event: dict[str, Any]) -> list[str]:
+    coins = event.get("coins")
+    if not isinstance(coins, list) or not coins or not all(isinstance(c, str) for c in coins):
+        raise BadInputError('the event must name its coins: {"coins": ["bitcoin", ...]}')
+    return list(dict.fromkeys(c.strip() for c in coins if c.strip()))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    coins = _coins(event)
+    settings = TrainingSettings.from_event(event)
+    run = run_id(event.get("run"))
+    bucket_name = os.environ.get(MODELS_BUCKET, "").strip()
+    if not bucket_name:
+        raise BadInputError(f"environment variable {MODELS_BUCKET} is not set (see template.yaml)")
+    bucket = ModelsBucket(clients("s3", AwsSettings.from_env()), bucket_name)
+    bitcoin: Candles | None = None
+    if any(c != "bitcoin" for c in coins):
+        try:
+            bitcoin = bucket.history("bitcoin")
+        except BadInputError as exc:
+            logger.warning("bitcoin's history not used", extra={"reason": str(exc)})
+    results: dict[str, Any] = {}
+    failed: list[str] = []
+    counts = dict.fromkeys(("ModelsEarned", "ModelsNotEarned", "CoinsNotEvaluated"), 0)
+    withdrawn = 0
+    for coin in coins:
+        try:
+            try:
+                candles = bucket.history(coin)
+            except BadInputError as exc:  # a bad history file: reported, the others go on
+                outcome = train_coin(coin, None, settings, run=run)
+                outcome.report["reason"] = f"history unusable: {exc}"
+            else:
+                other = None if coin == "bitcoin" else bitcoin
+                outcome = train_coin(coin, candles, settings, other, run)
+            keys = bucket.store(outcome, run)
+        except Exception:
+            logger.exception("training failed", extra={"crypto_id": coin})
+            failed.append(coin)
+            continue
+        report = outcome.report
+        if outcome.earned:
+            counts["ModelsEarned"] += 1
+        elif report["verdict"] == "not evaluated":
+            counts["CoinsNotEvaluated"] += 1
+        else:
+            counts["ModelsNotEarned"] += 1
+        withdrawn += len(keys["withdrawn"])
+        logger.info(
+            "coin trained",
+            extra={"crypto_id": coin, "verdict": report["verdict"], "earned": outcome.earned,
+                   "reason": report["reason"], "report": keys["report"]},
+        )  # fmt: skip
+        results[coin] = {"verdict": report["verdict"], "earned": outcome.earned, **keys}
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name="ArtifactsWithdrawn", unit=MetricUnit.Count, value=withdrawn)
+    metrics.add_metric(name="TrainingFailures", unit=MetricUnit.Count, value=len(failed))
+    if failed:
+        raise RuntimeError(f"training failed for {', '.join(failed)} (the others are stored)")
+    return {"run": run, "target": settings.target, "model": settings.model, "coins": results}

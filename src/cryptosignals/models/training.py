@@ -1,0 +1,295 @@
+"""Training as a job (training side): one coin's P(up) model judged walk-forward, and served
+only if it earned it.
+
+`train_coin` runs the same walk-forward evaluation as `cryptosignals evaluate`
+(cryptosignals.models.evaluation: purged folds, the base rate as the baseline, a day-block
+bootstrap verdict) and returns a `CoinOutcome`: always a small report (metrics, verdict, why a
+model is or is not served) and an artifact only when the model EARNED it (`earned`: its Brier
+score beats the base rate's out of sample, the whole 95 % interval below zero, and the stream
+can serve it: logistic models only). Pure: candles in, plain dicts out; the S3 side is
+`ModelsBucket`, and the Lambda handler (cryptosignals.handlers.train) is the glue.
+
+Bucket layout (docs/models.md, "Training in AWS"):
+
+    history/<coin>_5m.csv.gz                         candle history (a backfill: `cryptosignals
+                                                     upload-history`)
+    p_up/<coin>_<target>_<model>_<last day>.json     artifacts the process function serves
+    reports/<run>/<coin>_<target>_<model>.json       one report per coin and run, always
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryptosignals.candles import Candles, coin_of_file, read_candles
+from cryptosignals.errors import BadInputError
+
+HISTORY_PREFIX = "history/"
+ARTIFACT_PREFIX = "p_up/"
+REPORT_PREFIX = "reports/"
+#: The models the stream can evaluate (cryptosignals.predict); others are judged, never served.
+SERVABLE_MODELS = ("logistic",)
+#: History file names tried for a coin, in order (`<coin>_<timeframe>.csv[.gz]`).
+HISTORY_NAMES = ("{coin}_5m.csv.gz", "{coin}_5m.csv", "{coin}_1m.csv.gz", "{coin}_1m.csv")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What one run fits and how it is judged (the event of the training function)."""
+
+    target: str = "up_1h"
+    model: str = "logistic"
+    cost_bps: float = 0.0
+    train_days: float | None = None  # None: as `cryptosignals evaluate` (28, or half short data)
+    test_days: float | None = None
+    resamples: int = 1000
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> TrainingSettings:
+        """The settings an event names (anything missing: the defaults); bad values raise
+        BadInputError."""
+        from cryptosignals.models.evaluation import MODELS
+        from cryptosignals.models.labels import target_seconds
+
+        settings = cls(
+            target=str(event.get("target", cls.target)),
+            model=str(event.get("model", cls.model)),
+            cost_bps=float(event.get("cost_bps", cls.cost_bps)),
+            train_days=None if event.get("train_days") is None else float(event["train_days"]),
+            test_days=None if event.get("test_days") is None else float(event["test_days"]),
+            resamples=int(event.get("resamples", cls.resamples)),
+        )
+        if settings.model not in MODELS:
+            raise BadInputError(f"model {settings.model!r}: one of {', '.join(MODELS)}")
+        try:
+            target_seconds(settings.target)
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+        if settings.cost_bps < 0 or settings.resamples < 50:
+            raise BadInputError("cost_bps must be >= 0 and resamples >= 50")
+        return settings
+
+
+@dataclass(frozen=True)
+class CoinOutcome:
+    """One coin's result: the report always, the artifact only if the model earned it."""
+
+    coin: str
+    report: dict[str, Any]
+    artifact: dict[str, Any] | None
+
+    @property
+    def earned(self) -> bool:
+        return self.artifact is not None
+
+
+def earned(verdict: str, model: str) -> bool:
+    """The gate: a model is served only if it beats the base rate out of sample (the verdict
+    of cryptosignals.models.evaluation) and the stream can evaluate it."""
+    return verdict == "beats the base rate" and model in SERVABLE_MODELS
+
+
+def artifact_name(artifact: dict[str, Any]) -> str:
+    """`<coin>_<target>_<model>_<last training day>.json`, as `cryptosignals train` names it."""
+    day = datetime.fromtimestamp(int(artifact["training"]["end"]), UTC).strftime("%Y%m%d")
+    return f"{artifact['coin']}_{artifact['target']}_{artifact['model']}_{day}.json"
+
+
+def _plain(value: Any) -> Any:
+    """JSON has no NaN: unknown numbers become null."""
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _reason(verdict: str, model: str) -> str:
+    if earned(verdict, model):
+        return "beats the base rate out of sample: served"
+    if verdict == "beats the base rate":
+        return f"beats the base rate, but the stream serves {', '.join(SERVABLE_MODELS)} only"
+    return f"{verdict} out of sample: not served (the base rate is the better forecast)"
+
+
+def train_coin(
+    coin: str,
+    candles: Candles | None,
+    settings: TrainingSettings = TrainingSettings(),  # frozen: never mutated
+    bitcoin: Candles | None = None,
+    run: str = "",
+) -> CoinOutcome:
+    """Judge `settings.model` on the coin's candles walk-forward; fit it on all of them only if
+    it earned a place. A coin without history or with too little for one fold gets a report
+    that says so (verdict "not evaluated") and no artifact."""
+    from cryptosignals.models.evaluation import (
+        code_version,
+        dataset,
+        default_windows,
+        evaluate,
+        train_artifact,
+    )
+    from cryptosignals.models.labels import target_seconds
+    from cryptosignals.predict import load_predictor
+
+    report: dict[str, Any] = {
+        "coin": coin, "run": run, "target": settings.target, "model": settings.model,
+        "cost_bps": settings.cost_bps, "code_version": code_version(),
+    }  # fmt: skip
+
+    def not_evaluated(why: str) -> CoinOutcome:
+        report.update(verdict="not evaluated", earned=False, reason=why, model_version=None)
+        return CoinOutcome(coin, _plain(report), None)
+
+    if candles is None:
+        return not_evaluated("no history for this coin")
+    try:
+        data = dataset(coin, candles, settings.target, settings.cost_bps / 1e4, bitcoin)
+        train, test = default_windows(data.end)
+        train = train if settings.train_days is None else settings.train_days
+        test = test if settings.test_days is None else settings.test_days
+        result = evaluate(
+            data.x, data.y, data.end, data.label_end, settings.model, settings.target,
+            train_days=train, test_days=test, embargo_s=target_seconds(settings.target),
+            resamples=settings.resamples,
+        )  # fmt: skip
+    except ValueError as exc:
+        return not_evaluated(str(exc))
+    oos = result.to_json()
+    verdict = oos["verdict"]
+    report.update(
+        verdict=result.verdict, earned=earned(result.verdict, settings.model),
+        reason=_reason(result.verdict, settings.model),
+        auc=oos["auc"], auc_interval=oos["auc_interval"], brier=oos["brier"],
+        brier_base_rate=oos["brier_base_rate"], log_loss=oos["log_loss"],
+        log_loss_base_rate=oos["log_loss_base_rate"],
+        brier_difference=verdict["brier_difference"],
+        brier_difference_interval=verdict["brier_difference_interval"],
+        n_test=oos["n_test"], folds=len(result.folds),
+        folds_beating_base_rate=verdict["folds_beating_base_rate"],
+        train_days=train, test_days=test,
+        history={"start": int(data.end[0]), "end": int(data.end[-1]), "bars": len(data.end)},
+        model_version=None,
+    )  # fmt: skip
+    if not report["earned"]:
+        return CoinOutcome(coin, _plain(report), None)
+    artifact = _plain(train_artifact(data, settings.model, settings.cost_bps / 1e4, result))
+    report["model_version"] = load_predictor(artifact).version
+    report["artifact"] = artifact_name(artifact)
+    return CoinOutcome(coin, _plain(report), artifact)
+
+
+def run_id(when: str | None = None) -> str:
+    """A run's name from its start (ISO 8601, as Step Functions' `$$.Execution.StartTime`;
+    default now): `20261201T105000Z`, which sorts in time."""
+    moment = datetime.now(UTC)
+    if when:
+        try:
+            moment = datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            raise BadInputError(f"run {when!r}: expected an ISO 8601 time") from None
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+# -- the bucket ----------------------------------------------------------------------------------
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix/"); a clear error otherwise."""
+    if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+        raise BadInputError(f"{uri!r}: expected s3://bucket[/prefix]")
+    bucket, _, prefix = uri[5:].partition("/")
+    return bucket, (prefix.rstrip("/") + "/") if prefix.strip("/") else ""
+
+
+class ModelsBucket:
+    """The models bucket as the training job sees it: candle history in, reports and artifacts
+    out. `s3` is a boto3 S3 client; every key is under the layout of this module's doc."""
+
+    def __init__(
+        self, s3: Any, bucket: str, history_prefix: str = HISTORY_PREFIX,
+        artifact_prefix: str = ARTIFACT_PREFIX, report_prefix: str = REPORT_PREFIX,
+    ) -> None:  # fmt: skip
+        self.s3, self.bucket = s3, bucket
+        self.history_prefix, self.artifact_prefix = history_prefix, artifact_prefix
+        self.report_prefix = report_prefix
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def upload_history(self, paths: Iterable[Path]) -> list[str]:
+        """Upload candle files (checked first: a bad file fails before anything is written) as
+        history/<file name>; returns the keys."""
+        paths = list(paths)
+        for path in paths:
+            coin = coin_of_file(path, None)
+            read_candles(path)
+            if not any(path.name == n.format(coin=coin) for n in HISTORY_NAMES):
+                raise BadInputError(
+                    f"{path}: history files are named <coin>_5m.csv[.gz] or <coin>_1m.csv[.gz]"
+                )
+        keys = []
+        for path in paths:
+            key = f"{self.history_prefix}{path.name}"
+            self.s3.upload_file(str(path), self.bucket, key)
+            keys.append(key)
+        return keys
+
+    def history(self, coin: str) -> Candles | None:
+        """The coin's candles from history/ (the first of HISTORY_NAMES there), or None."""
+        present = set(self._keys(f"{self.history_prefix}{coin}_"))
+        for name in HISTORY_NAMES:
+            key = f"{self.history_prefix}{name.format(coin=coin)}"
+            if key in present:
+                with tempfile.TemporaryDirectory() as folder:  # /tmp: Lambda's writable disk
+                    path = Path(folder) / Path(key).name
+                    self.s3.download_file(self.bucket, key, str(path))
+                    return read_candles(path)
+        return None
+
+    def _put_json(self, key: str, value: dict[str, Any]) -> None:
+        body = json.dumps(value, allow_nan=False, indent=1).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
+                           ContentType="application/json")  # fmt: skip
+
+    def served(self, coin: str) -> list[str]:
+        """The coin's artifacts under p_up/ (what the process function chooses from)."""
+        return sorted(self._keys(f"{self.artifact_prefix}{coin}_"))
+
+    def store(self, outcome: CoinOutcome, run: str) -> dict[str, Any]:
+        """Write the outcome: the report always; the artifact if earned. A coin whose model was
+        judged and did not earn it has its served artifacts withdrawn (deleted: the bucket is
+        versioned, so they stay recoverable), so the process function stops serving a model the
+        latest evidence no longer supports. Returns the keys written and withdrawn."""
+        report = dict(outcome.report)
+        written, withdrawn = [], []
+        if outcome.artifact is not None:
+            key = f"{self.artifact_prefix}{artifact_name(outcome.artifact)}"
+            self._put_json(key, outcome.artifact)
+            written.append(key)
+        elif report.get("verdict") != "not evaluated":
+            same = f"{outcome.coin}_{report['target']}_{report['model']}_"
+            withdrawn = [k for k in self.served(outcome.coin) if Path(k).name.startswith(same)]
+            for key in withdrawn:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+        report["artifact_key"] = written[0] if written else None
+        report["withdrawn"] = withdrawn
+        name = f"{outcome.coin}_{report['target']}_{report['model']}.json"
+        report_key = f"{self.report_prefix}{run}/{name}"
+        self._put_json(report_key, report)
+        return {"report": report_key, "artifact": report["artifact_key"], "withdrawn": withdrawn}
