@@ -10,20 +10,23 @@ change neither the market item nor any beta state."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
-from pipeline_support import coin_items
+from pipeline_support import SIGNALS_BY_COIN, coin_items
 
 from cryptosignals.aws import Store, TickProducer
 from cryptosignals.aws.config import AwsSettings
 from cryptosignals.aws.store import MARKET_STATE_ID, StateConflictError, StoredState
 from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.engine import closed_bars
+from cryptosignals.handlers.process import with_beta
 from cryptosignals.local.runtime import KinesisPoller
 from cryptosignals.local.stack import LocalStack
 from cryptosignals.market import BetaTracker, MarketTracker
+from cryptosignals.model import Signal
 from cryptosignals.models.market import market_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -80,6 +83,23 @@ def test_the_market_context_streams_as_the_batch_computes_it_through_conflicts_a
     for key in ("breadth_up", "breadth_ma", "pc1_share", "mean_corr"):
         assert streamed[key] == history.market[key][row].item(), key
     assert streamed["alert"] == history.market["alert"][row]
+
+    # Every ethereum signal whose bar was settled carries bitcoin's part in its move, as the
+    # batch rows give it (question 17); bitcoin's own signals do not.
+    stored = [
+        Signal.from_json(i)
+        for i in coin_items(stack, stack.names["signals_table"], "ethereum", SIGNALS_BY_COIN)
+    ]
+    keys = ("beta", "explained_share", "btc_driven")
+    bare = [replace(s, details={k: v for k, v in s.details.items() if k not in keys})
+            for s in stored]  # fmt: skip
+    expected = with_beta(bare, history.beta["ethereum"])
+    assert [s.details for s in stored] == [s.details for s in expected]
+    with_share = [s for s in stored if "explained_share" in s.details]
+    assert len(with_share) > len(stored) // 2, (len(with_share), len(stored))
+    assert {s.details["btc_driven"] for s in with_share} == {0.0, 1.0}
+    btc = coin_items(stack, stack.names["signals_table"], "bitcoin", SIGNALS_BY_COIN)
+    assert btc and not any("explained_share" in i["details"] for i in btc)
 
     # The market item equals one tracker fed every bar at once (the conflicted coin's bars came
     # back and were dropped as late: only that count differs), and so does ethereum's beta.

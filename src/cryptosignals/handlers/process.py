@@ -27,6 +27,11 @@ the item keeps every bar time of the last batch and `MARKET_RECENT` before; the 
 its bars again as late: each bar counts once), so a beta does not depend on how the writes of a
 batch went. A redelivered batch makes no new bars: the market item is not rewritten. With fewer
 than two tracked coins there is no market (no item, no map); without bitcoin, no beta.
+Every signal of another coin carries bitcoin's part in its move (question 17, `with_beta`): the
+beta, explained share and btc_driven of the coin's 5-minute bar that holds the signal's time, when
+that bar is settled by the batch that makes the signal (every coin's ticks of a run arrive
+together; a bitcoin bar that comes a batch later leaves the signal without them: nothing is
+added to a stored signal afterwards).
 
 Core interface used: `Engine(crypto_id)`, `Engine.from_state(dict)`, `.feed(TickSeries) ->
 EngineResult(signals, aggregates, accepted, duplicates, rejected)`, `.state() -> dict`.
@@ -42,6 +47,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,7 +58,7 @@ from cryptosignals.aws.store import MARKET_STATE_ID, StoredState
 from cryptosignals.engine import Engine, EngineConfig, EngineResult, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
-from cryptosignals.market import BetaTracker, MarketTracker
+from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketTracker
 from cryptosignals.model import Signal, Tick, TickSeries
 from cryptosignals.predict import Predictor, load_predictor
 from cryptosignals.windows import Window
@@ -216,6 +222,7 @@ class _Market:
     changed: bool
     betas: dict[str, dict[str, Any]] = field(default_factory=dict)
     context: dict[str, dict[str, Any]] = field(default_factory=dict)
+    beta_rows: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # this batch's
 
 
 def _market_coins(settings: AwsSettings) -> tuple[str, ...]:
@@ -280,10 +287,32 @@ def _market(coins: tuple[str, ...], stored: StoredState, fed: dict[str, _Fed]) -
                     [math.nan if r[1][b] is None else r[1][b] for r in rows],
                 )
                 row = {k: _json_value(out[k][-1]) for k in ("end", *_BETA_KEYS)}
+                market.beta_rows[coin] = out
             market.betas[coin] = {"tracker": beta.to_json(), "row": row}
             context.update({k: row.get(k) for k in _BETA_KEYS})
         market.context[coin] = context
     return market
+
+
+def with_beta(signals: list[Signal], rows: dict[str, np.ndarray] | None) -> list[Signal]:
+    """Each signal with bitcoin's part in its coin's move (question 17): `beta`,
+    `explained_share` and `btc_driven` (1/0) of the beta tracker's row at the 5-minute bar
+    holding the signal's time (the last bar end <= t, within five minutes), where known. The
+    same function annotates a batch analysis with `models.market.market_history`'s rows."""
+    if not rows or not len(rows["end"]):
+        return signals
+    ends = np.asarray(rows["end"], dtype=np.int64)
+    out = []
+    for signal in signals:
+        i = int(np.searchsorted(ends, signal.timestamp, side="right")) - 1
+        share = float(rows["explained_share"][i]) if i >= 0 else math.nan
+        if i < 0 or ends[i] <= signal.timestamp - BAR_SECONDS or math.isnan(share):
+            out.append(signal)
+            continue
+        beta = {"beta": float(rows["beta"][i]), "explained_share": share,
+                "btc_driven": float(bool(rows["btc_driven"][i]))}  # fmt: skip
+        out.append(replace(signal, details={**signal.details, **beta}))
+    return out
 
 
 def _aggregate_items(
@@ -372,7 +401,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failed |= {s for coin in by_coin if coin not in fed for s in seqs_of[coin]}
     for coin, one in fed.items():
         try:
-            stored, alerted = _publish(store, publisher, one.result.signals)
+            signals = one.result.signals
+            if market is not None:
+                signals = with_beta(signals, market.beta_rows.get(coin))
+            stored, alerted = _publish(store, publisher, signals)
             totals["SignalsEmitted"] += stored
             totals["SignalsActionable"] += alerted
             state = one.engine.state()  # the engine ignores "beta": it is kept beside
