@@ -216,3 +216,41 @@ def test_on_independent_random_walks_the_alerts_claims_hold_their_nominal_rate()
     # and the stream's own record: its always-valid p-value never claims an edge
     final = {s.rule: s.evidence for s in history.signals}
     assert all(e["p_value"] > 0.05 for e in final.values()), final
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_market_command_lists_the_alerts_with_outcome_record_and_scorecard(tmp_path) -> None:
+    import csv
+    import gzip
+    import subprocess
+    import sys
+
+    bars = _market(4 * 288, 6, 0.002, 0.0015, 11)
+    files = []
+    for coin, name in zip(bars, ("bitcoin", "ethereum", "solana", "cardano", "ripple", "dogecoin"),
+                          strict=True):  # fmt: skip
+        end, close = bars[coin]
+        path = tmp_path / f"{name}_5m.csv.gz"
+        with gzip.open(path, "wt") as f:
+            f.write("timestamp,open,high,low,close,volume\n")
+            opens = np.r_[close[0], close[:-1]]
+            for t, o, c in zip(end.tolist(), opens.tolist(), close.tolist(), strict=True):
+                f.write(f"{(t - BAR_SECONDS) * 1000},{o},{max(o, c)},{min(o, c)},{c},1000\n")
+        files.append(str(path))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cryptosignals", "market", "--input", *files,
+                               *args], capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    out = run("--format", "csv", "--rows", "alerts")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(out.stdout.splitlines()))
+    assert len(rows) >= 4 and all(r["rule"] == "market_" + r["kind"] for r in rows)
+    assert rows[0]["record_n"] == "0" and float(rows[-1]["index"]) > 0
+    assert {r["claim_held"] for r in rows[:-1]} <= {"True", "False"}
+    data = json.loads(run("--format", "json").stdout)
+    assert [r["timestamp"] for r in data["alerts"]] == [int(r["timestamp"]) for r in rows]
+    pooled = [r for r in data["alert_evidence"] if r["rule"] == "market_alert"]
+    assert [r["horizon"] for r in pooled] == ["5m", "30m", "1h", "4h", "24h"]
+    assert pooled[2]["n"] >= len(rows) - 1 and 0 <= pooled[2]["baseline_hit_rate"] <= 1

@@ -1,6 +1,7 @@
 """`cryptosignals market`: is bitcoin driving each coin's moves, and are many coins moving
 together? Beta and correlation to bitcoin per coin, the share of moves bitcoin explains,
-breadth and the first principal component's share over time, market-wide alerts, clusters."""
+breadth and the first principal component's share over time, market-wide alerts (as signals of
+the pseudo-coin "market" with their outcome, track record and scorecard), clusters."""
 
 from __future__ import annotations
 
@@ -26,9 +27,11 @@ from cryptosignals.candles import sample_path as _sample_path
 from cryptosignals.commands.analyze import console, utc
 from cryptosignals.engine import closed_bars
 from cryptosignals.errors import BadInputError
+from cryptosignals.evidence import realised_outcomes
 from cryptosignals.market import BAR_SECONDS, MARKET_COLUMNS
 
 if TYPE_CHECKING:
+    from cryptosignals.backtest.scorecard import ScoreRow
     from cryptosignals.models.market import Clusters, MarketHistory
 
 err = Console(stderr=True, soft_wrap=True)
@@ -37,6 +40,10 @@ BTC = "bitcoin"
 COIN_COLUMNS = ("coin", "beta_now", "corr_now", "beta_median", "beta_p10", "beta_p90",
                 "corr_median", "moves", "btc_driven_share", "big_moves_btc_driven_share",
                 "cluster")  # fmt: skip
+ALERT_COLUMNS = ("timestamp", "kind", "breadth_up", "pc1_share", "market_move", "rule", "index",
+                 "outcome_bp", "claim_held", "record_n", "record_hit_rate",
+                 "record_mean_excess_bp", "base_rate", "typical_move_bp", "p_value",
+                 "confidence", "actionable")  # fmt: skip
 _MIN_COMMON_BARS = 288  # a day of bars shared with bitcoin, at least
 
 
@@ -49,6 +56,7 @@ class Format(StrEnum):
 class Rows(StrEnum):
     coins = "coins"
     market = "market"
+    alerts = "alerts"
 
 
 def read_bars(paths: list[Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -149,13 +157,42 @@ def market_rows(history: MarketHistory, every: int = 1) -> list[dict[str, Any]]:
 
 
 def alert_rows(history: MarketHistory) -> list[dict[str, Any]]:
+    """Each market alert, as the stream made it a signal of the pseudo-coin "market": its
+    index price, its outcome over the next hour (`outcome_bp`: |move| minus the typical move
+    its evidence carried; `claim_held` when > 0; None where the data ends first) and its
+    rule's track record when it fired (only outcomes that had ended by then)."""
     m = history.market
+    signals = {s.timestamp: s for s in history.signals}
+    outcome = realised_outcomes(history.signals, m["end"], m["index"], 0.0)
+    x = {s.timestamp: float(v) for s, v in zip(history.signals, outcome, strict=True)}
     rows = []
     for i in np.flatnonzero(m["alert"] != ""):
-        rows.append({"timestamp": int(m["end"][i]), "kind": str(m["alert"][i]),
-                     "breadth_up": _f(m["breadth_up"][i]), "pc1_share": _f(m["pc1_share"][i]),
-                     "market_move": _f(m["market_move"][i])})  # fmt: skip
+        t = int(m["end"][i])
+        row: dict[str, Any] = {"timestamp": t, "kind": str(m["alert"][i]),
+                               "breadth_up": _f(m["breadth_up"][i]),
+                               "pc1_share": _f(m["pc1_share"][i]),
+                               "market_move": _f(m["market_move"][i])}  # fmt: skip
+        s = signals.get(t)
+        if s is not None:
+            e, v = s.evidence, x.get(t, math.nan)
+            row.update({
+                "rule": s.rule, "index": _f(s.price),
+                "outcome_bp": _f(v * 1e4), "claim_held": None if math.isnan(v) else v > 0,
+                "record_n": int(e.get("n", 0)), "record_hit_rate": _f(e.get("hit_rate", math.nan)),
+                "record_mean_excess_bp": _f(e.get("mean_net_bp", math.nan)),
+                "base_rate": _f(e.get("base_rate", math.nan)),
+                "typical_move_bp": _f(e.get("typical_move_bp", math.nan)),
+                "p_value": _f(e.get("p_value", math.nan)), "confidence": s.confidence_score,
+                "actionable": s.actionable,
+            })  # fmt: skip
+        rows.append(row)
     return rows
+
+
+def evidence_rows(scorecard: list[ScoreRow]) -> list[dict[str, Any]]:
+    """The market alerts' scorecard rows as JSON (NaN -> None)."""
+    return [{k: _f(v) if isinstance(v, float) else v for k, v in r.to_json().items()}
+            for r in scorecard]  # fmt: skip
 
 
 def market_summary(history: MarketHistory) -> dict[str, Any]:
@@ -322,7 +359,10 @@ def market(
     format: Annotated[Format, typer.Option(help="Output format.")] = Format.table,
     rows: Annotated[
         Rows,
-        typer.Option(help="csv: the per-coin summary, or the market's rows (every bar)."),
+        typer.Option(
+            help="csv: the per-coin summary, the market's rows (every bar), or the market "
+            "alerts with their outcome and track record."
+        ),
     ] = Rows.coins,
     limit: Annotated[int, typer.Option(min=1, help="Market rows shown in table format.")] = 12,
     html: Annotated[
@@ -338,7 +378,7 @@ def market(
     """Is bitcoin driving each coin's moves (beta, correlation, share of moves bitcoin explains),
     and are many coins moving together (breadth, first principal component's share, market
     alerts, clusters)? Streamed bar by bar as the engine would: no value sees later bars."""
-    from cryptosignals.models.market import market_history
+    from cryptosignals.models.market import market_history, market_scorecard
 
     if window not in WINDOWS:
         raise BadInputError(f"unknown window {window!r}; one of {', '.join(WINDOWS)}")
@@ -350,6 +390,7 @@ def market(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )  # fmt: skip
     clusters = _clusters(history, cluster_corr)
+    scorecard = market_scorecard(history)
     coins = coin_rows(history, WINDOWS[window], clusters)
     summary = market_summary(history)
     if html is not None:
@@ -361,6 +402,7 @@ def market(
         output = {
             "coins": coins, "window": window, "halflife_bars": halflife, "market": summary,
             "hourly": market_rows(history, 12), "alerts": alert_rows(history),
+            "alert_evidence": evidence_rows(scorecard),
             "clusters": None if clusters is None else clusters.groups(),
             "corr": None if clusters is None else {
                 "coins": list(clusters.coins),
@@ -370,14 +412,49 @@ def market(
         return
     if format is Format.csv:
         buffer = io.StringIO()
-        table_rows = coins if rows is Rows.coins else market_rows(history)
-        columns = COIN_COLUMNS if rows is Rows.coins else ("timestamp", *MARKET_COLUMNS[1:])
+        table_rows, columns = {
+            Rows.coins: (coins, COIN_COLUMNS),
+            Rows.market: (market_rows(history), ("timestamp", *MARKET_COLUMNS[1:])),
+            Rows.alerts: (alert_rows(history), ALERT_COLUMNS),
+        }[rows]
         writer = csv.DictWriter(buffer, columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(table_rows)
         sys.stdout.write(buffer.getvalue())
         return
     _print_tables(coins, history, summary, clusters, window, limit)
+    _print_evidence(history, scorecard)
+
+
+def _print_evidence(history: MarketHistory, scorecard: list[ScoreRow]) -> None:
+    """The market alerts as signals: the scorecard at 1 hour and the stream's record."""
+    if not scorecard:
+        return
+    out = console()
+    table = Table(title="Market alerts as signals: a bigger move of the equal-weighted index than "
+                  "usual in the next hour?", title_justify="left")  # fmt: skip
+    for column in ("rule", "n", "claim held", "base rate", "|move| bp", "interval",
+                   "random timing", "p", "q"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "rule" else "right")
+
+    def bp(v: float) -> str:
+        return "-" if not math.isfinite(v) else f"{v * 1e4:.1f}"
+
+    for r in scorecard:
+        if r.horizon != "1h":
+            continue
+        table.add_row(
+            r.rule, str(r.n), f"{r.hit_rate:.0%}", f"{r.baseline_hit_rate:.0%}",
+            bp(r.mean_return), f"{bp(r.mean_low)} to {bp(r.mean_high)}", bp(r.baseline_mean),
+            "-" if math.isnan(r.p_value) else f"{r.p_value:.3f}",
+            "-" if math.isnan(r.q_value) else f"{r.q_value:.3f}",
+        )  # fmt: skip
+    out.print(table)
+    last = {s.rule: s for s in history.signals}
+    out.print("the stream's record at the last alert (outcomes ended before it; always-valid p): "
+              + "; ".join(f"{rule} n {s.evidence.get('n', 0):.0f}, p "
+                          f"{s.evidence.get('p_value', 1.0):.2f}, actionable {s.actionable}"
+                          for rule, s in sorted(last.items())))  # fmt: skip
 
 
 def _print_tables(coins: list[dict], history: MarketHistory, summary: dict[str, Any],
