@@ -33,6 +33,18 @@ at a time).
 6. Cost: microseconds per bar of `BetaTracker.update` and per bar time of `MarketTracker.update`
    fed one bar at a time (as the process function does), and the JSON state sizes (raw and
    zlib-compressed) for the real coins and for 20 generated coins.
+7. The market alerts as signals (`market.MarketSignals`: ALERTs of the pseudo-coin "market",
+   the equal-weighted index of the coins, claim: a bigger move than usual over the horizon),
+   judged by the evidence layer: the batch scorecard on the index (`models.market.
+   market_scorecard`: hit rate against the base rate, mean |move| with its interval against
+   random timing, circular-shift p, Benjamini-Hochberg q; every rule and all alerts pooled, every
+   horizon; on the whole data and on each half), the stream's own track record at the last alert
+   (always-valid p; each signal judged only by outcomes that ended before it), the calibration of
+   its confidence, and the index's next hour after an alert against bars whose past hour moved
+   the index as much (same decile). Null check: the same scorecard on generated markets cut into
+   3-day pieces, (a) independent random walks (6 coins, breadth alerts at 1 sigma so that each
+   piece has some) and (b) coins moving as one with constant volatility (11 coins, the default
+   alert): how often p <= 0.05 and how often a cell is flagged (q <= 0.10).
 """
 
 from __future__ import annotations
@@ -51,10 +63,12 @@ from typing import Any
 import numpy as np
 
 from _data import DEFAULT_DATA, find_coins
+from cryptosignals.backtest.scorecard import ScoreRow
 from cryptosignals.candles import candles_to_ticks, read_candles
 from cryptosignals.engine import closed_bars
+from cryptosignals.evidence import calibration, entry_exit, realised_claims, realised_outcomes
 from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketTracker
-from cryptosignals.models.market import MarketHistory, market_history
+from cryptosignals.models.market import POOLED_RULE, MarketHistory, market_history, market_scorecard
 
 HOUR = 12  # bars
 
@@ -67,6 +81,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--null-days", type=int, default=60, help="days per generated market")
     parser.add_argument("--seeds", type=int, default=5, help="generated null markets")
     parser.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument(
+        "--null-markets", type=int, default=8, help="36-day generated markets per signals' null"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     return parser.parse_args(argv)
 
@@ -254,6 +271,137 @@ def cost(bars: dict[str, tuple[np.ndarray, np.ndarray]], history: MarketHistory)
     }  # fmt: skip
 
 
+def _bp(value: float) -> float | None:
+    return round(value * 1e4, 1) if math.isfinite(value) else None
+
+
+def _score(row: ScoreRow) -> dict[str, Any]:
+    def r(v: float) -> float | None:
+        return round(v, 4) if math.isfinite(v) else None
+
+    return {
+        "rule": row.rule, "horizon": row.horizon, "n": row.n, "hit_rate": r(row.hit_rate),
+        "base_rate": r(row.baseline_hit_rate), "mean_move_bp": _bp(row.mean_return),
+        "interval_bp": [_bp(row.mean_low), _bp(row.mean_high)],
+        "random_timing_bp": _bp(row.baseline_mean),
+        "random_band_bp": [_bp(row.baseline_low), _bp(row.baseline_high)],
+        "p": r(row.p_value), "q": r(row.q_value), "edge": row.edge, "against": row.against,
+    }  # fmt: skip
+
+
+def index_matched(history: MarketHistory, boot: int, seed: int = 0) -> dict[str, Any]:
+    """The index's next-hour |move| (entry the next bar, exit an hour after, as the claim
+    scores it) after an alert, against every bar and against bars whose past hour moved the
+    index as much (same decile of |past hour's move|), with 95 % bootstrap intervals over the
+    alerts."""
+    m = history.market
+    end, index = m["end"], m["index"]
+    legs = entry_exit(end, end, HOUR * BAR_SECONDS)
+    ok = legs[:, 1] >= 0
+    nxt = np.full(len(end), np.nan)
+    nxt[ok] = np.abs(np.log(index[legs[ok, 1]] / index[legs[ok, 0]]))
+    past = np.full(len(end), np.nan)
+    hour = end[HOUR:] - end[:-HOUR] == HOUR * BAR_SECONDS
+    past[HOUR:] = np.where(hour, np.abs(np.log(index[HOUR:] / index[:-HOUR])), np.nan)
+    valid = np.isfinite(nxt) & np.isfinite(past)
+    alerts = np.flatnonzero((m["alert"] != "") & valid)
+    if len(alerts) < 2:
+        return {"alerts": len(alerts)}
+    everyone = np.flatnonzero(valid)
+    deciles = np.quantile(past[everyone], np.linspace(0, 1, 11))
+    bucket = np.clip(np.searchsorted(deciles, past, side="right") - 1, 0, 9)
+    bucket_mean = np.array([nxt[everyone][bucket[everyone] == b].mean() for b in range(10)])
+    matched = bucket_mean[bucket[alerts]]
+    after = nxt[alerts]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(alerts), (boot, len(alerts)))
+    base = float(nxt[everyone].mean())
+    ratio_all = after[idx].mean(axis=1) / base
+    ratio_matched = after[idx].mean(axis=1) / matched[idx].mean(axis=1)
+    return {
+        "alerts": len(alerts), "next_hour_after_alert_bp": _bp(float(after.mean())),
+        "next_hour_every_bar_bp": _bp(base), "next_hour_matched_bp": _bp(float(matched.mean())),
+        "ratio_vs_every_bar": round(float(after.mean()) / base, 3),
+        "ratio_vs_every_bar_95ci": [round(float(v), 3)
+                                    for v in np.quantile(ratio_all, [0.025, 0.975])],
+        "ratio_vs_matched": round(float(after.mean() / matched.mean()), 3),
+        "ratio_vs_matched_95ci": [round(float(v), 3)
+                                  for v in np.quantile(ratio_matched, [0.025, 0.975])],
+    }  # fmt: skip
+
+
+def alert_signals(history: MarketHistory, boot: int, shifts: int) -> dict[str, Any]:
+    """Item 7 of the module docstring on the real coins."""
+    m, signals = history.market, history.signals
+    mid = int(np.median(m["end"]))
+    held = realised_claims(signals, m["end"], m["index"], 0.0)
+    x = realised_outcomes(signals, m["end"], m["index"], 0.0)
+    probability = np.array([s.confidence_score for s in signals], dtype=float)
+    base = np.array([s.evidence.get("base_rate", np.nan) for s in signals], dtype=float)
+    cal = calibration(probability, held, reference=base) if signals else None
+    last = {s.rule: s for s in signals}
+    return {
+        "signals": len(signals), "kinds": dict(Counter(s.rule for s in signals)),
+        "scorecard": [_score(r) for r in market_scorecard(history, shifts=shifts)],
+        "scorecard_1h_by_half": [
+            [_score(r) for r in market_scorecard(history, lo, hi, shifts=shifts)
+             if r.horizon == "1h"]
+            for lo, hi in ((None, mid), (mid, None))
+        ],
+        "stream_record_at_last_alert": {
+            rule: {**s.evidence, "confidence": s.confidence_score, "actionable": s.actionable}
+            for rule, s in sorted(last.items())
+        },
+        "actionable_signals": sum(s.actionable for s in signals),
+        "outcome_1h_mean_excess_bp": _bp(float(np.nanmean(x))) if np.isfinite(x).any() else None,
+        "claim_held_share": round(float(np.nanmean(held)), 4) if np.isfinite(held).any() else None,
+        "calibration": None if cal is None else {
+            "n": cal.n, "brier": round(cal.brier, 4), "brier_base_rate": round(
+                cal.brier_reference, 4), "skill": round(cal.skill, 4),
+        },
+        "index_next_hour": index_matched(history, boot),
+    }  # fmt: skip
+
+
+def alert_null(kind: str, seeds: int, days: int, shifts: int) -> dict[str, Any]:
+    """Item 7's null check: generated markets with no effect, cut into 3-day pieces, each
+    scored by `market_scorecard` (every rule and the pool, every horizon)."""
+    pooled_p, all_p, flagged, cells, signals = [], [], 0, 0, 0
+    n = days * 288
+    end = 1_740_000_000 + BAR_SECONDS * np.arange(n)
+    for seed in range(seeds):
+        rng = np.random.default_rng(5000 + seed)
+        if kind == "independent":
+            options = {"move_sigmas": 1.0}
+            bars = {f"c{j}": (end, 10 * np.exp(np.cumsum(rng.normal(0, 0.002, n))))
+                    for j in range(6)}  # fmt: skip
+        else:
+            options = {}
+            factor = rng.normal(0, 0.002, n)
+            bars = {f"c{j}": (end, 10 * np.exp(np.cumsum(factor + rng.normal(0, 0.0015, n))))
+                    for j in range(11)}  # fmt: skip
+        history = market_history(bars, **options)
+        signals += len(history.signals)
+        for start in range(0, n - 288, 3 * 288):
+            stop = int(end[min(start + 3 * 288, n - 1)])
+            rows = market_scorecard(history, int(end[start]), stop, shifts=shifts, min_n=3)
+            ok = [r for r in rows if math.isfinite(r.p_value)]
+            all_p += [r.p_value for r in ok]
+            pooled_p += [r.p_value for r in ok if r.rule == POOLED_RULE and r.horizon == "1h"]
+            flagged += sum(r.edge or r.against for r in ok)
+            cells += len(ok)
+    pooled, every = np.array(pooled_p), np.array(all_p)
+    return {
+        "kind": kind, "markets": seeds, "days": days * seeds, "signals": signals,
+        "pooled_1h_tests": len(pooled),
+        "pooled_1h_rejected_at_5pct": round(float((pooled <= 0.05).mean()), 4) if len(pooled)
+        else None,
+        "cells": cells,
+        "cells_rejected_at_5pct": round(float((every <= 0.05).mean()), 4) if cells else None,
+        "cells_flagged_q10": round(flagged / cells, 4) if cells else None,
+    }  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     data = args.data if not args.quick else Path("no-such-folder")
@@ -289,6 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures["placebo"] = placebo_coverage(history, scored, min(args.boot, 1000),
                                           50 if args.quick else 400)  # fmt: skip
     figures["cost"] = cost(bars, history)
+    figures["alert_signals"] = alert_signals(history, args.boot, 199 if args.quick else 999)
+    null_days, null_seeds = (9, 1) if args.quick else (36, args.null_markets)
+    figures["alert_signals_null"] = [alert_null(kind, null_seeds, null_days, 199)
+                                     for kind in ("independent", "one_factor")]  # fmt: skip
     figures["seconds"] = round(time.perf_counter() - started, 1)
 
     print(f"{len(found)} coins x {days:.1f} days ({len(m['end'])} bar times)")
@@ -306,6 +458,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {name} half: {json.dumps(half)}")
     print(f"the interval on random timings (placebo): {json.dumps(figures['placebo'])}")
     print(f"cost: {json.dumps(figures['cost'])}")
+    signals = figures["alert_signals"]
+    print(f"market alerts as signals: {signals['signals']} {signals['kinds']}")
+    print("rule                 horizon    n  hit  base   |move| bp (interval)   random    p     q")
+    for r in signals["scorecard"]:
+        low, high = r["interval_bp"]
+        print(f"{r['rule']:20s} {r['horizon']:>5s} {r['n']:5d} {r['hit_rate']:.2f} "
+              f"{r['base_rate']:.2f} {r['mean_move_bp']:7.1f} ({low} to {high}) "
+              f"{r['random_timing_bp']:7.1f} {r['p']} {r['q']}")  # fmt: skip
+    for name, half in zip(("first", "second"), signals["scorecard_1h_by_half"], strict=True):
+        print(f"  {name} half, 1h: " + "; ".join(
+            f"{r['rule']} n={r['n']} hit {r['hit_rate']} vs {r['base_rate']} p={r['p']}"
+            for r in half))  # fmt: skip
+    for key in ("stream_record_at_last_alert", "calibration", "index_next_hour"):
+        print(f"  {key}: {json.dumps(signals[key])}")
+    for null in figures["alert_signals_null"]:
+        print(f"  null: {json.dumps(null)}")
     print(f"{figures['seconds']} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

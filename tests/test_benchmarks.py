@@ -187,6 +187,9 @@ def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     assert 0.8 <= data["placebo"]["coverage_of_95ci"] <= 1.0
     assert data["cost"]["market20_state_zlib_bytes"] <= 2048
     assert data["cost"]["beta_us_per_bar"] > 0 and data["cost"]["market_us_per_bar"] > 0
+    assert data["alert_signals"]["signals"] == 0  # 4 coins: a breadth alert needs 5
+    assert [n["kind"] for n in data["alert_signals_null"]] == ["independent", "one_factor"]
+    assert all(n["signals"] > 0 and n["cells"] > 0 for n in data["alert_signals_null"])
 
 
 @pytest.mark.slow
