@@ -67,7 +67,7 @@ from cryptosignals.backtest.scorecard import ScoreRow
 from cryptosignals.candles import candles_to_ticks, read_candles
 from cryptosignals.engine import closed_bars
 from cryptosignals.evidence import calibration, entry_exit, realised_claims, realised_outcomes
-from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketTracker
+from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketSignals, MarketTracker
 from cryptosignals.models.market import POOLED_RULE, MarketHistory, market_history, market_scorecard
 
 HOUR = 12  # bars
@@ -256,12 +256,23 @@ def cost(bars: dict[str, tuple[np.ndarray, np.ndarray]], history: MarketHistory)
     twenty = {f"c{k}": (end, 10 * np.exp(np.cumsum(factor + rng.normal(0, 0.002, 2000))))
               for k in range(20)}  # fmt: skip
     t20 = MarketTracker(list(twenty))
+    settled = []
     started = time.perf_counter()
     for i in range(2000):
-        t20.update({c: (e[i : i + 1], p[i : i + 1]) for c, (e, p) in twenty.items()})
+        one = {c: (e[i : i + 1], p[i : i + 1]) for c, (e, p) in twenty.items()}
+        settled.append(t20.update(one))
     t20_us = (time.perf_counter() - started) / 2000 * 1e6
     text20 = json.dumps(t20.to_json(), separators=(",", ":"))
+    # the market's signals beside it (MarketSignals: the index and the alerts' track records)
+    signals = MarketSignals(list(twenty))
+    started = time.perf_counter()
+    fired = sum(len(signals.update(one)) for one in settled)
+    signals_us = (time.perf_counter() - started) / 2000 * 1e6
+    signals_text = json.dumps(signals.to_json(), separators=(",", ":"))
     return {
+        "signals20_us_per_bar": round(signals_us, 1), "signals20_fired": fired,
+        "signals20_state_bytes": len(signals_text),
+        "signals20_state_zlib_bytes": len(zlib.compress(signals_text.encode(), 9)),
         "market_us_per_bar": round(market_us, 1), "market_coins": len(coins),
         "market_state_bytes": len(text), "market_state_zlib_bytes": len(zlib.compress(
             text.encode(), 9)),

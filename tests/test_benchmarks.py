@@ -188,6 +188,7 @@ def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
     assert data["cost"]["market20_state_zlib_bytes"] <= 2048
     assert data["cost"]["beta_us_per_bar"] > 0 and data["cost"]["market_us_per_bar"] > 0
     assert data["alert_signals"]["signals"] == 0  # 4 coins: a breadth alert needs 5
+    assert 0 < data["cost"]["signals20_state_zlib_bytes"] < 1024
     assert [n["kind"] for n in data["alert_signals_null"]] == ["independent", "one_factor"]
     assert all(n["signals"] > 0 and n["cells"] > 0 for n in data["alert_signals_null"])
 
