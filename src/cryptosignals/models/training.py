@@ -37,6 +37,10 @@ ARTIFACT_PREFIX = "p_up/"
 REPORT_PREFIX = "reports/"
 #: The models the stream can evaluate (cryptosignals.predict); others are judged, never served.
 SERVABLE_MODELS = ("logistic",)
+#: Out-of-sample days a verdict needs before it can put a model in the stream: the verdict's
+#: interval is a bootstrap over UTC days, which says little over a handful of them (over one
+#: day it collapses to the point estimate).
+MIN_TEST_DAYS = 7
 #: History file names tried for a coin, in order (`<coin>_<timeframe>.csv[.gz]`).
 HISTORY_NAMES = ("{coin}_5m.csv.gz", "{coin}_5m.csv", "{coin}_1m.csv.gz", "{coin}_1m.csv")
 
@@ -91,10 +95,15 @@ class CoinOutcome:
         return self.artifact is not None
 
 
-def earned(verdict: str, model: str) -> bool:
+def earned(verdict: str, model: str, test_days: int) -> bool:
     """The gate: a model is served only if it beats the base rate out of sample (the verdict
-    of cryptosignals.models.evaluation) and the stream can evaluate it."""
-    return verdict == "beats the base rate" and model in SERVABLE_MODELS
+    of cryptosignals.models.evaluation) over at least MIN_TEST_DAYS days, and the stream can
+    evaluate it."""
+    return (
+        verdict == "beats the base rate"
+        and test_days >= MIN_TEST_DAYS
+        and model in SERVABLE_MODELS
+    )
 
 
 def artifact_name(artifact: dict[str, Any]) -> str:
@@ -116,9 +125,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _reason(verdict: str, model: str) -> str:
-    if earned(verdict, model):
-        return "beats the base rate out of sample: served"
+def _reason(verdict: str, model: str, test_days: int) -> str:
+    if earned(verdict, model, test_days):
+        return f"beats the base rate out of sample over {test_days} days: served"
+    if verdict == "beats the base rate" and test_days < MIN_TEST_DAYS:
+        return (
+            f"beats the base rate over only {test_days} out-of-sample days (at least "
+            f"{MIN_TEST_DAYS} needed): not served"
+        )
     if verdict == "beats the base rate":
         return f"beats the base rate, but the stream serves {', '.join(SERVABLE_MODELS)} only"
     return f"{verdict} out of sample: not served (the base rate is the better forecast)"
@@ -169,9 +183,10 @@ def train_coin(
         return not_evaluated(str(exc))
     oos = result.to_json()
     verdict = oos["verdict"]
+    days = len(np.unique(result.t // 86_400))
     report.update(
-        verdict=result.verdict, earned=earned(result.verdict, settings.model),
-        reason=_reason(result.verdict, settings.model),
+        verdict=result.verdict, earned=earned(result.verdict, settings.model, days),
+        reason=_reason(result.verdict, settings.model, days), test_days_count=days,
         auc=oos["auc"], auc_interval=oos["auc_interval"], brier=oos["brier"],
         brier_base_rate=oos["brier_base_rate"], log_loss=oos["log_loss"],
         log_loss_base_rate=oos["log_loss_base_rate"],
