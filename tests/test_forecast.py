@@ -140,7 +140,7 @@ def test_the_state_is_small_and_round_trips() -> None:
     forecaster = PriceForecaster(model_for("bitcoin"))
     forecaster.update(*BITCOIN)
     text = json.dumps(forecaster.to_json())
-    assert len(text) < 1500  # about 450 bytes a horizon
+    assert len(text) < 1000  # about 300 bytes a horizon
     again = PriceForecaster(model_for("bitcoin"), json.loads(text))
     assert again.to_json() == forecaster.to_json()
     with pytest.raises(ValueError, match="increase"):
@@ -320,6 +320,8 @@ def test_the_streamed_fan_refuses_missing_sigmas_and_ragged_columns() -> None:
         ConformalFan().update(end, close, {"5m": np.ones(10), "30m": np.ones(10)})
     with pytest.raises(ValueError, match="one value per bar"):
         ConformalFan().update(end, close, {h: np.ones(9) for h in HORIZONS})
+    with pytest.raises(ValueError, match="a group is 0, 1 or 2"):
+        ConformalFan().update(end, close, {h: np.ones(10) for h in HORIZONS}, np.full(10, 3))
 
 
 def test_the_streamed_fan_reads_no_later_bar_and_learns_an_outcome_only_when_it_is_known() -> None:

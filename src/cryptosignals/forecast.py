@@ -261,6 +261,8 @@ class ConformalFan:
         out = {h: np.array(sigma[h], dtype=float) for h in HORIZONS}
         if any(len(s) != n for s in out.values()) or (group is not None and len(group) != n):
             raise ValueError("sigma and group need one value per bar")
+        if group is not None and not np.isin(group, range(len(GROUPS))).all():
+            raise ValueError(f"a group is 0, 1 or 2 ({', '.join(GROUPS)})")
         z_low = {h: np.full(n, np.nan) for h in HORIZONS}
         z_high = {h: np.full(n, np.nan) for h in HORIZONS}
         p_up = {h: np.full(n, np.nan) for h in HORIZONS}
