@@ -86,7 +86,7 @@ def _data_file(path: str) -> Path:
     return Path(path) if Path(path).is_absolute() else Path(__file__).parents[1] / "data" / path
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)  # a coin's models are read once per container, however many coins
 def _config(coin: str, fitted_models: str | None, p_up_models: str | None) -> EngineConfig | None:
     """The coin's engine configuration: its models from the deployed models file
     (FITTED_MODELS) and its P(up) model from the deployed artifacts (P_UP_MODELS), or None for
@@ -105,17 +105,39 @@ def _config(coin: str, fitted_models: str | None, p_up_models: str | None) -> En
 
 
 def _predictor(coin: str, folder: str | None) -> Predictor | None:
-    """The newest `cryptosignals train` artifact of the coin in the folder (its file names end
-    in the training window's last day), if there is one the stream can serve."""
-    artifacts = sorted(_data_file(folder).glob(f"{coin}_up_*.json")) if folder else []
-    if not artifacts:
+    """The coin's newest P(up) artifact (names end in the training window's last day) in
+    P_UP_MODELS: a folder inside the package's data/ (or absolute), or `s3://bucket/prefix`,
+    where the training function writes; read once per container (through _config's cache).
+    An artifact the stream cannot serve, or a permanent S3 error (no access, no bucket), is
+    logged and the coin runs without P(up); a transient S3 error fails the batch (Kinesis
+    redelivers it, nothing is cached)."""
+    from cryptosignals.aws.errors import classify
+    from cryptosignals.predict import newest_predictor
+
+    if not folder:
         return None
     try:
-        predictor = load_predictor(artifacts[-1])
+        if folder.startswith("s3://"):
+            found = newest_predictor(coin, folder)
+        else:
+            artifacts = sorted(_data_file(folder).glob(f"{coin}_up_*.json"))
+            found = (load_predictor(artifacts[-1]), str(artifacts[-1])) if artifacts else None
     except BadInputError as exc:
         logger.error("P(up) model not used", extra={"crypto_id": coin, "reason": str(exc)})
         return None
-    logger.info("P(up) model", extra={"crypto_id": coin, "model_version": predictor.version})
+    except (ClientError, BotoCoreError) as exc:
+        error = classify(exc, f"P(up) model of {coin} from {folder}")
+        if isinstance(error, RetryableError):
+            raise error from exc
+        logger.error("P(up) model not used", extra={"crypto_id": coin, "reason": str(error)})
+        return None
+    if found is None:
+        return None
+    predictor, where = found
+    logger.info(
+        "P(up) model",
+        extra={"crypto_id": coin, "model_version": predictor.version, "artifact": where},
+    )
     return predictor
 
 
