@@ -26,9 +26,10 @@ CHECKOV_SKIPS = {
     "would need a key policy for the ingest role and adds no protection for one API key.",
     "CKV_AWS_27": "Queues use SQS-managed SSE (SqsManagedSseEnabled), which this check does not "
     "recognise; EventBridge cannot deliver to a queue encrypted with the aws/sqs KMS key.",
-    "CKV_AWS_116": "Neither function is invoked asynchronously with events worth replaying: "
-    "process failures go to the Kinesis OnFailure queue, and a failed scheduled ingest run is "
-    "superseded by the next one (it is alarmed on through Errors and IngestFailures).",
+    "CKV_AWS_116": "No function is invoked asynchronously with events worth replaying: "
+    "process failures go to the Kinesis OnFailure queue, a failed scheduled ingest run is "
+    "superseded by the next one (it is alarmed on through Errors and IngestFailures), and the "
+    "training function is invoked synchronously by its state machine (failed runs alarmed on).",
     "CKV_AWS_117": "No VPC: the functions reach only CoinGecko and AWS public endpoints; a VPC "
     "would need a NAT gateway (~$32/month) and would protect nothing here.",
     "CKV_AWS_173": "Environment variables hold only resource names, never secrets (the API key is "
@@ -38,6 +39,9 @@ CHECKOV_SKIPS = {
     "customer key ($1/month + a key policy) would protect only alarms and public-market signals.",
     "CKV_AWS_115": "No reserved concurrency: accounts at the default limit of 10 cannot reserve "
     "any; runs are 5 minutes apart and the Kinesis mapping runs one batch per shard at a time.",
+    "CKV_AWS_18": "The models bucket has no server access logs: they need a second bucket, to "
+    "log reads and writes that only the stack's training and process roles may make; the "
+    "bucket is versioned, so every change to a served model stays recoverable.",
     "CKV_AWS_158": "Log groups use CloudWatch Logs' default encryption at rest; logs carry no "
     "secrets, and a CMK would add cost and a key policy for the logs service.",
 }
