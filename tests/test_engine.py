@@ -60,7 +60,9 @@ def test_planted_chart_patterns_fire_their_rules_with_levels_and_alignment() -> 
     assert EngineConfig(higher_timeframe="15m", structure=None).higher_timeframe == "15m"
     late = [s for s in signals if s.timestamp > PATTERN_TICKS.timestamp[0] + 6 * 86400]
     assert all(-1 <= s.details["alignment"] <= 1 for s in late)
-    assert any("dist_support_atr" in s.details for s in late)
+    for suffix in ("", "_15m", "_4h"):  # the zones of 1h, 15m and 4h pivots (question 14)
+        assert any(f"dist_support_atr{suffix}" in s.details for s in late), suffix
+        assert any(f"dist_resistance_atr{suffix}" in s.details for s in late), suffix
     assert {s.details.get("counter_trend") for s in late if s.signal_type != SignalType.ALERT} == {
         0.0,
         1.0,
@@ -243,6 +245,10 @@ def test_the_coins_risk_and_regime_ride_with_the_batch_and_every_signal() -> Non
     regime = latest["regime"]
     assert regime["name"] == engine.config.regimes.names[regime["rank"]]
     assert sum(regime["probabilities"].values()) == pytest.approx(1.0)
+    fan, close = latest["fan"], float(result.bars["close"][-1])  # the last bar's price fan
+    assert fan["30m"]["q50"] == pytest.approx(close, rel=1e-6)  # a random-walk centre
+    assert fan["5m"]["q10"] > fan["30m"]["q10"] and fan["5m"]["q90"] < fan["30m"]["q90"]
+    assert fan["30m"]["q10"] < close < fan["30m"]["q90"]
     late = [s for s in result.signals if s.timestamp > TICKS.timestamp[0] + 86_400]
     assert late and all("sigma_1h" in s.details and "regime_rank" in s.details for s in late)
     moves = [s for s in result.signals if s.rule == "price_change_1h"]

@@ -30,7 +30,7 @@ details (`sigma_1h`; a tick rule's move also in sigmas of the forecast made befo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ import numpy as np
 from cryptosignals import regimes, risk
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.features import FeatureBuilder
+from cryptosignals.forecast import FAN_COLUMNS, ConformalFan, fan_sigma
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.predict import Predictor
@@ -71,6 +72,11 @@ class EngineConfig:
     trend_timeframes: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h")
     # pivots, zones, breakouts and patterns on the higher timeframe's bars (None: off)
     structure: StructureParams | None = field(default_factory=StructureParams)
+    # support and resistance zones also of these timeframes' pivots (question 14: near a
+    # higher-timeframe resistance?); their breakouts and patterns are not signals (unmeasured)
+    level_timeframes: tuple[str, ...] = ("15m", "4h")
+    # the pivots each keeps: half a day of 15m bars, three days or so of 4h bars (~0.3 KB state)
+    level_pivots: tuple[int, ...] = (8, 12)
     adx_period: int = 14
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     volatility: VolatilityModel | None = None  # the coin's fitted forecast (for_coin)
@@ -88,7 +94,8 @@ class EngineConfig:
         return cls(volatility=risk.model_for(coin, models), regimes=regimes.model_for(coin, models))
 
     def __post_init__(self) -> None:
-        for tf in (self.timeframe, self.higher_timeframe, *self.trend_timeframes):
+        for tf in (self.timeframe, self.higher_timeframe, *self.trend_timeframes,
+                   *self.level_timeframes):  # fmt: skip
             if tf not in TIMEFRAMES:
                 raise ValueError(f"unknown timeframe {tf!r}; known: {', '.join(TIMEFRAMES)}")
         if self.structure is not None and self.higher_timeframe != "1h":
@@ -120,10 +127,24 @@ class EngineConfig:
             "trend_slow": ("ema", "close", {"period": self.trend_slow}, 0),
         }
 
+    def level_params(self) -> dict[str, StructureParams]:
+        """The zones' tracker of each level timeframe (none without structure)."""
+        if self.structure is None:
+            return {}
+        return {
+            tf: replace(self.structure, max_pivots=pivots)
+            for tf, pivots in zip(self.level_timeframes, self.level_pivots, strict=True)
+        }
+
     @property
     def frames(self) -> tuple[str, ...]:
         """Every timeframe the engine builds bars of, the base one first."""
-        return tuple(dict.fromkeys((self.timeframe, self.higher_timeframe, *self.trend_timeframes)))
+        return tuple(
+            dict.fromkeys(
+                (self.timeframe, self.higher_timeframe, *self.trend_timeframes,
+                 *self.level_timeframes)
+            )
+        )  # fmt: skip
 
 
 class StateVersionError(ValueError):
@@ -369,7 +390,8 @@ class Engine:
             repr(rule): FeatureSet({}, ticks.get(repr(rule))) for rule in cfg.tick_rules
         }
         context = _none_to_nan(state.get("context", {}))
-        self.context = {k: context.get(k, np.nan) for k in _CONTEXT + self._trend_names}
+        names = _CONTEXT + self._trend_names + self._level_names
+        self.context = {k: context.get(k, np.nan) for k in names}
         self.track = TrackRecords(cfg.evidence, self.tested_claims, state.get("evidence"))
         self.risk = (
             None if cfg.volatility is None else RiskForecaster(cfg.volatility, state.get("risk"))
@@ -377,11 +399,18 @@ class Engine:
         self.regime = (
             None if cfg.regimes is None else RegimeFilter(cfg.regimes, state.get("regime"))
         )
+        # the price fan (question 21): conformal quantiles around the forecast's sigma
+        self.fan = None if cfg.volatility is None else ConformalFan(state.get("fan"))
         self.structure = (
             None
             if cfg.structure is None
             else StructureTracker.from_json(state.get("structure") or {}, cfg.structure)
         )
+        levels = state.get("levels") or {}
+        self.levels = {
+            tf: StructureTracker.from_json(levels.get(tf) or {}, params)
+            for tf, params in cfg.level_params().items()
+        }
         self.model_features = (
             None
             if cfg.predictor is None
@@ -395,6 +424,12 @@ class Engine:
     @property
     def _trend_names(self) -> tuple[str, ...]:
         return tuple(f"trend_{tf}" for tf in self.config.trend_timeframes)
+
+    @property
+    def _level_names(self) -> tuple[str, ...]:
+        cfg = self.config
+        timeframes = () if cfg.structure is None else cfg.level_timeframes
+        return tuple(f"{name}_{tf}" for tf in timeframes for name in _LEVELS)
 
     @property
     def tested_claims(self) -> int:
@@ -423,7 +458,9 @@ class Engine:
             "evidence": self.track.to_json(),
             "risk": None if self.risk is None else self.risk.to_json(),
             "regime": None if self.regime is None else self.regime.to_json(),
+            "fan": None if self.fan is None else self.fan.to_json(),
             "structure": None if self.structure is None else self.structure.to_json(),
+            "levels": {tf: tracker.to_json() for tf, tracker in self.levels.items()},
             "model_features": None
             if self.model_features is None
             else self.model_features.to_json(),
@@ -500,7 +537,10 @@ class Engine:
             **_alignment(trends, cfg.timeframe),
         }
         base.current.update(self._structure(base, higher, base_context["volume_ratio"]))
-        base_context.update({k: base[k] for k in _LEVELS})
+        for tf, tracker in self.levels.items():
+            nearest = self._walk(tracker, frames[tf], base, np.full(frames[tf].size, np.nan))
+            base.current.update({f"{name}_{tf}": nearest[name] for name in _LEVELS})
+        base_context.update({k: base[k] for k in _LEVELS + self._level_names})
         base_context["p_up"] = self._p_up({**base.current, **base_context})
         for rule in cfg.rules:
             result.signals += self._signals(rule, cfg.timeframe, base, base_context)
@@ -540,6 +580,11 @@ class Engine:
             latest["move_sigma_1h"] = _none(float(np.log1p(hour.chg_pct / 100.0)) / before)
         if self.regime is not None:
             latest["regime"] = self.regime.latest()
+        if latest and base.size:  # question 21: the price fan after the last closed bar
+            latest["fan"] = {
+                h: {q: _none(float(base[f"fan_{q}_{h}"][-1])) for q in ("q10", "q50", "q90")}
+                for h in ("5m", "15m", "30m")
+            }
         result.risk = latest or None
         return result
 
@@ -559,24 +604,35 @@ class Engine:
         this batch, as columns of the base bars: an hour's events and levels on the base bar
         that holds its last tick (both close on the same tick), and each base close's distance
         to the zones known when it closed (those of the hours closed by then)."""
+        if self.structure is None:
+            return {c: np.zeros(base.size) for c in EVENTS} | {
+                c: np.full(base.size, np.nan) for c in VALUES
+            }
+        ratio = _as_of(higher["end"], base["end"], volume_ratio, self.context["volume_ratio"])
+        return self._walk(self.structure, higher, base, ratio)
+
+    @staticmethod
+    def _walk(
+        tracker: StructureTracker, frame: Frame, base: Frame, volume_ratio: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Feed the tracker the timeframe's new bars: each bar's events and levels land on the
+        base bar holding its last tick, and each base close is measured against the zones of
+        the bars closed by then."""
         out = {c: np.zeros(base.size) for c in EVENTS} | {
             c: np.full(base.size, np.nan) for c in VALUES
         }
-        if self.structure is None or base.size == 0:
-            return out
-        ends = higher["end"]
-        last = np.searchsorted(base["end"], ends, side="right") - 1  # the base bar of each hour
-        ratio = _as_of(ends, base["end"], volume_ratio, self.context["volume_ratio"])
-        known = np.searchsorted(last, np.arange(base.size), side="right")  # hours closed by then
+        ends = frame["end"]
+        last = np.searchsorted(base["end"], ends, side="right") - 1  # the base bar of each bar
+        known = np.searchsorted(last, np.arange(base.size), side="right")  # bars closed by then
         for j in range(len(ends) + 1):
             rows = np.flatnonzero(known == j)
             if len(rows):
-                for name, values in self.structure.distances(base["close"][rows]).items():
+                for name, values in tracker.distances(base["close"][rows]).items():
                     out[name][rows] = values
             if j == len(ends):
                 break
-            hour = {k: higher[k][j : j + 1] for k in ("end", "high", "low", "close")}
-            row = self.structure.update({**hour, "volume_ratio": ratio[j : j + 1]})
+            bar = {k: frame[k][j : j + 1] for k in ("end", "high", "low", "close")}
+            row = tracker.update({**bar, "volume_ratio": volume_ratio[j : j + 1]})
             if last[j] >= 0:
                 for name in (*EVENTS, "structure_atr", "breakout_level", "neckline",
                              "pattern_height"):  # fmt: skip
@@ -598,10 +654,14 @@ class Engine:
         else:
             label = self.regime.update(base["end"], base["close"]).label
             base.current["regime_rank"] = np.where(label >= 0, label, np.nan)
-        if self.risk is None:
+        if self.risk is None or self.fan is None or self.config.volatility is None:
             base.current["sigma_1h"] = np.full(base.size, np.nan)
+            base.current.update({c: np.full(base.size, np.nan) for c in FAN_COLUMNS})
         else:
-            base.current["sigma_1h"] = self.risk.update(base["end"], base["close"]).sigma["1h"]
+            forecast = self.risk.update(base["end"], base["close"])
+            base.current["sigma_1h"] = forecast.sigma["1h"]
+            sigma = fan_sigma(self.config.volatility, forecast)
+            base.current.update(self.fan.update(base["end"], base["close"], sigma).columns())
         base.current["sigma_1h_hour_ago"] = self._sigma_as_of(base["end"] - 3600)
 
     def _sigma_as_of(self, times: np.ndarray, horizon: str | None = "1h") -> np.ndarray:
@@ -638,8 +698,7 @@ class Engine:
                 regime_rank=float(context["regime_rank"][i]),
                 alignment=float(context["alignment"][i]),
                 p_up=float(context["p_up"][i]),
-                dist_support_atr=float(context["dist_support_atr"][i]),
-                dist_resistance_atr=float(context["dist_resistance_atr"][i]),
+                **{k: float(context[k][i]) for k in _LEVELS + self._level_names},
             )
             if firing.signal_type[i] != SignalType.ALERT and context["higher_alignment"][i] != 0:
                 # against the higher timeframes' trends (NaN while they warm up: not marked)
