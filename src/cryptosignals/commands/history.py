@@ -31,10 +31,16 @@ def upload_history(
     """Upload candle files to the models bucket's history/, where the scheduled training
     function reads them (every file is checked before any is sent). AWS credentials and region
     as for the AWS CLI; AWS_ENDPOINT_URL points it at the local stack."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from cryptosignals.aws import clients
+    from cryptosignals.errors import BadInputError
     from cryptosignals.models.training import ModelsBucket
 
-    keys = ModelsBucket(clients("s3"), bucket).upload_history([*input, *(files or [])])
+    try:
+        keys = ModelsBucket(clients("s3"), bucket).upload_history([*input, *(files or [])])
+    except (BotoCoreError, ClientError) as exc:  # no such bucket, no credentials: one line
+        raise BadInputError(f"s3://{bucket}: {exc}") from None
     for key in keys:
         err.print(f"s3://{bucket}/{key}")
 

@@ -100,9 +100,7 @@ def earned(verdict: str, model: str, test_days: int) -> bool:
     of cryptosignals.models.evaluation) over at least MIN_TEST_DAYS days, and the stream can
     evaluate it."""
     return (
-        verdict == "beats the base rate"
-        and test_days >= MIN_TEST_DAYS
-        and model in SERVABLE_MODELS
+        verdict == "beats the base rate" and test_days >= MIN_TEST_DAYS and model in SERVABLE_MODELS
     )
 
 
