@@ -27,6 +27,9 @@ the item keeps every bar time of the last batch and `MARKET_RECENT` before; the 
 its bars again as late: each bar counts once), so a beta does not depend on how the writes of a
 batch went. A redelivered batch makes no new bars: the market item is not rewritten. With fewer
 than two tracked coins there is no market (no item, no map); without bitcoin, no beta.
+The market-wide alerts (breadth or co-movement jumps) are signals of the pseudo-coin "market"
+with their own track record (`MarketSignals`, kept in the market item), stored and alerted like
+a coin's, before the market item is written.
 Every signal of another coin carries bitcoin's part in its move (question 17, `with_beta`): the
 beta, explained share and btc_driven of the coin's 5-minute bar that holds the signal's time, when
 that bar is settled by the batch that makes the signal (every coin's ticks of a run arrive
@@ -58,7 +61,7 @@ from cryptosignals.aws.store import MARKET_STATE_ID, StoredState
 from cryptosignals.engine import Engine, EngineConfig, EngineResult, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
-from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketTracker
+from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketSignals, MarketTracker
 from cryptosignals.model import Signal, Tick, TickSeries
 from cryptosignals.predict import Predictor, load_predictor
 from cryptosignals.windows import Window
@@ -244,6 +247,7 @@ class _Market:
     changed: bool
     betas: dict[str, dict[str, Any]] = field(default_factory=dict)
     context: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signals: list[Signal] = field(default_factory=list)  # the market alerts of this batch
     beta_rows: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # this batch's
 
 
@@ -259,6 +263,14 @@ def _market_tracker(coins: tuple[str, ...], state: dict[str, Any] | None) -> Mar
     except ValueError as exc:
         logger.warning("market state reset", extra={"reason": str(exc)})
         return MarketTracker(coins)
+
+
+def _market_signals(coins: tuple[str, ...], state: dict[str, Any] | None) -> MarketSignals:
+    try:
+        return MarketSignals(coins, state=(state or {}).get("signals"))
+    except ValueError as exc:
+        logger.warning("market signals state reset", extra={"reason": str(exc)})
+        return MarketSignals(coins)
 
 
 def _beta_tracker(coin: str, state: dict[str, Any] | None) -> BetaTracker:
@@ -279,6 +291,8 @@ def _market(coins: tuple[str, ...], stored: StoredState, fed: dict[str, _Fed]) -
         if coin in coins and len(one.result.bars.get("end", ()))
     }
     settled = tracker.update(bars)
+    alerts = _market_signals(coins, stored.state)
+    new_signals = alerts.update(settled)
     kept = (stored.state or {}).get("recent", {})
     recent = [list(r) for r in kept.get("rows", [])] if kept.get("coins") == list(coins) else []
     for end, closes in zip(settled["end"].tolist(), settled["closes"].tolist(), strict=True):
@@ -287,8 +301,12 @@ def _market(coins: tuple[str, ...], stored: StoredState, fed: dict[str, _Fed]) -
     # needs them all when its records come back) and the MARKET_RECENT before them
     new = len(settled["end"])
     kept_rows = recent[-(MARKET_RECENT + new) :] if new else recent
-    state = {"tracker": tracker.to_json(), "recent": {"coins": list(coins), "rows": kept_rows}}
-    market = _Market(state, stored.version, state != stored.state)
+    state = {
+        "tracker": tracker.to_json(),
+        "recent": {"coins": list(coins), "rows": kept_rows},
+        "signals": alerts.to_json(),
+    }
+    market = _Market(state, stored.version, state != stored.state, signals=new_signals)
     latest = tracker.latest() or {}
     b = coins.index(BTC) if BTC in coins else None
     for coin, one in fed.items():
@@ -416,6 +434,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             ),
         )
         if market is not None and market.changed:  # before the coins: see the docstring
+            # the market alerts first: a failed item write retries the batch, which makes
+            # them again (stored once: same ids)
+            stored, alerted = _publish(store, publisher, market.signals)
+            totals["SignalsEmitted"] += stored
+            totals["SignalsActionable"] += alerted
             store.put_state(MARKET_STATE_ID, market.state, market.version)
     except RetryableError:
         logger.exception("ticks, aggregates or market not stored: the whole batch is retried")
