@@ -297,3 +297,25 @@ def test_forecast_benchmark_streams_the_engines_sigma_on_the_bundled_samples(
         assert abs(streamed["30m"]["calibrated"]["coverage"] - 0.8) < 0.02
         assert streamed["engine"]["max_gap_to_batch_fan"] == 0.0
         assert 0 < streamed["engine"]["state_zlib_bytes_max"] < 400
+
+
+@pytest.mark.slow
+def test_training_job_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "training_job.json"
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "training_job.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
+    assert any(line.startswith("TOTAL wall time") for line in stdout.splitlines())
+    data = json.loads(figures.read_text())
+    assert [r["coin"] for r in data["coins"]] == ["bitcoin", "ethereum"]
+    assert all(r["verdict"] != "not evaluated" and r["bars"] == 6048 for r in data["coins"])
+    assert data["seconds_per_coin"] > 0 and data["jit"] is False

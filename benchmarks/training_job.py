@@ -1,0 +1,92 @@
+"""Benchmark: what one run of the training function costs, coin by coin.
+
+Run from the repository root (nice it: a coin of 120 days takes about a minute):
+
+    nice .venv/bin/python benchmarks/training_job.py                     # every coin found
+    nice .venv/bin/python benchmarks/training_job.py --coins ethereum,solana
+    .venv/bin/python benchmarks/training_job.py --quick --json /tmp/training_job.json
+
+Runs `cryptosignals.models.training.train_coin` (what the training function does for each coin:
+the walk-forward judgement of the logistic P(up_1h) model, the gate, the report, the artifact if
+earned) on every `<coin>_5m.csv[.gz]` in --data (default ../shared/data/market: 11 coins x 120
+days; else the bundled three-week samples), with bitcoin's candles for the other coins. The
+kernels run as plain Python, as in the training image, which has no numba (NUMBA_DISABLE_JIT;
+--jit to compile them). Prints each coin's wall time, verdict and whether a model would be
+served, the process's peak memory, and the Lambda cost of a run at the template's 2048 MB with
+groups of 4 coins (x86 price, $0.0000166667 per GB-second; an estimate from this machine's
+timing, not an AWS bill).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+if "--jit" not in sys.argv:  # before cryptosignals is imported: the image has no numba
+    os.environ["NUMBA_DISABLE_JIT"] = "1"
+
+from _data import add_data_options, coin_files
+from cryptosignals.candles import read_candles
+from cryptosignals.models.training import TrainingSettings, train_coin
+
+MEMORY_GB = 2.0  # the template's TrainFunction MemorySize
+GROUP = 4  # TrainCoinsPerGroup's default
+PRICE_GB_S = 0.0000166667
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_options(parser)
+    parser.add_argument("--quick", action="store_true", help="two coins, 300 bootstrap resamples")
+    parser.add_argument("--jit", action="store_true", help="compile the kernels with numba")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    files, source = coin_files(args)
+    if args.quick:
+        files = dict(list(files.items())[:2])
+    print(source)
+    settings = TrainingSettings(resamples=300 if args.quick else 1000)
+    bitcoin = read_candles(files["bitcoin"]) if "bitcoin" in files else None
+    rows, started = [], time.perf_counter()
+    for coin, path in files.items():
+        t0 = time.perf_counter()
+        candles = read_candles(path)
+        outcome = train_coin(coin, candles, settings, None if coin == "bitcoin" else bitcoin)
+        seconds = time.perf_counter() - t0
+        report = outcome.report
+        rows.append({"coin": coin, "seconds": seconds, "bars": len(candles),
+                     "verdict": report["verdict"], "served": outcome.earned,
+                     "auc": report.get("auc"),
+                     "test_days": report.get("test_days_count")})  # fmt: skip
+        print(f"{coin:<14} {len(candles):>7,} bars {seconds:7.1f} s  {report['verdict']:<30} "
+              f"{'served' if outcome.earned else 'not served'}")  # fmt: skip
+    total = time.perf_counter() - started
+    per_coin = total / max(1, len(rows))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cost_per_coin = per_coin * MEMORY_GB * PRICE_GB_S
+    print(
+        f"TOTAL wall time {total:.1f} s for {len(rows)} coin(s), {per_coin:.1f} s a coin; "
+        f"peak memory {peak_mb:.0f} MB; kernels {'compiled' if args.jit else 'plain Python'}"
+    )
+    print(f"Lambda at {MEMORY_GB * 1024:.0f} MB: ${cost_per_coin:.4f} a coin, a group of {GROUP} "
+          f"{GROUP * per_coin:.0f} s of the 900 s timeout; 100 coins ${100 * cost_per_coin:.2f} "
+          "a run")  # fmt: skip
+    if args.json:
+        figures = {"source": source, "coins": rows, "seconds": total, "seconds_per_coin": per_coin,
+                   "peak_memory_mb": peak_mb, "cost_per_coin_usd": cost_per_coin,
+                   "jit": bool(args.jit)}  # fmt: skip
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
