@@ -3,7 +3,8 @@ is a coin's hourly move mostly bitcoin's, how much of the market's variance is o
 often does the market alert fire, and is the next hour after it any different from a random one?
 What do the trackers cost the stream?
 
-Run from the repository root (about 1-2 minutes on 2 cores with 11 coins x 120 days):
+Run from the repository root (11 coins x 120 days: 7 minutes on a loaded 2-core machine, 55 s
+before item 7 and its generated null markets were added):
 
     .venv/bin/python benchmarks/market.py
     .venv/bin/python benchmarks/market.py --quick --json /tmp/market.json   # smoke test, ~30 s
