@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from typing import Any
@@ -11,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cryptosignals import risk
 from cryptosignals.candles import candles_to_ticks
 from cryptosignals.engine import Engine, EngineConfig, StateVersionError, analyze_ticks
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.patterns_market import pattern_market
 from cryptosignals.rules import RULES, STRUCTURE_RULES, PriceChange
-from cryptosignals.synthetic import generate_market
+from cryptosignals.synthetic import candles_from_returns, generate_market
 
 MARKET = generate_market(days=4, seed=11)
 TICKS = candles_to_ticks("bitcoin", MARKET.candles["bitcoin"])
@@ -351,3 +353,35 @@ def test_five_minute_ticks_have_no_one_minute_trend() -> None:
     bars = Engine("bitcoin").feed(TICKS).bars
     assert np.isnan(bars["trend_1m"]).all()
     assert np.isfinite(bars["trend_5m"][100:]).all()
+
+
+def _stale_sigma_market(seed: int, factor: float, sd: float = 0.002) -> TickSeries:
+    """20 days of i.i.d. Student-t(4) returns of sd `sd`, times `factor` from day 12 on."""
+    rng = np.random.default_rng(seed)
+    n = 20 * 288
+    sigma = np.full(n, sd)
+    sigma[12 * 288 :] *= factor
+    returns = rng.standard_t(4, n) / np.sqrt(2.0) * sigma
+    return candles_to_ticks("bitcoin", candles_from_returns(returns, sigma, rng, 1_740_000_000))
+
+
+@pytest.mark.slow
+def test_the_drift_monitor_alarms_when_the_volatility_model_goes_stale_and_not_otherwise() -> None:
+    """Question 27: each 5-minute move over the 5m sigma forecast made before it, watched by
+    Page-Hinkley (cryptosignals.drift). A model with a fixed sigma of 0.2 %: no alarm in 20
+    stationary days; the volatility doubling on day 12 is caught within 8 hours."""
+    fixed = dataclasses.replace(
+        risk.model_for("bitcoin"), omega=0.002**2, alpha=0.0, beta=0.0, seasonal=(1.0,) * 168
+    )
+    config = dataclasses.replace(EngineConfig.for_coin("bitcoin"), volatility=fixed)
+    for seed in (0, 1):
+        for factor in (1.0, 2.0):
+            ticks = _stale_sigma_market(seed, factor)
+            result = Engine("bitcoin", config).feed(ticks)
+            alarms = result.bars["end"][result.bars["drift_alarm"] == 1]
+            change = ticks.timestamp[0] + 12 * 86_400
+            if factor == 1.0:
+                assert len(alarms) == 0, alarms
+            else:
+                assert (alarms < change).sum() == 0 and 0 < alarms[0] - change <= 8 * 3600
+                assert result.risk is not None and result.risk["drift"]["last_alarm"] >= alarms[-1]

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from cryptosignals import regimes, risk
+from cryptosignals.drift import MOVE_DELTA, MOVE_THRESHOLD, PageHinkley, standardised_moves
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.features import FeatureBuilder
 from cryptosignals.forecast import FAN_COLUMNS, ConformalFan, fan_sigma
@@ -323,6 +324,8 @@ def _as_of(times: np.ndarray, keys: np.ndarray, values: np.ndarray, before: floa
     return padded[index + 1]
 
 
+#: The drift monitor's running sums (its thresholds are the defaults, not stored).
+_DRIFT_SUMS = ("n", "mean", "sum_up", "min_up", "sum_down", "max_down")
 #: What a tick rule's signal takes from the last base bar (kept in the state between batches).
 _LEVELS = ("dist_support_atr", "dist_resistance_atr")
 _CONTEXT = ("trend", "adx", "volume_ratio", "regime_rank", "alignment", "higher_alignment",
@@ -401,6 +404,15 @@ class Engine:
         )
         # the price fan (question 21): conformal quantiles around the forecast's sigma
         self.fan = None if cfg.volatility is None else ConformalFan(state.get("fan"))
+        # question 27: is the deployed volatility model still right? (Page-Hinkley on each
+        # bar's move over the sigma forecast before it; cryptosignals.drift, docs/drift.md)
+        drift = state.get("drift") or {}
+        self.drift: PageHinkley | None = None
+        if cfg.volatility is not None:  # the thresholds are the defaults; only sums are stored
+            self.drift = PageHinkley(MOVE_THRESHOLD, MOVE_DELTA, "both")
+            if drift.get("sums"):
+                self.drift = PageHinkley.from_json({**self.drift.to_json(), **drift["sums"]})
+        self.last_drift: int | None = drift.get("last_alarm")
         self.structure = (
             None
             if cfg.structure is None
@@ -459,6 +471,12 @@ class Engine:
             "risk": None if self.risk is None else self.risk.to_json(),
             "regime": None if self.regime is None else self.regime.to_json(),
             "fan": None if self.fan is None else self.fan.to_json(),
+            "drift": None
+            if self.drift is None
+            else {
+                "sums": {k: v for k, v in self.drift.to_json().items() if k in _DRIFT_SUMS},
+                "last_alarm": self.last_drift,
+            },
             "structure": None if self.structure is None else self.structure.to_json(),
             "levels": {tf: tracker.to_json() for tf, tracker in self.levels.items()},
             "model_features": None
@@ -580,6 +598,9 @@ class Engine:
             latest["move_sigma_1h"] = _none(float(np.log1p(hour.chg_pct / 100.0)) / before)
         if self.regime is not None:
             latest["regime"] = self.regime.latest()
+        if latest and self.drift is not None:  # this batch's alarms and the last one's time
+            alarms = int(base["drift_alarm"].sum()) if base.size else 0
+            latest["drift"] = {"alarms": alarms, "last_alarm": self.last_drift}
         if latest and base.size:  # question 21: the price fan after the last closed bar
             latest["fan"] = {
                 h: {q: _none(float(base[f"fan_{q}_{h}"][-1])) for q in ("q10", "q50", "q90")}
@@ -663,6 +684,22 @@ class Engine:
             sigma = fan_sigma(self.config.volatility, forecast)
             base.current.update(self.fan.update(base["end"], base["close"], sigma).columns())
         base.current["sigma_1h_hour_ago"] = self._sigma_as_of(base["end"] - 3600)
+        base.current["drift_alarm"] = self._drift(base)
+
+    def _drift(self, base: Frame) -> np.ndarray:
+        """1 at a base bar where the drift monitor alarmed: the bar's move over the 5m sigma
+        forecast made at the bar before (NaN after a gap) has drifted from its mean."""
+        if self.drift is None:
+            return np.zeros(base.size)
+        seconds = TIMEFRAMES[self.config.timeframe]
+        step = base["end"] - base.prev("end") == seconds
+        with np.errstate(divide="ignore", invalid="ignore"):
+            move = np.where(step, np.log(base["close"] / base.prev("close")), np.nan)
+        before = self._sigma_as_of(base["end"] - seconds, "5m")
+        alarm = self.drift.update(standardised_moves(move, before))
+        if alarm.any():
+            self.last_drift = int(base["end"][alarm][-1])
+        return alarm.astype(float)
 
     def _sigma_as_of(self, times: np.ndarray, horizon: str | None = "1h") -> np.ndarray:
         if self.risk is None or horizon is None:

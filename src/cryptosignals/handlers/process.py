@@ -460,6 +460,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.exception("transient failure: the coin's records will be redelivered")
             failed |= seqs_of[coin]
             continue
+        drift = (one.result.risk or {}).get("drift") or {}
+        if drift.get("alarms"):  # question 27: the coin's volatility model has gone stale
+            logger.warning("volatility forecast drifted", extra={"crypto_id": coin, **drift})
+            totals["VolatilityDriftAlarms"] += drift["alarms"]
         totals["TicksProcessed"] += one.result.accepted
         totals["DuplicateTicks"] += one.result.duplicates
         totals["OutOfOrderTicks"] += len(one.result.rejected)
