@@ -13,7 +13,10 @@ every few seconds stays cheap with 24 hours x 50 coins of 1-minute ticks:
   otherwise its raw ticks are queried from shortly before the newest one held, and its signals
   from the `crypto_id-timestamp-index` GSI the same way;
 - older history (a first load, or a longer span chosen) is read in chunks within a time budget
-  per refresh, so a first page appears quickly even on a slow backend.
+  per refresh, so a first page appears quickly even on a slow backend;
+- the market-wide alerts, signals of the pseudo-coin "market" (`cryptosignals.market.MARKET_ID`,
+  which has no ticks or aggregates of its own), are queried from the same index: the held span
+  once, then from an hour before the previous refresh's newest tick whenever some coin changed.
 
 Coins are read in parallel threads (boto3 clients are thread-safe). Anything that goes wrong
 becomes a `DataUnavailableError` whose message says what to do, never a traceback on the page.
@@ -33,6 +36,7 @@ from cryptosignals.aws.config import AwsSettings
 from cryptosignals.aws.dynamo import all_items
 from cryptosignals.dashboard.market import Market, Span
 from cryptosignals.errors import CryptoSignalsError
+from cryptosignals.market import MARKET_ID
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.windows import Aggregate, Window
 
@@ -209,6 +213,10 @@ class DashboardReader:
         self.market = Market()
         self.loading = False
         self._changed: set[str] = set()
+        # the market's alerts held, and the time after which they are all held
+        self._alerts: dict[str, Signal] = {}
+        self._alerts_from: int | None = None
+        self._alerts_anchor = 0
 
     @property
     def client(self) -> Any:
@@ -366,14 +374,31 @@ class DashboardReader:
         with self._refresh_lock:
             started = time.monotonic()
             try:
-                cache, aggregates, stored = self._read(started)
+                cache, aggregates, stored, alerts = self._read(started)
             except CryptoSignalsError:
                 raise
             except Exception as exc:
                 raise DataUnavailableError(explain(exc, self.settings)) from exc
-            return self._publish(cache, aggregates, stored)
+            return self._publish(cache, aggregates, stored, alerts)
 
-    def _read(self, started: float) -> tuple[dict[str, _CoinCache], list[Aggregate], _Stored]:
+    def _market_alerts(self, start: int, anchor: int, changed: bool) -> dict[str, Signal]:
+        """The market's alerts with time > start: the whole span the first time (and the older
+        part when a longer one is wanted), then, when some coin changed, from an hour before the
+        previous refresh's newest tick (the process function stores a batch's market alerts
+        with its coins' ticks and aggregates; an alert's bar settles minutes after its time)."""
+        alerts = {k: s for k, s in self._alerts.items() if s.timestamp > start}
+        if self._alerts_from is None or start < self._alerts_from:
+            alerts.update(self._signals(MARKET_ID, start, self._alerts_from))
+        elif changed:
+            alerts.update(self._signals(MARKET_ID, max(start, self._alerts_anchor - 3600), None))
+        self._alerts_from = start  # every alert after it is held now
+        self._alerts_anchor = anchor
+        self._alerts = alerts
+        return alerts
+
+    def _read(
+        self, started: float
+    ) -> tuple[dict[str, _CoinCache], list[Aggregate], _Stored, dict[str, Signal]]:
         aggregates, stored = self._aggregates()
         newest: dict[str, int] = {}
         for a in aggregates:
@@ -421,7 +446,7 @@ class DashboardReader:
                     cache[coin] = updated
                 first_read = True
         self.loading = any(v.covered_from > start for v in cache.values())
-        return cache, aggregates, stored
+        return cache, aggregates, stored, self._market_alerts(start, anchor, bool(changed))
 
     @staticmethod
     def _one_new_tick(
@@ -466,6 +491,7 @@ class DashboardReader:
         cache: dict[str, _CoinCache],
         aggregates: list[Aggregate],
         stored: _Stored,
+        alerts: dict[str, Signal],
     ) -> Market:
         nan = np.full(0, np.nan)
         series = {}
@@ -473,7 +499,7 @@ class DashboardReader:
             nan = np.full(len(c.timestamp), np.nan)
             series[coin] = TickSeries(coin, c.timestamp, c.price, c.volume, nan, nan)
         signals = sorted(
-            (s for c in cache.values() for s in c.signals.values()),
+            [*(s for c in cache.values() for s in c.signals.values()), *alerts.values()],
             key=lambda s: (s.timestamp, s.crypto_id, s.rule),
         )
         with self._lock:
