@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dash
@@ -19,6 +19,7 @@ from dash import Input, Output, State, dash_table, dcc, html
 from cryptosignals.dashboard import figures, overlays
 from cryptosignals.dashboard.market import Market, Span
 from cryptosignals.dashboard.reader import DashboardReader, DataUnavailableError
+from cryptosignals.market import MARKET_ID
 from cryptosignals.model import SignalType
 
 #: SMA periods offered as overlays, in ticks.
@@ -128,16 +129,19 @@ def _controls() -> html.Div:
                         id="overlays",
                         options=[
                             {"label": "1h VaR99 band", "value": "band"},
+                            {"label": "price fan", "value": "fan"},
+                            {"label": "30m fan over time", "value": "fan_band"},
                             {"label": "regimes", "value": "regimes"},
                             {"label": "levels and patterns", "value": "structure"},
                         ],
-                        value=["band", "regimes", "structure"],
+                        value=["band", "fan", "regimes", "structure"],
                         inline=True,
                     ),
                 ],
                 title=(
                     "Drawn when one coin is chosen, by the stream's own code: the fitted "
-                    "volatility and regime models, the structure tracker on 1h bars"
+                    "volatility and regime models, the price fan (10-90 % in 5, 15, 30 "
+                    "minutes, calibrated out of sample), the structure tracker on 1h bars"
                 ),
             ),
             html.Div(
@@ -191,13 +195,22 @@ def _signal_filters() -> html.Div:
     )
 
 
-def _table(table_id: str, columns: list[tuple[str, str]], page_size: int) -> Any:
+def _table(
+    table_id: str, columns: Sequence[tuple[str, str | Sequence[str]]], page_size: int
+) -> Any:
+    """A sortable table; a column named by a list gets one header row per item, equal
+    neighbours merged (a group over its columns)."""
+    grouped = any(not isinstance(name, str) for _, name in columns)
     return dash_table.DataTable(  # type: ignore[attr-defined]
         id=table_id,
-        columns=[{"name": name, "id": key} for key, name in columns],
+        columns=[
+            {"name": name if isinstance(name, str) else list(name), "id": key}
+            for key, name in columns
+        ],
         data=[],
         page_size=page_size,
         sort_action="native",
+        merge_duplicate_headers=grouped,
         **_TABLE_STYLE,
     )
 
@@ -275,26 +288,7 @@ def layout(refresh_seconds: float) -> html.Div:
             ),
             html.H4("Latest signals"),
             _signal_filters(),
-            _table(
-                "signals-table",
-                [
-                    ("time", "time"),
-                    ("coin", "coin"),
-                    ("type", "type"),
-                    ("rule", "rule"),
-                    ("timeframe", "timeframe"),
-                    ("price", "price"),
-                    ("confidence", "confidence"),
-                    ("actionable", "actionable"),
-                    ("record", "track record"),
-                    ("alignment", "alignment"),
-                    ("counter_trend", "counter-trend"),
-                    ("dist_support_atr", "to support (ATR)"),
-                    ("dist_resistance_atr", "to resistance (ATR)"),
-                    ("details", "details"),
-                ],
-                15,
-            ),
+            _table("signals-table", figures.SIGNAL_COLUMNS, 15),
             html.H4("Rolling aggregates (latest window per coin)"),
             _table(
                 "aggregates-table",
@@ -342,6 +336,9 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
             market, error = reader.market, str(exc)
         seconds = time.perf_counter() - started
         coins = [{"label": c, "value": c} for c in market.coins]
+        # the market's alerts are signals of a coin without ticks: a choice of the filter only
+        alerts = any(s.crypto_id == MARKET_ID for s in market.signals)
+        signal_coins = coins + ([{"label": MARKET_ID, "value": MARKET_ID}] if alerts else [])
         rules = sorted({s.rule for s in market.signals})
         style = {**(style or {}), "background": "#fde8e8" if error else "#eef3f8"}
         # the charts redraw only when what they show changed (a redraw of every chart at each
@@ -356,7 +353,7 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
             status_text(market, error, seconds, reader.loading),
             style,
             coins,
-            coins,
+            signal_coins,
             [{"label": r, "value": r} for r in rules],
         )
 
@@ -384,6 +381,7 @@ def create_app(reader: DashboardReader, refresh_seconds: float = 5.0) -> dash.Da
             market, coins or default_coins(market), int(span or Span.H24), sorted(ma or []),
             actionable_only=scope != "all", band="band" in overlays,
             regimes="regimes" in overlays, structure="structure" in overlays,
+            fan="fan" in overlays, fan_band="fan_band" in overlays,
         )  # fmt: skip
 
     @app.callback(

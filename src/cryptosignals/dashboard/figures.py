@@ -6,7 +6,7 @@ browser. Times on the axes are UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -17,7 +17,9 @@ import plotly.graph_objects as go
 
 from cryptosignals.dashboard import overlays, stats
 from cryptosignals.dashboard.market import BASE_COIN, Market
+from cryptosignals.forecast import HORIZONS as FAN_HORIZONS
 from cryptosignals.indicators import sma
+from cryptosignals.market import MARKET_ID
 from cryptosignals.model import Signal, SignalType
 from cryptosignals.profile import DAYS, Profile
 from cryptosignals.structure import Zone
@@ -37,6 +39,11 @@ REGIME_COLOURS = ("#fdf3e1", "#fbd9a4", "#f39c5a", "#c8432b")
 REGIME_OPACITY = 0.35
 BAND_LINE = "#7b3294"
 BAND_FILL = "rgba(123, 50, 148, 0.10)"
+#: The price fan's colours (the cone after the last bar, the 30-minute band through time).
+FAN_LINE = "#01665e"
+FAN_FILL = "rgba(1, 102, 94, 0.15)"
+#: What the fan's 10-90 % band promises, on its hover (docs/forecast.md).
+FAN_CLAIM = "80 % of outcomes fell inside out of sample"
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
     "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
@@ -78,8 +85,11 @@ def _nullable(matrix: np.ndarray) -> list[list[float | None]]:
     return [[None if np.isnan(v) else float(v) for v in row] for row in np.asarray(matrix, float)]
 
 
-def _details(signal: Signal) -> str:
-    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(signal.details.items())) or "-"
+def _details(signal: Signal, leave_out: Iterable[str] = ()) -> str:
+    skip = set(leave_out)
+    return (
+        ", ".join(f"{k}={v:.4g}" for k, v in sorted(signal.details.items()) if k not in skip) or "-"
+    )
 
 
 def price_figure(
@@ -92,6 +102,8 @@ def price_figure(
     band: bool = False,
     regimes: bool = False,
     structure: bool = False,
+    fan: bool = False,
+    fan_band: bool = False,
 ) -> go.Figure:
     """Prices over the last `span` seconds (to the newest tick), with SMA overlays and signals.
 
@@ -106,7 +118,11 @@ def price_figure(
     and `regimes` shades the background by the filtered regime (`regime_shapes`), both from
     the fitted models over the coin's whole held series (`overlays.risk_path`); `structure`
     draws the support and resistance zones known at the last bar and the structure tracker's
-    breakouts and patterns (`structure_traces`, from `overlays.structure_path`)."""
+    breakouts and patterns (`structure_traces`, from `overlays.structure_path`); `fan` draws the
+    price fan after the last closed bar, a cone from its close to the 10-90 % band 5, 15 and 30
+    minutes later (`fan_cone`, `fan_traces`), and `fan_band` the 30-minute band through time,
+    each placed at the time it was made for, with the share of the span's closes inside it
+    (`fan_band_traces`)."""
     coins = [c for c in coins if c in market.series and len(market.series[c])]
     end = market.as_of
     title = "Price"
@@ -171,6 +187,16 @@ def price_figure(
         found = overlays.structure_path(market.series[coins[0]])
         if found is not None:
             for trace in structure_traces(found, start, end):
+                figure.add_trace(trace)
+    if not normalise and fan_band:
+        found = overlays.structure_path(market.series[coins[0]])
+        if found is not None:
+            for trace in fan_band_traces(found, start, end, max_points):
+                figure.add_trace(trace)
+    if not normalise and fan:
+        cone = fan_cone(market, coins[0])
+        if cone is not None:
+            for trace in fan_traces(cone):
                 figure.add_trace(trace)
     for signal_type, points in marker_points.items():
         if not points:
@@ -275,6 +301,131 @@ def regime_shapes(path: overlays.RiskPath, start: int, end: int) -> list[dict[st
         )  # fmt: skip
         named.add(label)
     return shapes
+
+
+@dataclass(frozen=True)
+class FanCone:
+    """The price fan issued after the bar closing at `end` (close `close`): per horizon of
+    `forecast.HORIZONS` ("5m", "15m", "30m") its q10, q50 and q90 in USD; `source` says whose
+    it is ("pipeline": stored with the 60-minute aggregate; "held ticks": the engine over them)."""
+
+    end: int
+    close: float
+    quantiles: dict[str, tuple[float, float, float]]
+    source: str
+
+
+def _cone(end: Any, fan: Any, source: str) -> FanCone | None:
+    """A cone from a fan map {horizon: {q10, q50, q90}}, if every value is a positive price."""
+    if not isinstance(end, int | float) or not isinstance(fan, Mapping):
+        return None
+    quantiles = {}
+    for h in FAN_HORIZONS:
+        low, centre, high = (_finite((fan.get(h) or {}).get(q)) for q in ("q10", "q50", "q90"))
+        if low is None or centre is None or high is None or not 0 < low <= centre <= high:
+            return None
+        quantiles[h] = (low, centre, high)
+    return FanCone(int(end), next(iter(quantiles.values()))[1], quantiles, source)
+
+
+def fan_cone(market: Market, coin: str) -> FanCone | None:
+    """The coin's price fan after its last closed 5-minute bar: the one the pipeline stored with
+    the 60-minute aggregate (`Market.risk[coin]["fan"]`: its engine has calibrated it since the
+    coin was first polled) or, where it stored none or an older one, the last bar's of the
+    engine over the held ticks (`overlays.structure_path`; None while that warms up, 6 hours,
+    or without a fitted volatility model)."""
+    stored = market.risk.get(coin) or {}
+    cone = _cone(stored.get("timestamp"), stored.get("fan"), "pipeline")
+    series = market.series.get(coin)
+    path = overlays.structure_path(series) if series is not None and len(series) else None
+    if path is not None and path.fan:
+        last = {h: {q: float(path.fan[f"fan_{q}_{h}"][-1]) for q in ("q10", "q50", "q90")}
+                for h in FAN_HORIZONS}  # fmt: skip
+        held = _cone(int(path.end[-1]), last, "held ticks")
+        if held is not None and (cone is None or held.end > cone.end):
+            cone = held
+    return cone
+
+
+def fan_traces(cone: FanCone) -> list[go.Scatter]:
+    """The cone: from the bar's close to each horizon's q10 (lower line) and q90 (upper line,
+    the band between shaded) and the centre (the last close: a random walk's), with the
+    quantiles and what they promise on hover."""
+    x = [cone.end] + [cone.end + FAN_HORIZONS[h] * overlays.BAR_SECONDS for h in cone.quantiles]
+    label = ["now"] + [f"+{h[:-1]} min" for h in cone.quantiles]
+    q10, q50, q90 = ([cone.close] + [q[i] for q in cone.quantiles.values()] for i in range(3))
+    custom = [[lb, lo, hi] for lb, lo, hi in zip(label, q10, q90, strict=True)]
+    hover = (
+        "price fan %{customdata[0]}: %{customdata[1]:.6g} to %{customdata[2]:.6g}<br>"
+        f"{FAN_CLAIM} (10-90 %)<br>made at the close of {utc(cone.end)} "
+        f"({cone.source})<extra></extra>"
+    )
+    times = _times(np.array(x))
+    return [
+        go.Scatter(
+            x=times, y=q10, name="price fan 10-90 %", legendgroup="fan", mode="lines",
+            line={"color": FAN_LINE, "width": 1}, customdata=custom, hovertemplate=hover,
+        ),
+        go.Scatter(
+            x=times, y=q90, name="price fan 10-90 % (up)", legendgroup="fan", mode="lines",
+            line={"color": FAN_LINE, "width": 1}, fill="tonexty", fillcolor=FAN_FILL,
+            customdata=custom, hovertemplate=hover, showlegend=False,
+        ),
+        go.Scatter(
+            x=times, y=q50, name="price fan centre", legendgroup="fan", mode="lines",
+            line={"color": FAN_LINE, "width": 1, "dash": "dot"}, showlegend=False,
+            hovertemplate="price fan centre: the last close %{y:.6g}<extra></extra>",
+        ),
+    ]  # fmt: skip
+
+
+#: The horizon of the fan drawn through time.
+FAN_BAND_HORIZON = "30m"
+
+
+def fan_band_coverage(
+    path: overlays.StructurePath, start: int, end: int, horizon: str = FAN_BAND_HORIZON
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The fan made `horizon` before each bar closing in (start, end] (the engine's
+    fan_q10_<horizon> and fan_q90_<horizon> of the bar then): (the time it was made for, q10,
+    q90, the close there), where both the fan and that later bar exist."""
+    ahead = FAN_HORIZONS[horizon] * overlays.BAR_SECONDS
+    low, high = path.fan[f"fan_q10_{horizon}"], path.fan[f"fan_q90_{horizon}"]
+    target = path.end + ahead
+    at = np.minimum(np.searchsorted(path.end, target), len(path.end) - 1)
+    found = path.end[at] == target
+    keep = found & np.isfinite(low) & np.isfinite(high) & (target > start) & (target <= end)
+    return target[keep], low[keep], high[keep], path.close[at[keep]]
+
+
+def fan_band_traces(
+    path: overlays.StructurePath, start: int, end: int, max_points: int = MAX_POINTS
+) -> list[go.Scatter]:
+    """The 30-minute fan through time, each band at the time it was made for (30 minutes after
+    its bar), so that the price line is seen inside or outside it; the share of the span's
+    closes inside is in its name (80 % when calibrated; over a day's 288 closes, which overlap
+    by six, a few points either way are chance)."""
+    if not path.fan:
+        return []
+    target, low, high, close = fan_band_coverage(path, start, end)
+    if not len(target):
+        return []
+    inside = float(np.mean((close >= low) & (close <= high)))
+    step = max(1, -(-len(target) // max_points))
+    keep = np.unique(np.r_[np.arange(0, len(target), step), len(target) - 1])
+    minutes = FAN_HORIZONS[FAN_BAND_HORIZON] * overlays.BAR_SECONDS // 60
+    name = f"fan made {minutes} min before ({inside:.0%} of {len(target)} closes inside)"
+    hover = (f"the 10-90 % fan made {minutes} min before: %{{y:.6g}}<br>%{{x}}<br>"
+             f"{FAN_CLAIM}<extra></extra>")  # fmt: skip
+    x = _times(target[keep])
+    line = {"color": FAN_LINE, "width": 0.8, "dash": "dash"}
+    return [
+        go.Scatter(x=x, y=low[keep], name=name, legendgroup="fan-band", mode="lines",
+                   line=line, hovertemplate=hover),
+        go.Scatter(x=x, y=high[keep], name=f"{name} (up)", legendgroup="fan-band",
+                   mode="lines", line=line, fill="tonexty", fillcolor="rgba(1, 102, 94, 0.06)",
+                   showlegend=False, hovertemplate=hover),
+    ]  # fmt: skip
 
 
 #: Zones and structure events: colours, and each event's marker and name.
@@ -420,7 +571,8 @@ def market_figure(market: Market, span: int) -> go.Figure:
     """Co-movement of the held coins over the span (cryptosignals.market.MarketTracker over
     their closed 5-minute bars, `overlays.market_path`): breadth up, breadth above the moving
     average and the first principal component's share of variance, 0 to 1, with the
-    tracker's market-wide alerts as markers."""
+    market-wide alerts in the span as diamonds (`market_alerts`: the pipeline's signals of the
+    pseudo-coin "market", filled when actionable, their track record on hover)."""
     title = "Market co-movement"
     found = overlays.market_path(dict(market.series))
     end = market.as_of
@@ -440,20 +592,15 @@ def market_figure(market: Market, span: int) -> go.Figure:
                 hovertemplate=f"{column} %{{y:.2f}}<br>%{{x}}<extra></extra>",
             )
         )  # fmt: skip
-    alerts = np.flatnonzero(inside & (rows["alert"] != ""))
-    if len(alerts):
-        figure.add_trace(
-            go.Scatter(
-                x=_times(rows["end"][alerts]), y=rows["breadth_up"][alerts], mode="markers",
-                name="market alert", text=[str(a) for a in rows["alert"][alerts]],
-                marker={"symbol": "diamond", "color": "#fd8d3c", "size": 10},
-                hovertemplate="alert: %{text}<br>%{x}<extra></extra>",
-            )
-        )  # fmt: skip
+    alerts, source = market_alerts(market, found)
+    alerts = [s for s in alerts if end - span < s.timestamp <= end]
+    for trace in _alert_traces(alerts, rows, source):
+        figure.add_trace(trace)
     figure.update_layout(
         **_LAYOUT,
         title=(
-            f"{title} of {len(found.coins)} coins, last {_span_label(span)} (5-minute bars)"
+            f"{title} of {len(found.coins)} coins, last {_span_label(span)} (5-minute bars), "
+            f"{len(alerts)} market alert{'' if len(alerts) == 1 else 's'} ({source})"
             + _stored_now(market)
         ),
         yaxis={"range": [-0.02, 1.02], "title": "share"},
@@ -461,6 +608,54 @@ def market_figure(market: Market, span: int) -> go.Figure:
         hovermode="x unified",
     )
     return figure
+
+
+def market_alerts(market: Market, found: overlays.MarketPath | None) -> tuple[list[Signal], str]:
+    """The market-wide alerts (signals of the pseudo-coin "market") and whose they are: the
+    pipeline's, read from the signals table with their track record since the pipeline started,
+    whenever it streams the market (some coin's 60-minute aggregate carries a market map, or it
+    stored an alert); else those of `MarketSignals` over the held ticks (`found`), whose record
+    starts at the first held tick."""
+    stored = [s for s in market.signals if s.crypto_id == MARKET_ID]
+    if stored or market.context:
+        return stored, "pipeline"
+    return ([] if found is None else list(found.signals)), "held ticks"
+
+
+#: Where a market alert sits on the panel: the line its kind is about.
+_ALERT_LINE = {"market_pc1_jump": "pc1_share"}
+
+
+def _alert_traces(alerts: list[Signal], rows: dict[str, np.ndarray], source: str) -> list[Any]:
+    """A diamond per market alert at its bar time, on the line it is about (breadth up, or the
+    PC1 share for a jump of it), filled when actionable; rule, track record and details on
+    hover."""
+    traces = []
+    for actionable, symbol, label in ((True, "diamond", "actionable"),
+                                      (False, "diamond-open", "not actionable")):  # fmt: skip
+        chosen = [s for s in alerts if s.actionable == actionable]
+        if not chosen:
+            continue
+        y = []
+        for s in chosen:
+            column = _ALERT_LINE.get(s.rule, "breadth_up")
+            value = s.details.get(column)
+            if value is None or not np.isfinite(value):
+                at = np.flatnonzero(rows["end"] == s.timestamp)
+                value = float(rows[column][at[0]]) if len(at) else 1.0
+            y.append(value)
+        traces.append(
+            go.Scatter(
+                x=_times(np.array([s.timestamp for s in chosen])), y=y, mode="markers",
+                name=f"market alert ({label})", legendgroup="market-alert",
+                marker={"symbol": symbol, "color": "#fd8d3c", "size": 11,
+                        "line": {"width": 1.5, "color": "#fd8d3c"}},
+                customdata=[[s.rule, track_record(s), _details(s)] for s in chosen],
+                hovertemplate=(f"<b>%{{customdata[0]}}</b> ({label}, {source})<br>"
+                               "record: %{customdata[1]}<br>%{customdata[2]}<extra></extra>"),
+            )
+        )  # fmt: skip
+    return traces
 
 
 def _stored_now(market: Market) -> str:
@@ -582,6 +777,13 @@ def beta_rows(market: Market, base: str = BASE_COIN) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: -(r[f"corr_{base}"] or -2.0))
+
+
+def _finite(value: Any) -> float | None:
+    """A finite number as a float, anything else None."""
+    if not isinstance(value, int | float) or not np.isfinite(value):
+        return None
+    return float(value)
 
 
 def _round(value: Any, digits: int) -> float | None:
@@ -756,8 +958,29 @@ def track_record(signal: Signal) -> str:
 
 #: The context every signal's details carry, shown as columns of the signals table: the
 #: timeframes' alignment (-1..+1), against the higher timeframes (1) or not (0), and the
-#: distances to the nearest support and resistance in ATRs of the 1h bars.
-CONTEXT_DETAILS = ("alignment", "counter_trend", "dist_support_atr", "dist_resistance_atr")
+#: distances to the nearest support and resistance in ATRs, of the 1h zones and the 4h ones.
+CONTEXT_DETAILS = ("alignment", "counter_trend", "dist_support_atr", "dist_support_atr_4h",
+                   "dist_resistance_atr", "dist_resistance_atr_4h")  # fmt: skip
+#: Bitcoin's part in another coin's move at the signal (the process function's `with_beta`):
+#: the share of the coin's last hour's move that bitcoin explains, and whether that makes it
+#: bitcoin-driven; bitcoin's own signals and the market's carry neither.
+BTC_DETAILS = ("explained_share", "btc_driven")
+#: The signals table's columns: (row key, (header group, header)); a group's header spans its
+#: columns (the 1h and 4h distances, bitcoin's share and flag).
+SIGNAL_COLUMNS: tuple[tuple[str, tuple[str, str]], ...] = (
+    *((key, ("", name)) for key, name in (
+        ("time", "time"), ("coin", "coin"), ("type", "type"), ("rule", "rule"),
+        ("timeframe", "timeframe"), ("price", "price"), ("confidence", "confidence"),
+        ("actionable", "actionable"), ("record", "track record"), ("alignment", "alignment"),
+        ("counter_trend", "counter-trend"))),
+    ("dist_support_atr", ("to support (ATR)", "1h")),
+    ("dist_support_atr_4h", ("to support (ATR)", "4h")),
+    ("dist_resistance_atr", ("to resistance (ATR)", "1h")),
+    ("dist_resistance_atr_4h", ("to resistance (ATR)", "4h")),
+    ("btc_share", ("BTC-driven", "share %")),
+    ("btc_driven", ("BTC-driven", "flag")),
+    ("details", ("", "details")),
+)  # fmt: skip
 
 
 def _detail(signal: Signal, key: str) -> float | None:
@@ -765,8 +988,16 @@ def _detail(signal: Signal, key: str) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 2)
 
 
+def _btc_driven(signal: Signal) -> str | None:
+    flag = signal.details.get("btc_driven")
+    if flag is None or not np.isfinite(flag):
+        return None
+    return "yes" if flag else "no"
+
+
 def signal_rows(signals: Iterable[Signal], limit: int = 500) -> list[dict[str, Any]]:
-    """Rows of the signals table."""
+    """Rows of the signals table (`SIGNAL_COLUMNS`); the details column holds what the other
+    columns do not show."""
     return [
         {
             "time": utc(s.timestamp),
@@ -779,7 +1010,9 @@ def signal_rows(signals: Iterable[Signal], limit: int = 500) -> list[dict[str, A
             "record": track_record(s),
             "actionable": "yes" if s.actionable else "",
             **{key: _detail(s, key) for key in CONTEXT_DETAILS},
-            "details": _details(s),
+            "btc_share": _percent(s.details.get("explained_share"), 0),
+            "btc_driven": _btc_driven(s),
+            "details": _details(s, (*CONTEXT_DETAILS, *BTC_DETAILS)),
         }
         for s in list(signals)[:limit]
     ]

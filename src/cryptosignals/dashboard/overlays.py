@@ -1,8 +1,8 @@
 """What the dashboard draws over a coin's held ticks from the stream's own code: the 1h VaR band
 and the regimes at each 5-minute bar (`risk_path`), the hour-of-week volatility profile
-(`volatility_profile`), the chart structure and the timeframes' trends (`structure_path`: the
-engine itself, without rules), and the market's co-movement over every held coin
-(`market_path`: cryptosignals.market's trackers).
+(`volatility_profile`), the chart structure, the timeframes' trends and the price fan
+(`structure_path`: the engine itself, without rules), and the market's co-movement and alerts over
+every held coin (`market_path`: cryptosignals.market's trackers and `MarketSignals`).
 
 Thin adapters: the stream's own bars (`engine.closed_bars`), the volatility forecast
 (`risk.RiskForecaster`), the regime filter (`regimes.RegimeFilter`) and the profile
@@ -16,6 +16,7 @@ dictionary look-up, a new tick the new bars only.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,8 +28,9 @@ import numpy as np
 from cryptosignals import regimes, risk
 from cryptosignals.engine import TIMEFRAMES, Engine, EngineConfig, closed_bars
 from cryptosignals.errors import BadInputError
-from cryptosignals.market import BetaTracker, MarketTracker
-from cryptosignals.model import TickSeries
+from cryptosignals.forecast import FAN_COLUMNS
+from cryptosignals.market import BetaTracker, MarketSignals, MarketTracker
+from cryptosignals.model import Signal, TickSeries
 from cryptosignals.profile import Profile, hour_of_week_volatility
 from cryptosignals.structure import EVENTS, Zone
 
@@ -249,7 +251,8 @@ def clear_cache() -> None:
 # -- chart structure and the timeframes' trends --------------------------------------------------
 
 #: The engine as the dashboard runs it: the stream's bars, trends, alignment and structure
-#: tracker, no rules (nothing to fire, no evidence to keep).
+#: tracker, no rules (nothing to fire, no evidence to keep); `engine_config` adds the coin's
+#: fitted volatility model, which turns the price fan on.
 STRUCTURE_CONFIG = EngineConfig(rules=(), tick_rules=())
 #: The timeframes of the alignment strip, shortest first (`EngineConfig.trend_timeframes`).
 TREND_TIMEFRAMES = STRUCTURE_CONFIG.trend_timeframes
@@ -257,14 +260,23 @@ TREND_TIMEFRAMES = STRUCTURE_CONFIG.trend_timeframes
 STRUCTURE_COLUMNS = (*EVENTS, "breakout_level", "neckline", "pattern_height")
 
 
+def engine_config(coin: str) -> EngineConfig:
+    """`STRUCTURE_CONFIG` with the coin's fitted volatility model (`risk.model_for`), as the
+    pipeline's engine has it: the price fan (`forecast.ConformalFan` on the engine's own
+    volatility forecast) is then in the bars; without a model its columns are NaN."""
+    return dataclasses.replace(STRUCTURE_CONFIG, volatility=risk.model_for(coin))
+
+
 @dataclass(frozen=True)
 class StructurePath:
     """Per closed 5-minute bar of a coin, as the engine's `EngineResult.bars` gave them: close
     time and close, each timeframe's trend sign (`trends["trend_1h"]`: +1 up, -1 down, NaN not
     yet known), the alignment (their mean), the structure tracker's events and levels on the
-    bar that closes their hour (`events`: `STRUCTURE_COLUMNS`); and the zones known after the
-    last bar (`zones`: those with at least `min_touches` pivots, support below the last close,
-    resistance above)."""
+    bar that closes their hour (`events`: `STRUCTURE_COLUMNS`); the price fan issued after
+    each bar (`fan`: `forecast.FAN_COLUMNS`, e.g. fan_q10_30m: the 10 % quantile of the price
+    30 minutes after the bar's close; NaN while it warms up or without a volatility model);
+    and the zones known after the last bar (`zones`: those with at least `min_touches` pivots,
+    support below the last close, resistance above)."""
 
     end: np.ndarray
     close: np.ndarray
@@ -272,6 +284,7 @@ class StructurePath:
     alignment: np.ndarray
     events: dict[str, np.ndarray]
     zones: tuple[Zone, ...]
+    fan: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -293,7 +306,7 @@ class _EngineStream:
 
 _engines: dict[str, _EngineStream] = {}
 _KEPT = ("end", "close", "alignment", *(f"trend_{tf}" for tf in TREND_TIMEFRAMES),
-         *STRUCTURE_COLUMNS)  # fmt: skip
+         *STRUCTURE_COLUMNS, *FAN_COLUMNS)  # fmt: skip
 
 
 def _structure_path(series: TickSeries) -> StructurePath | None:
@@ -303,7 +316,7 @@ def _structure_path(series: TickSeries) -> StructurePath | None:
     with _streams_lock:
         stream = _engines.get(coin)
         if stream is None or not stream.continues(series):
-            engine = Engine(coin, STRUCTURE_CONFIG)
+            engine = Engine(coin, engine_config(coin))
             stream = _EngineStream(int(series.timestamp[0]), engine,
                                    {c: np.zeros(0) for c in _KEPT})  # fmt: skip
             _engines[coin] = stream
@@ -332,16 +345,18 @@ def _structure_path(series: TickSeries) -> StructurePath | None:
         columns["alignment"],
         {c: columns[c] for c in STRUCTURE_COLUMNS},
         zones,
+        {c: columns[c] for c in FAN_COLUMNS},
     )
 
 
 def structure_path(series: TickSeries) -> StructurePath | None:
-    """The engine's trends, alignment and chart structure over every closed 5-minute bar of
-    the held ticks (None: no bar yet). The engine runs without rules and continues from the
+    """The engine's trends, alignment, chart structure and price fan over every closed 5-minute
+    bar of the held ticks (None: no bar yet). The engine runs without rules and continues from the
     last tick seen (chunked == whole), so a refresh costs the new ticks only; it starts again
     when older ticks are read. It sees only the held ticks: a trend or a zone needs some
-    history first (the 4h trend about a day, zones a few days of hours), which the pipeline's
-    engine, running since the coin was first polled, had long before."""
+    history first (the 4h trend about a day, zones a few days of hours, the fan 6 hours and its
+    calibration a day or so), which the pipeline's engine, running since the coin was first
+    polled, had long before."""
     return _structures.get(_key(series), lambda: _structure_path(series))
 
 
@@ -354,11 +369,14 @@ class MarketPath:
     end, n_coins, breadth_ma, breadth_up, market_move, pc1_share, mean_corr, alert), one per
     settled 5-minute bar time, and each altcoin's `BetaTracker` row (beta, corr, coin_move,
     btc_move, own_move, explained_share, btc_driven) at the last one: fed the settled closes,
-    as the process function feeds it."""
+    as the process function feeds it; and the market alerts as `MarketSignals` makes them
+    (`signals`: ALERTs of the pseudo-coin "market" with their track record, which starts at
+    the first held tick)."""
 
     coins: tuple[str, ...]
     rows: dict[str, np.ndarray]
     beta: dict[str, dict[str, float]]
+    signals: tuple[Signal, ...] = ()
 
 
 @dataclass
@@ -367,8 +385,10 @@ class _MarketStream:
     last: dict[str, tuple[int, float]]  # each coin's last closed bar fed (end, close)
     tracker: MarketTracker
     betas: dict[str, BetaTracker]
+    alerts: MarketSignals
     rows: dict[str, np.ndarray]
     beta: dict[str, dict[str, float]]
+    signals: list[Signal]
 
 
 _market_streams: dict[tuple[str, ...], _MarketStream] = {}
@@ -398,7 +418,8 @@ def _market_path(held: dict[str, TickSeries], base: str) -> MarketPath | None:
             rows["alert"] = np.zeros(0, dtype=object)
             stream = _MarketStream(
                 {c: int(s.timestamp[0]) for c, s in held.items()}, {}, MarketTracker(coins),
-                {c: BetaTracker() for c in coins if c != base and base in coins}, rows, {},
+                {c: BetaTracker() for c in coins if c != base and base in coins},
+                MarketSignals(coins), rows, {}, [],
             )  # fmt: skip
             _market_streams[coins] = stream
         batch = {}
@@ -411,6 +432,7 @@ def _market_path(held: dict[str, TickSeries], base: str) -> MarketPath | None:
             if ok.any():
                 stream.last[coin] = (int(bars["end"][ok][-1]), float(bars["close"][ok][-1]))
         settled = stream.tracker.update(batch)
+        stream.signals += stream.alerts.update(settled)  # as the process function does
         if len(settled["end"]):
             b = coins.index(base) if base in coins else -1
             for coin, tracker in stream.betas.items():
@@ -421,16 +443,17 @@ def _market_path(held: dict[str, TickSeries], base: str) -> MarketPath | None:
             stream.rows = {c: np.concatenate([v, settled[c]]) for c, v in stream.rows.items()}
         rows = stream.rows
         beta = dict(stream.beta)
+        signals = tuple(stream.signals)
     if not len(rows["end"]):
         return None
-    return MarketPath(coins, {**rows, "end": rows["end"].astype(np.int64)}, beta)
+    return MarketPath(coins, {**rows, "end": rows["end"].astype(np.int64)}, beta, signals)
 
 
 def market_path(held: dict[str, TickSeries], base: str = "bitcoin") -> MarketPath | None:
-    """Breadth, PC1 share and the coins' betas to `base` over every held coin's closed 5-minute
-    bars (None: fewer than two coins, or no bar time settled yet). The trackers continue from
-    the last bars fed (they are resumable), so a refresh costs the new bars; they start again
-    when the set of coins changes or older ticks are read."""
+    """Breadth, PC1 share, the market alerts and the coins' betas to `base` over every held
+    coin's closed 5-minute bars (None: fewer than two coins, or no bar time settled yet). The
+    trackers continue from the last bars fed (they are resumable), so a refresh costs the new
+    bars; they start again when the set of coins changes or older ticks are read."""
     held = {c: s for c, s in held.items() if len(s)}
     if len(held) < 2:
         return None
