@@ -21,7 +21,12 @@ Every run feeds 1-hour bars (`structure.aggregate_bars` of 5-minute candles) to 
    Target: <= 1 per 30 days each. Breakouts per 30 days and their false
    share, for the record.
 3. Cost: microseconds per bar fed one at a time (the stream's way) and in one batch, and the
-   state as zlib-compressed JSON after 120 days (target <= 1.5 KB).
+   state as zlib-compressed JSON after 120 days (target <= 1.5 KB). And what all of question
+   13-16's parts cost the engine (target: <= 2 KB of state, <= 1 ms a tick): the engine fed two
+   days of real 1-minute bitcoin ticks (benchmarks/data), the second day one tick at a time
+   through a JSON round trip as the process function does, with its default configuration and
+   with structure, the zones of other timeframes and the trends other than 1h removed; the state
+   as the store writes it (zlib with the frozen dictionary).
 4. Real coins (`--data`, 5-minute candles; the bundled samples when absent): firings per pattern
    per coin per 30 days, breakouts and their false share, and, as a first honest look, the mean
    forward 1h return after each pattern (close of the firing bar to the close of the next
@@ -40,14 +45,16 @@ import json
 import platform
 import time
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from _data import DEFAULT_DATA, find_coins
-from cryptosignals.candles import Candles, read_candles
+from _data import DEFAULT_DATA, ROOT, find_coins
+from cryptosignals.aws.store import _dump_state
+from cryptosignals.candles import Candles, candles_to_ticks, read_candles
+from cryptosignals.engine import Engine, EngineConfig
 from cryptosignals.patterns_market import pattern_market
 from cryptosignals.regimes import bar_ends
 from cryptosignals.structure import (
@@ -254,6 +261,37 @@ def real(data: Path, coins: list[str] | None, draws: int,
     }
 
 
+def engine_cost(ticks_per_run: int | None = None, rounds: int = 3) -> dict[str, Any]:
+    """The engine's state and CPU a tick with and without the structure and timeframe parts
+    (the two alternate for `rounds` rounds; the least CPU of each is kept: a loaded machine
+    only adds)."""
+    ticks = candles_to_ticks("bitcoin", read_candles(ROOT / "benchmarks/data/bitcoin_1m.csv.gz"))
+    day = len(ticks) // 2
+    stop = len(ticks) if ticks_per_run is None else day + ticks_per_run
+    full = EngineConfig.for_coin("bitcoin")
+    bare = replace(full, structure=None, level_timeframes=(), level_pivots=(),
+                   trend_timeframes=("1h",))  # fmt: skip
+    out: dict[str, Any] = {"ticks_one_at_a_time": stop - day}
+    for _ in range(rounds):
+        for name, config in (("with", full), ("without", bare)):
+            engine = Engine("bitcoin", config)
+            engine.feed(ticks[:day])
+            seconds = 0.0
+            for i in range(day, stop):
+                t0 = time.process_time()
+                engine = Engine.from_state(json.loads(json.dumps(engine.state())), config)
+                engine.feed(ticks[i : i + 1])
+                seconds += time.process_time() - t0
+            ms = seconds / (stop - day) * 1e3
+            out[name] = {
+                "ms_per_tick": min(ms, out.get(name, {}).get("ms_per_tick", ms)),
+                "state_bytes": len(_dump_state(json.loads(json.dumps(engine.state())))),
+            }
+    out["added_bytes"] = out["with"]["state_bytes"] - out["without"]["state_bytes"]
+    out["added_ms_per_tick"] = out["with"]["ms_per_tick"] - out["without"]["ms_per_tick"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -300,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cost: {c['us_per_bar_one_at_a_time']:.0f} us per bar one at a time, "
           f"{c['us_per_bar_batch']:.0f} us in a batch; state {c['state_zlib_bytes']} B zlib "
           f"({c['state_json_bytes']} B JSON) after {c['bars']} 1h bars")  # fmt: skip
+
+    e = result["engine"] = engine_cost(60 if args.quick else None)
+    print(f"in the engine (real 1-minute bitcoin, {e['ticks_one_at_a_time']} ticks one at a "
+          f"time): state {e['with']['state_bytes']:,} B with structure, zones and trends, "
+          f"{e['without']['state_bytes']:,} B without (+{e['added_bytes']:,} B); "
+          f"{e['with']['ms_per_tick']:.2f} vs {e['without']['ms_per_tick']:.2f} ms a tick "
+          f"(+{e['added_ms_per_tick']:.2f} ms)")  # fmt: skip
 
     for label in ("real", "real_percent_only"):
         _print_real(label, result[label])

@@ -155,6 +155,8 @@ def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
     for noise in data["noise"]:
         assert all(rate <= 1.0 for rate in noise["per_30d"].values()), noise
     assert data["cost"]["us_per_bar_batch"] > 0 and 0 < data["cost"]["state_zlib_bytes"] <= 1500
+    engine = data["engine"]  # questions 13-16's parts in the engine: <= 2 KB of state (issue)
+    assert 0 < engine["added_bytes"] <= 2048 and engine["with"]["ms_per_tick"] > 0
     assert set(data["real"]["forward_1h"]) == {
         "double_top", "double_bottom", "head_shoulders", "inverse_head_shoulders",
     }  # fmt: skip
