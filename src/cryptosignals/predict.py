@@ -3,10 +3,9 @@
 `cryptosignals train` writes one JSON artifact per coin and target (cryptosignals.models.
 evaluation.train_artifact), and so does the training function, to S3 (cryptosignals.models.
 training); `newest_predictor` finds a coin's newest one in a folder or under an s3:// prefix.
-This module evaluates its logistic model on feature rows built by
-cryptosignals.features, with the same imputation, missing indicators and scaling that were
-fitted in training. Gradient-boosted trees stay on the training side: serving them in the stream
-would need a slim tree runtime, which the Lambda does not have.
+This module evaluates its model on feature rows built by cryptosignals.features: a logistic
+model with the same imputation, missing indicators and scaling that were fitted in training, or
+LightGBM's trees walked with numpy (cryptosignals.trees: no tree library in the stream).
 """
 
 from __future__ import annotations
@@ -21,6 +20,10 @@ import numpy as np
 
 from cryptosignals.errors import BadInputError
 from cryptosignals.features import FEATURE_NAMES
+from cryptosignals.trees import TREE_MODEL, TreeParams
+
+#: The models the stream evaluates (artifact "model"); others stay on the training side.
+SERVED_MODELS = ("logistic", TREE_MODEL)
 
 ARTIFACT_VERSION = 1
 
@@ -89,7 +92,7 @@ class Predictor:
 
     coin: str
     target: str
-    params: LogisticParams
+    params: LogisticParams | TreeParams
     metadata: dict[str, Any]
 
     @property
@@ -109,8 +112,9 @@ class Predictor:
 
 
 def load_predictor(source: Path | str | dict[str, Any]) -> Predictor:
-    """A predictor from an artifact file (or its parsed JSON); a clear error for anything the
-    stream cannot serve (another version, other features, a tree model)."""
+    """A predictor from an artifact file (or its parsed JSON): a logistic or a LightGBM model; a
+    clear error for anything the stream cannot serve (another version, other features, another
+    model, trees with a categorical split or without their trees)."""
     where = "artifact" if isinstance(source, dict) else str(source)
     if isinstance(source, dict):
         data = source
@@ -125,12 +129,32 @@ def load_predictor(source: Path | str | dict[str, Any]) -> Predictor:
         )
     if tuple(data.get("features", ())) != FEATURE_NAMES:
         raise BadInputError(f"{where}: the artifact's features are not this version's")
-    if data.get("model") != "logistic":
+    model = data.get("model")
+    params: LogisticParams | TreeParams
+    if model == "logistic":
+        params = LogisticParams.from_json(data["params"])
+    elif model == TREE_MODEL:
+        if "trees" not in (data.get("params") or {}):
+            raise BadInputError(
+                f"{where}: a {model} artifact without its trees (written before the stream "
+                "served trees, or by the scikit-learn fallback): retrain it"
+            )
+        try:
+            params = TreeParams.from_json(data["params"])
+        except BadInputError as exc:
+            raise BadInputError(
+                f"{where}: a {model} model the stream cannot serve: {exc}"
+            ) from None
+        if params.n_features != len(FEATURE_NAMES):
+            raise BadInputError(
+                f"{where}: the trees take {params.n_features} features, not {len(FEATURE_NAMES)}"
+            )
+    else:
         raise BadInputError(
-            f"{where}: a {data.get('model')} model is served on the training side only; "
-            "the stream evaluates logistic models"
+            f"{where}: a {model} model is served on the training side only; the stream "
+            f"evaluates {' and '.join(SERVED_MODELS)} models"
         )
-    return Predictor(data["coin"], data["target"], LogisticParams.from_json(data["params"]), data)
+    return Predictor(data["coin"], data["target"], params, data)
 
 
 def _day(name: str) -> tuple[str, str]:

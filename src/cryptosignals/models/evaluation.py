@@ -511,7 +511,7 @@ def train_artifact(
     out_of_sample: Evaluation | None = None, seed: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """Fit `model` on all of a coin's labelled rows: the artifact `cryptosignals train` writes
-    (plain JSON; cryptosignals.predict serves the logistic ones in the stream)."""
+    (plain JSON; cryptosignals.predict serves it in the stream: LightGBM's trees as arrays)."""
     known = np.isfinite(data.y)
     if known.sum() < 100 or len(np.unique(data.y[known])) < 2:
         raise ValueError(f"{data.coin}: too few labelled bars to fit ({int(known.sum())})")
@@ -523,10 +523,15 @@ def train_artifact(
         fitted = fit_boosting(x, y, t, e, seed)
         booster = getattr(fitted.model, "booster_", None)
         params = {
-            "model_string": None if booster is None else booster.model_to_string(),
             "calibration": list(fitted.calibration),
             "library": type(fitted.model).__module__.split(".")[0],
         }
+        if booster is not None:  # the trees as plain arrays: the stream walks them with numpy
+            from cryptosignals.trees import from_lightgbm
+
+            params |= from_lightgbm(booster.dump_model(), fitted.calibration).to_json()
+        # LightGBM's own text form, to audit or reload the booster (lightgbm.Booster(model_str=))
+        params["model_string"] = None if booster is None else booster.model_to_string()
     else:
         raise ValueError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
     from cryptosignals.predict import ARTIFACT_VERSION
