@@ -164,7 +164,28 @@ def _day(name: str) -> tuple[str, str]:
     return stem.rsplit("_", 1)[-1], stem
 
 
-def newest_predictor(coin: str, source: str | Path) -> tuple[Predictor, str] | None:
+def artifact_keys(source: str) -> tuple[str, ...]:
+    """Every artifact key under `s3://bucket/prefix` (one listing for all coins: the process
+    function lists once per container, not once per coin)."""
+    from cryptosignals.aws.config import clients  # boto3: in the Lambda runtime already
+
+    bucket, prefix = _bucket_prefix(source)
+    keys: list[str] = []
+    for page in (
+        clients("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    ):
+        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    return tuple(keys)
+
+
+def _bucket_prefix(source: str) -> tuple[str, str]:
+    bucket, _, prefix = source[5:].partition("/")
+    return bucket, prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+
+
+def newest_predictor(
+    coin: str, source: str | Path, listing: tuple[str, ...] | None = None
+) -> tuple[Predictor, str] | None:
     """The coin's newest artifact (`<coin>_up_*.json`, by the last training day in its name)
     in a folder or under `s3://bucket/prefix` (read with boto3, as the process function's role
     allows: s3:ListBucket on the prefix, s3:GetObject), loaded; with where it came from. None if
@@ -176,19 +197,14 @@ def newest_predictor(coin: str, source: str | Path) -> tuple[Predictor, str] | N
         return (load_predictor(found[-1]), str(found[-1])) if found else None
     from cryptosignals.aws.config import clients  # boto3: in the Lambda runtime already
 
-    bucket, _, prefix = text[5:].partition("/")
-    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
-    s3 = clients("s3")
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=f"{prefix}{coin}_up_"
-    ):
-        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
+    bucket, prefix = _bucket_prefix(text)
+    keys = [k for k in (artifact_keys(text) if listing is None else listing)
+            if k.startswith(f"{prefix}{coin}_up_")]  # fmt: skip
     if not keys:
         return None
     key = max(keys, key=_day)
     where = f"s3://{bucket}/{key}"
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    body = clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
         data = json.loads(body)
     except ValueError as exc:

@@ -107,6 +107,14 @@ def _config(coin: str, fitted_models: str | None, p_up_models: str | None) -> En
     return config
 
 
+@lru_cache(maxsize=4)
+def _artifact_keys(source: str) -> tuple[str, ...]:
+    """The artifacts under P_UP_MODELS, listed once per container for all its coins."""
+    from cryptosignals.predict import artifact_keys
+
+    return artifact_keys(source)
+
+
 def _predictor(coin: str, folder: str | None) -> Predictor | None:
     """The coin's newest P(up) artifact (names end in the training window's last day) in
     P_UP_MODELS: a folder inside the package's data/ (or absolute), or `s3://bucket/prefix`,
@@ -121,7 +129,7 @@ def _predictor(coin: str, folder: str | None) -> Predictor | None:
         return None
     try:
         if folder.startswith("s3://"):
-            found = newest_predictor(coin, folder)
+            found = newest_predictor(coin, folder, _artifact_keys(folder))
         else:
             artifacts = sorted(_data_file(folder).glob(f"{coin}_up_*.json"))
             found = (load_predictor(artifacts[-1]), str(artifacts[-1])) if artifacts else None
