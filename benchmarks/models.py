@@ -5,6 +5,7 @@ Run from the repository root (nice it: it uses a core for minutes):
     nice .venv/bin/python benchmarks/models.py                       # every <coin>_5m file found
     nice .venv/bin/python benchmarks/models.py --targets up_1h --models logistic
     .venv/bin/python benchmarks/models.py --quick --json /tmp/models.json
+    nice .venv/bin/python benchmarks/models.py --serving --json /tmp/serving.json   # serving only
 
 Data: every `<coin>_5m.csv[.gz]` in `--data` (default ../shared/data/market: 11 coins x 120 days
 of 5-minute candles), else the bundled three-week samples. Bitcoin's file gives the other coins
@@ -16,33 +17,47 @@ day-block bootstrap interval, Brier and log-loss differences with theirs, and Li
 the logistic model on the same bars. The wall time of each target over all coins is printed
 (the issue's target: <= 10 minutes for one target on 2 cores), and the AUC on a generated random
 walk (the null: anything beyond 0.5 +/- 0.03 would be a leak).
+
+`--serving` measures the stream's side instead: a logistic and a LightGBM artifact trained on a
+coin's first `--serving-days`, their JSON size and load time, the numpy trees against LightGBM's
+own calibrated P(up) on every later bar, and the engine's CPU per 5-minute bar fed one bar at a
+time (as the process function sees them) with no model, the logistic one and the trees.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import math
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from _data import add_data_options, coin_files
-from cryptosignals.candles import read_candles
+from cryptosignals.candles import candles_to_ticks, read_candles
+from cryptosignals.engine import Engine, EngineConfig
 from cryptosignals.features import FEATURE_NAMES
 from cryptosignals.models.evaluation import (
     MODELS,
+    FittedBoosting,
     compare,
     dataset,
     default_windows,
     evaluate,
+    train_artifact,
     with_target,
 )
 from cryptosignals.models.labels import target_seconds
+from cryptosignals.predict import load_predictor
 from cryptosignals.synthetic import generate_market
 
 out = Console(width=160)
@@ -68,6 +83,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="2 coins, one target, a 30-day null (a smoke run)"
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--serving",
+        action="store_true",
+        help="measure serving in the stream (artifacts, exactness, CPU per bar)",
+    )
+    parser.add_argument("--serving-coin", default="bitcoin", help="the coin --serving uses")
+    parser.add_argument(
+        "--serving-days",
+        type=float,
+        default=28,
+        help="days of history the served models are trained on",
+    )
+    parser.add_argument(
+        "--serving-bars",
+        type=int,
+        default=288,
+        help="5-minute bars fed one at a time and timed, per model",
+    )
     return parser.parse_args(argv)  # fmt: skip
 
 
@@ -145,9 +178,137 @@ def _table(target: str, rows: dict[str, list[dict[str, Any]]], seconds: float) -
     return table
 
 
+def _feed_per_bar(ticks: Any, warm: int, bars: int, config: EngineConfig) -> dict[str, float]:
+    """CPU seconds of the engine per bar, fed one 5-minute tick at a time after `warm` ticks;
+    and of the predictor alone on one feature row."""
+    engine = Engine(ticks.crypto_id, config)
+    engine.feed(ticks[:warm])
+    stop = min(len(ticks), warm + bars)
+    t0 = time.process_time()
+    for i in range(warm, stop):
+        engine.feed(ticks[i : i + 1])
+    per_bar = (time.process_time() - t0) / max(stop - warm, 1)
+    predict = math.nan
+    if config.predictor is not None:
+        row = np.zeros((1, len(FEATURE_NAMES)))
+        t0 = time.process_time()
+        for _ in range(500):
+            config.predictor.predict(row)
+        predict = (time.process_time() - t0) / 500
+    return {"engine_ms_per_bar": per_bar * 1e3, "predict_us_per_row": predict * 1e6}
+
+
+def serving(args: argparse.Namespace, files: dict[str, Path]) -> dict[str, Any]:
+    """Artifacts of both models on the first `--serving-days` of a coin; their size and load
+    time; the numpy trees vs LightGBM on the later bars; CPU per bar in the engine."""
+    import lightgbm
+
+    coin = args.serving_coin if args.serving_coin in files else next(iter(files))
+    candles = read_candles(files[coin])
+    ticks = candles_to_ticks(coin, candles)
+    data = dataset(coin, candles, "up_1h")
+    cut = int(np.searchsorted(data.end, data.end[0] + args.serving_days * 86_400))
+    train = replace(data, end=data.end[:cut], close=data.close[:cut], x=data.x[:cut],
+                    y=data.y[:cut], label_end=data.label_end[:cut])  # fmt: skip
+    found: dict[str, Any] = {"coin": coin, "train_bars": cut, "models": {}}
+    configs = {"none": EngineConfig()}
+    for model in MODELS:
+        artifact = train_artifact(train, model)
+        text = json.dumps(artifact)
+        loads = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            predictor = load_predictor(json.loads(text))
+            loads.append(time.perf_counter() - t0)
+        row: dict[str, Any] = {
+            "artifact_bytes": len(text), "artifact_gzip_bytes": len(gzip.compress(text.encode())),
+            "load_ms": min(loads) * 1e3,
+        }  # fmt: skip
+        if model == "lightgbm":
+            params = artifact["params"]
+            row["model_string_bytes"] = len(params["model_string"])
+            row["trees"] = len(params["trees"])
+            row["depth"] = predictor.params.ensemble.depth  # type: ignore[union-attr]
+            later = data.x[cut:]
+            booster = lightgbm.Booster(model_str=params["model_string"])
+            raw = booster.predict(later, raw_score=True)
+            ours = predictor.params.raw_score(later)  # type: ignore[union-attr]
+            a, b = params["calibration"]
+            fitted = FittedBoosting(_Proba(booster), (a, b))  # the training side's predict
+            row["rows_compared"] = len(later)
+            row["max_raw_difference"] = float(np.max(np.abs(raw - ours)))
+            row["max_p_difference"] = float(
+                np.max(np.abs(fitted.predict(later) - predictor.predict(later)))
+            )
+        found["models"][model] = row
+        configs[model] = EngineConfig(predictor=predictor)
+    warm = int(np.searchsorted(ticks.timestamp, data.end[cut - 1], side="right"))
+    found["bars_timed"] = min(args.serving_bars, len(ticks) - warm)
+    rounds = [  # the models in turn, three times: the least of each (a shared machine's noise)
+        {name: _feed_per_bar(ticks, warm, args.serving_bars, c) for name, c in configs.items()}
+        for _ in range(3)
+    ]
+    found["cpu"] = {
+        name: {key: min(r[name][key] for r in rounds) for key in rounds[0][name]}
+        for name in configs
+    }
+    found["import_predict_s"] = min(_import_seconds("cryptosignals.predict") for _ in range(3))
+    return found
+
+
+def _import_seconds(module: str) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(run.stdout)
+
+
+class _Proba:
+    """A Booster as the fitted classifier FittedBoosting expects (predict_proba)."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = self.booster.predict(x)
+        return np.column_stack([1 - p, p])
+
+
+def _print_serving(found: dict[str, Any]) -> None:
+    table = Table(title=f"serving in the stream ({found['coin']}, trained on "
+                  f"{found['train_bars']:,} bars)", title_justify="left")  # fmt: skip
+    for column in ("model", "artifact KB", "gzip KB", "load ms", "engine ms/bar",
+                   "predict us/row", "max |p - LightGBM|"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, cpu in found["cpu"].items():
+        m = found["models"].get(name, {})
+        table.add_row(
+            name, f"{m['artifact_bytes'] / 1e3:.0f}" if m else "",
+            f"{m['artifact_gzip_bytes'] / 1e3:.0f}" if m else "",
+            f"{m['load_ms']:.1f}" if m else "", f"{cpu['engine_ms_per_bar']:.2f}",
+            "" if math.isnan(cpu["predict_us_per_row"]) else f"{cpu['predict_us_per_row']:.0f}",
+            f"{m['max_p_difference']:.1e} on {m['rows_compared']:,} bars"
+            if "max_p_difference" in m else "",
+        )  # fmt: skip
+    out.print(table)
+    trees = found["models"]["lightgbm"]
+    out.print(
+        f"trees: {trees['trees']}, depth <= {trees['depth']}, model string "
+        f"{trees['model_string_bytes'] / 1e3:.0f} KB of the artifact; max |raw score - LightGBM| "
+        f"{trees['max_raw_difference']:.1e}; import cryptosignals.predict "
+        f"{found['import_predict_s'] * 1e3:.0f} ms; {found['bars_timed']} bars timed"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     files, source = coin_files(args)
+    if args.serving:
+        print(source)
+        found = serving(args, files)
+        _print_serving(found)
+        if args.json:
+            args.json.write_text(json.dumps({"serving": found}, indent=1) + "\n")
+        return 0
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     null_days = args.null_days

@@ -321,3 +321,31 @@ def test_training_job_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> N
     assert [r["coin"] for r in data["coins"]] == ["bitcoin", "ethereum"]
     assert all(r["verdict"] != "not evaluated" and r["bars"] == 6048 for r in data["coins"])
     assert data["seconds_per_coin"] > 0 and data["jit"] is False
+
+
+@pytest.mark.slow
+def test_models_serving_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
+    figures = tmp_path / "serving.json"
+    stdout = _run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "models.py"),
+            "--serving",
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--serving-days",
+            "7",
+            "--serving-bars",
+            "12",
+            "--json",
+            str(figures),
+        ]
+    )
+    assert "bundled" in stdout.splitlines()[0], stdout
+    found = json.loads(figures.read_text())["serving"]
+    trees = found["models"]["lightgbm"]
+    assert trees["trees"] == 200 and trees["rows_compared"] > 2000
+    assert trees["max_raw_difference"] < 1e-9 and trees["max_p_difference"] < 1e-6
+    assert trees["artifact_bytes"] > found["models"]["logistic"]["artifact_bytes"]
+    assert set(found["cpu"]) == {"none", "logistic", "lightgbm"}
+    assert all(c["engine_ms_per_bar"] > 0 for c in found["cpu"].values())
