@@ -70,6 +70,7 @@ from cryptosignals.engine import closed_bars
 from cryptosignals.evidence import calibration, entry_exit, realised_claims, realised_outcomes
 from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketSignals, MarketTracker
 from cryptosignals.models.market import POOLED_RULE, MarketHistory, market_history, market_scorecard
+from cryptosignals.synthetic import factor_bars
 
 HOUR = 12  # bars
 
@@ -251,11 +252,7 @@ def cost(bars: dict[str, tuple[np.ndarray, np.ndarray]], history: MarketHistory)
     beta_us = (time.perf_counter() - started) / n * 1e6
     beta_text = json.dumps(beta.to_json(), separators=(",", ":"))
     # 20 generated coins (returns of ~0.3 % a bar, a common factor)
-    rng = np.random.default_rng(3)
-    factor = rng.normal(0, 0.002, 2000)
-    end = 1_740_000_000 + BAR_SECONDS * np.arange(2000)
-    twenty = {f"c{k}": (end, 10 * np.exp(np.cumsum(factor + rng.normal(0, 0.002, 2000))))
-              for k in range(20)}  # fmt: skip
+    twenty = factor_bars(2000, 20, common=0.002, own=0.002, seed=3)
     t20 = MarketTracker(list(twenty))
     settled = []
     started = time.perf_counter()
@@ -389,9 +386,7 @@ def alert_null(kind: str, seeds: int, days: int, shifts: int) -> dict[str, Any]:
                     for j in range(6)}  # fmt: skip
         else:
             options = {}
-            factor = rng.normal(0, 0.002, n)
-            bars = {f"c{j}": (end, 10 * np.exp(np.cumsum(factor + rng.normal(0, 0.0015, n))))
-                    for j in range(11)}  # fmt: skip
+            bars = factor_bars(n, 11, common=0.002, own=0.0015, seed=5000 + seed)
         history = market_history(bars, **options)
         signals += len(history.signals)
         for start in range(0, n - 288, 3 * 288):

@@ -28,6 +28,7 @@ from cryptosignals.market import (
     align_closes,
     bar_returns,
 )
+from cryptosignals.synthetic import factor_bars
 
 T0 = 1_740_000_000 - 1_740_000_000 % BAR_SECONDS
 
@@ -41,17 +42,6 @@ def _pair(n: int, beta: float, noise: float, seed: int) -> tuple[np.ndarray, ...
     btc = 50_000 * np.exp(np.concatenate([[0.0], np.cumsum(x)]))
     coin = 20 * np.exp(np.concatenate([[0.0], np.cumsum(y)]))
     return end, coin, btc
-
-
-def _market(n: int, k: int, common: float, own: float, seed: int) -> dict[str, tuple]:
-    """k coins' bars: return = common factor x `common` + own noise x `own`."""
-    rng = np.random.default_rng(seed)
-    factor = rng.normal(0.0, 1.0, n)
-    end = T0 + BAR_SECONDS * np.arange(n)
-    return {
-        f"c{j}": (end, 10.0 * np.exp(np.cumsum(common * factor + rng.normal(0.0, own, n))))
-        for j in range(k)
-    }
 
 
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -180,10 +170,10 @@ def test_beta_rejects_bars_out_of_order_and_bad_state() -> None:
 
 
 def test_pc1_share_is_near_1_for_one_factor_and_near_1_over_n_for_independent_coins() -> None:
-    one = MarketTracker(list(_market(2000, 5, 0.002, 0.0002, 4)), halflife=24.0)
-    out = one.update(_market(2000, 5, 0.002, 0.0002, 4))
+    one = MarketTracker(list(factor_bars(2000, 5, 0.002, 0.0002, 4)), halflife=24.0)
+    out = one.update(factor_bars(2000, 5, 0.002, 0.0002, 4))
     assert np.nanmedian(out["pc1_share"]) > 0.95 and np.nanmedian(out["mean_corr"]) > 0.95
-    independent = _market(6000, 5, 0.0, 0.002, 5)
+    independent = factor_bars(6000, 5, 0.0, 0.002, 5)
     out = MarketTracker(list(independent), halflife=288.0).update(independent)
     # 1/5 plus the sampling bias of the largest eigenvalue: (1 + sqrt(5 / ~830))^2 / 5 ~ 0.23
     assert 0.2 <= np.nanmedian(out["pc1_share"][1000:]) <= 0.27
@@ -219,7 +209,7 @@ def test_a_time_waits_for_every_coin_then_settles_and_late_bars_are_counted() ->
     assert tracker.latest() is not None and tracker.latest()["end"] == int(end[-1])
 
 
-MARKET = _market(900, 6, 0.0015, 0.0015, 6)
+MARKET = factor_bars(900, 6, 0.0015, 0.0015, 6)
 # one coin's bars arrive a bar late, as when its tick closes the bar in the next batch
 WHOLE_MARKET = MarketTracker(list(MARKET), min_coins=3).update(MARKET)
 
@@ -262,7 +252,7 @@ def _alerts_per_day(bars: dict[str, tuple], **kw: float) -> tuple[float, np.ndar
 def test_the_market_alert_is_rare_on_independent_noise() -> None:
     # 11 independent coins: 0.13 breadth alerts a day and no PC1 jump over 300 days
     # (benchmarks/market.py; 2.2 a day on the real coins); 20 days here
-    rate, alert = _alerts_per_day(_market(20 * 288, 11, 0.0, 0.002, 9))
+    rate, alert = _alerts_per_day(factor_bars(20 * 288, 11, 0.0, 0.002, 9))
     assert rate <= 0.5
     assert "pc1_jump" not in alert.tolist()
 
@@ -285,7 +275,7 @@ def test_the_market_alert_fires_on_a_planted_market_wide_move() -> None:
 
 
 def test_the_state_of_20_coins_is_one_small_json_item() -> None:
-    bars = _market(3 * 288, 20, 0.002, 0.003, 7)
+    bars = factor_bars(3 * 288, 20, 0.002, 0.003, 7)
     tracker = MarketTracker(list(bars))
     tracker.update(bars)
     text = json.dumps(tracker.to_json(), separators=(",", ":"))

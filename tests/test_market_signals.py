@@ -25,19 +25,9 @@ from cryptosignals.market import (
     MarketTracker,
 )
 from cryptosignals.model import SignalType
+from cryptosignals.synthetic import factor_bars
 
 T0 = 1_740_000_000 - 1_740_000_000 % BAR_SECONDS
-
-
-def _market(n: int, k: int, common: float, own: float, seed: int) -> dict[str, tuple]:
-    """k coins' bars: return = a common factor x `common` + own noise x `own`."""
-    rng = np.random.default_rng(seed)
-    factor = rng.normal(0.0, 1.0, n)
-    end = T0 + BAR_SECONDS * np.arange(n)
-    return {
-        f"c{j}": (end, 10.0 * np.exp(np.cumsum(common * factor + rng.normal(0.0, own, n))))
-        for j in range(k)
-    }
 
 
 def _run(bars: dict[str, tuple], cuts: list[int] = (), via_json: bool = False, **kw: float):
@@ -67,7 +57,7 @@ def _run(bars: dict[str, tuple], cuts: list[int] = (), via_json: bool = False, *
 
 
 # a market that moves as one, so that breadth alerts fire about twice a day
-MARKET = _market(4 * 288, 6, 0.002, 0.0015, 11)
+MARKET = factor_bars(4 * 288, 6, 0.002, 0.0015, 11)
 WHOLE = _run(MARKET)
 
 
@@ -150,7 +140,7 @@ def test_the_outcome_the_record_counts_is_the_evidence_layer_s_alert_claim() -> 
 
 
 def test_the_state_of_11_coins_is_under_1_kb_compressed() -> None:
-    bars = _market(3 * 288, 11, 0.002, 0.002, 12)
+    bars = factor_bars(3 * 288, 11, 0.002, 0.002, 12)
     state = _run(bars)[3]
     text = json.dumps(state, separators=(",", ":"))
     assert len(zlib.compress(text.encode(), 9)) < 1024
@@ -226,7 +216,7 @@ def test_market_command_lists_the_alerts_with_outcome_record_and_scorecard(tmp_p
     import subprocess
     import sys
 
-    bars = _market(4 * 288, 6, 0.002, 0.0015, 11)
+    bars = factor_bars(4 * 288, 6, 0.002, 0.0015, 11)
     files = []
     for coin, name in zip(bars, ("bitcoin", "ethereum", "solana", "cardano", "ripple", "dogecoin"),
                           strict=True):  # fmt: skip

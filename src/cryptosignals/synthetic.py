@@ -275,3 +275,19 @@ def flipping_candles(
         returns[i] = noise[i] + sign[i] * strength * vol * float(np.sign(window))
         window += returns[i] - (returns[i - lookback] if i >= lookback else 0.0)
     return candles_from_returns(returns, np.full(n, vol / 3 / 0.3), rng, start_time)
+
+
+def factor_bars(
+    n: int, coins: int, common: float, own: float, seed: int = 0,
+    start_time: int = 1_740_000_000,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """`coins` coins ("c0", "c1", ...) of `n` five-minute bars, (end, close) from 10: each
+    return is one Gaussian factor x `common` plus the coin's own Gaussian noise x `own`, so
+    co-movement of a known strength for the market trackers (`common=0`: independent coins)."""
+    rng = np.random.default_rng(seed)
+    factor = rng.normal(0.0, 1.0, n)
+    end = (start_time // 300) * 300 + 300 * np.arange(n, dtype=np.int64)
+    return {
+        f"c{j}": (end, 10.0 * np.exp(np.cumsum(common * factor + rng.normal(0.0, own, n))))
+        for j in range(coins)
+    }
