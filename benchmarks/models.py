@@ -21,7 +21,8 @@ walk (the null: anything beyond 0.5 +/- 0.03 would be a leak).
 `--serving` measures the stream's side instead: a logistic and a LightGBM artifact trained on a
 coin's first `--serving-days`, their JSON size and load time, the numpy trees against LightGBM's
 own calibrated P(up) on every later bar, and the engine's CPU per 5-minute bar fed one bar at a
-time (as the process function sees them) with no model, the logistic one and the trees.
+time (as the process function sees them) with no model, the logistic one and the trees; and, if
+onnxmltools and onnxruntime happen to be importable (no dependency), the same trees through ONNX.
 """
 
 from __future__ import annotations
@@ -240,6 +241,12 @@ def serving(args: argparse.Namespace, files: dict[str, Path]) -> dict[str, Any]:
             row["max_p_difference"] = float(
                 np.max(np.abs(fitted.predict(later) - predictor.predict(later)))
             )
+            # what a float32 runtime (ONNX's tree operator) would see: LightGBM on rounded rows
+            rounded = booster.predict(later.astype(np.float32).astype(float))
+            moved = np.abs(rounded - booster.predict(later))
+            row["float32_rows"] = {"max_p_difference": float(moved.max()),
+                                   "share_over_1e-6": float(np.mean(moved > 1e-6))}  # fmt: skip
+            found["onnx"] = _onnx(booster, later)
         found["models"][model] = row
         configs[model] = EngineConfig(predictor=predictor)
     warm = int(np.searchsorted(ticks.timestamp, data.end[cut - 1], side="right"))
@@ -254,6 +261,34 @@ def serving(args: argparse.Namespace, files: dict[str, Path]) -> dict[str, Any]:
     }
     found["import_predict_s"] = min(_import_seconds("cryptosignals.predict") for _ in range(3))
     return found
+
+
+def _onnx(booster: Any, rows: np.ndarray) -> dict[str, Any] | None:
+    """The same trees through onnxmltools and onnxruntime, when both are importable (they are
+    no dependency of this project): P against LightGBM's, time a row, size, import time."""
+    try:
+        import onnxmltools
+        import onnxruntime
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError:
+        return None
+    shape = FloatTensorType([None, rows.shape[1]])  # the converter takes float32 rows only
+    model = onnxmltools.convert_lightgbm(booster, initial_types=[("x", shape)], zipmap=False)
+    blob = model.SerializeToString()
+    session = onnxruntime.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    p = session.run(None, {"x": rows.astype(np.float32)})[1][:, 1]
+    moved = np.abs(p - booster.predict(rows))
+    one = rows[:1].astype(np.float32)
+    t0 = time.process_time()
+    for _ in range(500):
+        session.run(None, {"x": one})
+    return {
+        "bytes": len(blob), "max_p_difference": float(moved.max()),
+        "share_over_1e-6": float(np.mean(moved > 1e-6)),
+        "predict_us_per_row": (time.process_time() - t0) / 500 * 1e6,
+        "import_s": min(_import_seconds("onnxruntime") for _ in range(3)),
+        "versions": [onnxmltools.__version__, onnxruntime.__version__],
+    }  # fmt: skip
 
 
 def _import_seconds(module: str) -> float:
@@ -297,6 +332,22 @@ def _print_serving(found: dict[str, Any]) -> None:
         f"{trees['max_raw_difference']:.1e}; import cryptosignals.predict "
         f"{found['import_predict_s'] * 1e3:.0f} ms; {found['bars_timed']} bars timed"
     )
+    f32 = trees["float32_rows"]
+    out.print(
+        f"LightGBM on the rows rounded to float32 (as ONNX's tree operator takes them): "
+        f"{f32['share_over_1e-6']:.0%} of the bars' P move by more than 1e-6, at most "
+        f"{f32['max_p_difference']:.3f}"
+    )
+    onnx = found.get("onnx")
+    if onnx is None:
+        out.print("onnxmltools / onnxruntime not installed: the ONNX comparison is skipped")
+    else:
+        out.print(
+            f"ONNX (onnxmltools {onnx['versions'][0]}, onnxruntime {onnx['versions'][1]}): P "
+            f"up to {onnx['max_p_difference']:.3f} from LightGBM's, {onnx['share_over_1e-6']:.0%}"
+            f" of the bars beyond 1e-6; {onnx['predict_us_per_row']:.0f} us a row, "
+            f"{onnx['bytes'] / 1e3:.0f} KB, import {onnx['import_s'] * 1e3:.0f} ms"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
