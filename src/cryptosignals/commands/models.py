@@ -315,7 +315,7 @@ def train(
 ) -> None:
     """Fit a P(up) model on all of each file and write one versioned JSON artifact per coin:
     fitted parameters, features, target, training window, walk-forward out-of-sample figures,
-    code version (cryptosignals.predict serves the logistic ones)."""
+    code version (cryptosignals.predict serves both kinds in the stream)."""
     from cryptosignals.models.evaluation import train_artifact
 
     paths = [*input, *(files or [])]

@@ -31,12 +31,13 @@ import numpy as np
 
 from cryptosignals.candles import Candles, coin_of_file, read_candles
 from cryptosignals.errors import BadInputError
+from cryptosignals.predict import SERVED_MODELS
 
 HISTORY_PREFIX = "history/"
 ARTIFACT_PREFIX = "p_up/"
 REPORT_PREFIX = "reports/"
 #: The models the stream can evaluate (cryptosignals.predict); others are judged, never served.
-SERVABLE_MODELS = ("logistic",)
+SERVABLE_MODELS = SERVED_MODELS
 #: Out-of-sample days a verdict needs before it can put a model in the stream: the verdict's
 #: interval is a bootstrap over UTC days, which says little over a handful of them (over one
 #: day it collapses to the point estimate).
