@@ -6,7 +6,7 @@ only if it earned it.
 bootstrap verdict) and returns a `CoinOutcome`: always a small report (metrics, verdict, why a
 model is or is not served) and an artifact only when the model EARNED it (`earned`: its Brier
 score beats the base rate's out of sample, the whole 95 % interval below zero, and the stream
-can serve it: logistic models only). Pure: candles in, plain dicts out; the S3 side is
+can serve it: logistic or LightGBM). Pure: candles in, plain dicts out; the S3 side is
 `ModelsBucket`, and the Lambda handler (cryptosignals.handlers.train) is the glue.
 
 Bucket layout (docs/models.md, "Training in AWS"):
