@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,18 @@ def _run(command: list[str], timeout: int = 600) -> str:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def _run_quick(script: str, tmp_path: Path, *options: str) -> tuple[str, Any]:
+    """A benchmark's `--quick` run where no shared data is (it must say it fell back to the
+    bundled samples): its stdout and its `--json` figures."""
+    figures = tmp_path / f"{script}.json"
+    stdout = _run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), "--quick",
+         "--data", str(tmp_path / "no-such-folder"), *options, "--json", str(figures)]
+    )  # fmt: skip
+    assert "bundled" in stdout.splitlines()[0], stdout
+    return stdout, json.loads(figures.read_text())
 
 
 @pytest.mark.slow
@@ -87,22 +100,7 @@ def test_evidence_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_risk_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "risk.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "risk.py"),
-            "--quick",
-            "--kinds",
-            "ewma",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
-    data = json.loads(figures.read_text())
+    _, data = _run_quick("risk", tmp_path, "--kinds", "ewma")
     assert data["coins"] == ["bitcoin", "ethereum"]
     one_hour = data["summary"]["ewma"]["fhs"]["1h_var_99"]
     assert 0 <= one_hour["pass_share"] <= 1 and 0 <= one_hour["median_rate"] < 0.2
@@ -110,20 +108,7 @@ def test_risk_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 
 
 def test_forecast_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "forecast.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "forecast.py"),
-            "--quick",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
-    data = json.loads(figures.read_text())
+    _, data = _run_quick("forecast", tmp_path)
     assert data["coins"] == ["bitcoin", "ethereum"]
     for coin in data["coins"]:
         for h in ("5m", "15m", "30m"):
@@ -135,20 +120,7 @@ def test_forecast_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 
 
 def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "structure.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "structure.py"),
-            "--quick",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
-    data = json.loads(figures.read_text())
+    _, data = _run_quick("structure", tmp_path)
     assert data["real"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
     [planted] = data["planted"]
     assert all(share >= 0.8 for share in planted["found_share"].values()), planted
@@ -163,22 +135,7 @@ def test_structure_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
 
 
 def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "market.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "market.py"),
-            "--quick",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--boot",
-            "200",
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
-    data = json.loads(figures.read_text())
+    _, data = _run_quick("market", tmp_path, "--boot", "200")
     assert data["data"]["coins"] == ["bitcoin", "ethereum", "solana", "cardano"]
     assert set(data["coins"]) == {"ethereum", "solana", "cardano"}
     for row in data["coins"].values():
@@ -197,21 +154,8 @@ def test_market_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_models_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "models.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "models.py"),
-            "--quick",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
+    stdout, data = _run_quick("models", tmp_path)
     assert any(line.startswith("TOTAL wall time") for line in stdout.splitlines())
-    data = json.loads(figures.read_text())
     assert data["data"]["coins"] == ["bitcoin", "ethereum"]
     rows = data["targets"]["up_1h"]["coins"]["ethereum"]
     assert [r["model"] for r in rows] == ["logistic", "lightgbm"]
@@ -225,21 +169,8 @@ def test_models_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_metalabel_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "metalabel.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "metalabel.py"),
-            "--quick",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
+    stdout, data = _run_quick("metalabel", tmp_path)
     assert any(line.startswith("TOTAL wall time") for line in stdout.splitlines())
-    data = json.loads(figures.read_text())
     assert data["data"]["coins"] == ["bitcoin", "ethereum"]
     coins = data["models"]["logistic"]["coins"]
     assert set(coins) == {"bitcoin", "ethereum", "pooled"}
@@ -251,20 +182,7 @@ def test_metalabel_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_drift_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "drift.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "drift.py"),
-            "--quick",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
-    data = json.loads(figures.read_text())
+    _, data = _run_quick("drift", tmp_path)
     assert data["coins"] == ["bitcoin", "ethereum"]
     assert data["null"]["moves"]["per_30_days"] <= 1 and data["null"]["iid_moves"]["alarms"] <= 8
     assert all(d is not None and d < 288 for d in
@@ -280,20 +198,7 @@ def test_drift_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
 def test_forecast_benchmark_streams_the_engines_sigma_on_the_bundled_samples(
     tmp_path: Path,
 ) -> None:
-    figures = tmp_path / "forecast.json"
-    _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "forecast.py"),
-            "--quick",
-            "--stream",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    data = json.loads(figures.read_text())
+    _, data = _run_quick("forecast", tmp_path, "--stream")
     for coin in data["coins"]:
         streamed = data["streamed"][coin]
         assert abs(streamed["30m"]["calibrated"]["coverage"] - 0.8) < 0.02
@@ -303,21 +208,8 @@ def test_forecast_benchmark_streams_the_engines_sigma_on_the_bundled_samples(
 
 @pytest.mark.slow
 def test_training_job_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> None:
-    figures = tmp_path / "training_job.json"
-    stdout = _run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "training_job.py"),
-            "--quick",
-            "--data",
-            str(tmp_path / "no-such-folder"),
-            "--json",
-            str(figures),
-        ]
-    )
-    assert "bundled" in stdout.splitlines()[0], stdout
+    stdout, data = _run_quick("training_job", tmp_path)
     assert any(line.startswith("TOTAL wall time") for line in stdout.splitlines())
-    data = json.loads(figures.read_text())
     assert [r["coin"] for r in data["coins"]] == ["bitcoin", "ethereum"]
     assert all(r["verdict"] != "not evaluated" and r["bars"] == 6048 for r in data["coins"])
     assert data["seconds_per_coin"] > 0 and data["jit"] is False
