@@ -81,3 +81,23 @@ def run_pipeline(stack: LocalStack, ticks: list[TickSeries]) -> int:
         producer = TickProducer(AwsSettings.from_env())
         producer.send([t for series in ticks for t in series.ticks()])
         return sum(poller.drain().records_read for poller in stack.pollers())
+
+
+def moving_market(
+    coins: int = 5, days: float = 1.5, seed: int = 3, end: int = 1_750_000_200
+) -> dict[str, TickSeries]:
+    """5-minute ticks of `coins` coins that move as one (return = common factor x 0.002 + own
+    noise x 0.0015: breadth swings with the market), so that the market tracker's alerts fire
+    after its first day (they need five coins with a move: the bundled four never give one);
+    the defaults give four alerts in the last half day. Coin 0 is bitcoin."""
+    rng = np.random.default_rng(seed)
+    n = int(days * 288)
+    timestamp = end - 300 * np.arange(n)[::-1].astype(np.int64)
+    factor = rng.normal(0.0, 1.0, n)
+    names = ["bitcoin"] + [f"coin-{i}" for i in range(1, coins)]
+    nan = np.full(n, np.nan)
+    series = {}
+    for name in names:
+        price = 10.0 * np.exp(np.cumsum(0.002 * factor + rng.normal(0.0, 0.0015, n)))
+        series[name] = TickSeries(name, timestamp, price, np.full(n, 1e8), nan, nan)
+    return series

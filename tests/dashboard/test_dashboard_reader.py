@@ -93,6 +93,20 @@ def test_reader_shows_what_the_pipeline_stored_and_then_reads_only_new_ticks(
     betas = figures.beta_rows(market)
     assert {r["coin"] for r in betas} == set(SAMPLE_COINS) - {"bitcoin"}
     assert {r["source"] for r in betas} == {"pipeline"}
+    # the price fan stored with it is the engine's, and it is the cone the chart draws
+    for coin, result in engines.items():
+        assert result.risk is not None
+        for horizon, quantiles in result.risk["fan"].items():
+            assert market.risk[coin]["fan"][horizon] == pytest.approx(quantiles), horizon
+        cone = figures.fan_cone(market, coin)
+        assert cone is not None and (cone.source, cone.end) == ("pipeline", end)
+    # bitcoin's part in the other coins' signals, as the process function stored it
+    rows = figures.signal_rows(market.signals)
+    driven = [r for r in rows if r["btc_driven"] is not None]
+    assert driven and {r["coin"] for r in driven} <= set(SAMPLE_COINS) - {"bitcoin"}
+    assert {r["btc_driven"] for r in driven} <= {"yes", "no"}
+    # four coins make no market alert (it needs five with a move): the panel says so
+    assert figures.market_alerts(market, None) == ([], "pipeline")
 
     # 11 new ticks per coin: each coin's tail is queried again, from a little before its newest
     read_before = counting.items.get("query:crypto_raw_data:", 0)
