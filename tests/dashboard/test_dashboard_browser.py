@@ -36,6 +36,8 @@ from cryptosignals.dashboard.market import Market
 from cryptosignals.dashboard.reader import DashboardReader
 from cryptosignals.local.emulator import free_port
 from cryptosignals.local.stack import LocalStack
+from cryptosignals.market import MARKET_ID
+from cryptosignals.model import Signal, SignalType
 from cryptosignals.profile import hour_of_week_volatility
 
 CHROMIUM = "/usr/bin/chromium"
@@ -411,14 +413,20 @@ def test_one_coin_shows_its_var_band_regimes_and_when_it_moves() -> None:
 
 def test_levels_alignment_strip_and_market_panel_render() -> None:
     """A week of two coins from memory, one page load: the market panel's breadth and PC1 share
-    lines, the alignment strip of the first coin (four timeframes), the signals table's context
-    columns; bitcoin chosen: its support and resistance zones and breakouts, which the
-    switch turns off."""
+    lines and a market alert with its record, the alignment strip of the first coin (four
+    timeframes), the signals table's context columns; bitcoin chosen: its price fan, its
+    support and resistance zones and breakouts, which the switch turns off."""
     from playwright.sync_api import sync_playwright
 
-    from cryptosignals.dashboard.figures import MARKET_LINES
+    from cryptosignals.dashboard.figures import FAN_CLAIM, MARKET_LINES
 
-    held = Market({coin: sample_ticks(coin, 7) for coin in ("bitcoin", "ethereum")})
+    series = {coin: sample_ticks(coin, 7) for coin in ("bitcoin", "ethereum")}
+    end = int(series["bitcoin"].timestamp[-1])
+    alert = Signal(MARKET_ID, end - 3600, SignalType.ALERT, "market_breadth_up", "1h", 101.0,
+                   0.5, details={"index": 101.0, "breadth_up": 0.9},
+                   evidence={"n": 12.0, "hit_rate": 0.5, "mean_net_bp": 10.0,
+                             "p_adjusted": 0.3})  # fmt: skip
+    held = Market(series, [alert])
     with _served(_Held(held)) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -437,6 +445,9 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
             for _, name, _ in MARKET_LINES:
                 assert len(lines[name]["x"]) > 250
                 assert all(0 <= y <= 1 for y in lines[name]["y"] if y is not None)
+            marked = lines["market alert (not actionable)"]
+            assert marked["symbol"] == "diamond-open" and marked["y"] == [0.9]
+            assert "record:" in marked["hover"]
             page.wait_for_function(
                 "() => (document.querySelector('#alignment-strip .js-plotly-plot') || {})"
                 ".data?.[0]?.type === 'heatmap'",
@@ -446,7 +457,7 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
             assert strip["y"] == ["5m", "15m", "1h", "4h"]
             assert {v for row in strip["z"] for v in row} <= {-1, 0, 1} and len(strip["z"][0]) > 250
             headers = {h.strip() for h in page.locator("#signals-table th").all_inner_texts()}
-            assert {"alignment", "counter-trend", "to support (ATR)"} <= headers
+            assert {"alignment", "counter-trend", "to support (ATR)", "4h", "BTC-driven"} <= headers
 
             page.locator("#coins").click()
             page.keyboard.type("bitcoin")
@@ -457,8 +468,12 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
                 ".data?.some(t => t.name === 'support' || t.name === 'resistance')",
                 timeout=WAIT_MS,
             )
-            names = {t["name"] for t in _figure(page, "price-chart")}
+            price = {t["name"]: t for t in _figure(page, "price-chart")}
+            names = set(price)
             assert "ethereum" not in names and "breakout" in names
+            cone = price["price fan 10-90 %"]  # after the last bar, from the held ticks' engine
+            assert len(cone["x"]) == 4 and cone["x"][0] == price["bitcoin"]["x"][-1]
+            assert FAN_CLAIM in cone["hover"]
             assert {"support", "resistance"} & _legend(page, "price-chart")
             page.locator("#overlays input[value='structure']").click()
             page.wait_for_function(
