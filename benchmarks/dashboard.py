@@ -33,14 +33,16 @@ from cryptosignals.model import Tick, TickSeries
 
 def draw(market: Market) -> float:
     """Every view of one refresh, as the page's callbacks build them (default controls), and
-    the price chart of one coin with its VaR band, regimes, levels and patterns, its alignment
-    strip, and the market panel (the forecast, the filter, the rule-less engine and the market
-    trackers continue from the last refresh: only new bars are fed)."""
+    the price chart of one coin with its VaR band, regimes, levels and patterns, price fan and
+    30-minute fan through time, its alignment strip, and the market panel with the market
+    alerts (the forecast, the filter, the rule-less engine and the market trackers continue
+    from the last refresh: only new bars are fed)."""
     started = time.perf_counter()
     figures.price_figure(market, market.coins[:8], Span.H24, [20]).to_json()
     figures.price_figure(
-        market, market.coins[:1], Span.H24, [20], band=True, regimes=True, structure=True
-    ).to_json()
+        market, market.coins[:1], Span.H24, [20], band=True, regimes=True, structure=True,
+        fan=True, fan_band=True,
+    ).to_json()  # fmt: skip
     figures.alignment_figure(market, market.coins[0], Span.H24).to_json()
     figures.market_figure(market, Span.H24).to_json()
     figures.profile_figure(market, market.coins[0]).to_json()
