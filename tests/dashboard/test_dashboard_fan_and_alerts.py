@@ -7,7 +7,6 @@ one) and bitcoin's part in the other coins' signals."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -133,42 +132,41 @@ def test_the_signals_table_shows_4h_distances_and_bitcoins_part_not_again_in_det
     assert headers["dist_support_atr_4h"] == ("to support (ATR)", "4h")
 
 
-@pytest.fixture(scope="module")
-def moving() -> Iterator[tuple[LocalStack, dict]]:
-    """A stack tracking five generated coins that move as one, fed a day and a half through
-    the pipeline (Kinesis -> process function -> DynamoDB)."""
-    ticks = moving_market()
-    stack = LocalStack.start(parameters={"TrackedCoins": ",".join(ticks)})
-    try:
-        run_pipeline(stack, list(ticks.values()))
-        yield stack, ticks
-    finally:
-        stack.stop()
-
-
 @pytest.mark.integration
 @pytest.mark.slow
-def test_the_market_alerts_the_pipeline_stored_are_read_listed_and_marked_with_their_record(
-    moving: tuple[LocalStack, dict],
-) -> None:
-    stack, ticks = moving
-    overlays.clear_cache()
-    with temporary_environment(stack.environment()):
-        market = DashboardReader(budget=None).refresh()
-    # what the batch analysis makes of the same bars (the stream's own MarketSignals)
+def test_market_alerts_the_pipeline_stored_are_read_listed_and_marked_with_their_record() -> None:
+    # what the batch analysis makes of the bars (the stream's own MarketSignals)
+    ticks = moving_market()
     bars = {c: closed_bars(t) for c, t in ticks.items()}
     history = market_history({c: (b["end"], b["close"]) for c, b in bars.items()})
+    last = history.signals[-1].timestamp
+    # a stack tracking the five coins, fed through the pipeline (Kinesis -> process function
+    # -> DynamoDB) up to half an hour before the last alert, read, then fed the rest
+    cut = {c: int(np.searchsorted(t.timestamp, last - 1800, side="right")) for c, t in
+           ticks.items()}  # fmt: skip
+    stack = LocalStack.start(parameters={"TrackedCoins": ",".join(ticks)})
+    try:
+        with temporary_environment(stack.environment()):
+            reader = DashboardReader(budget=None)
+            run_pipeline(stack, [t[: cut[c]] for c, t in ticks.items()])
+            first = {s.signal_id for s in reader.refresh().signals if s.crypto_id == MARKET_ID}
+            run_pipeline(stack, [t[cut[c] :] for c, t in ticks.items()])
+            market = reader.refresh()  # reads the market's new alert with the coins' ticks
+    finally:
+        stack.stop()
+    overlays.clear_cache()
     end = market.as_of or 0
     expected = {s.signal_id: s for s in history.signals if s.timestamp > end - Span.H24}
     alerts = [s for s in market.signals if s.crypto_id == MARKET_ID]
     assert len(expected) == 4 and {s.signal_id for s in alerts} == set(expected)
-    assert max(s.evidence["n"] for s in alerts) > 0  # a record that grows
+    assert first == {i for i, s in expected.items() if s.timestamp < last}
     for s in alerts:
         reference = expected[s.signal_id]
         assert (s.rule, s.signal_type, s.actionable) == (
             reference.rule, reference.signal_type, reference.actionable)  # fmt: skip
         assert s.evidence == pytest.approx(reference.evidence)
         assert s.details == pytest.approx(reference.details)
+    assert max(s.evidence["n"] for s in alerts) > 0  # a record that grows
     # the pseudo-coin is no coin: no series, no row of its own, no empty chart
     assert market.coins == sorted(ticks, key=lambda c: c != "bitcoin")
     assert MARKET_ID not in market.series
