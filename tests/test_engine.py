@@ -385,3 +385,34 @@ def test_the_drift_monitor_alarms_when_the_volatility_model_goes_stale_and_not_o
             else:
                 assert (alarms < change).sum() == 0 and 0 < alarms[0] - change <= 8 * 3600
                 assert result.risk is not None and result.risk["drift"]["last_alarm"] >= alarms[-1]
+
+
+def test_another_coins_p_up_reads_bitcoins_last_hour_as_its_training_did() -> None:
+    """A served model of another coin sees bitcoin's last hour (`btc_ret_12`) from bitcoin's
+    bars given with the batch, the same rows training built (`models.evaluation.dataset`): the
+    served P(up) equals the trained model's on them, and feeding in chunks, each with the
+    bitcoin bars closed by its last tick, changes nothing."""
+    from cryptosignals.engine import closed_bars
+    from cryptosignals.features import FEATURE_NAMES
+    from cryptosignals.models.evaluation import dataset, train_artifact
+    from cryptosignals.predict import load_predictor
+
+    candles = MARKET.candles
+    data = dataset("ethereum", candles["ethereum"], "up_1h", bitcoin=candles["bitcoin"])
+    assert np.isfinite(data.x[:, FEATURE_NAMES.index("btc_ret_12")]).sum() > 500
+    predictor = load_predictor(json.loads(json.dumps(train_artifact(data))))
+    config = dataclasses.replace(EngineConfig.for_coin("ethereum"), predictor=predictor)
+    ticks = candles_to_ticks("ethereum", candles["ethereum"])
+    btc = closed_bars(candles_to_ticks("bitcoin", candles["bitcoin"]))
+    whole = Engine("ethereum", config).feed(ticks, (btc["end"], btc["close"])).bars["p_up"]
+    np.testing.assert_allclose(whole, predictor.predict(data.x), rtol=0, atol=1e-12)
+
+    engine, parts = Engine("ethereum", config), []
+    for start, stop in itertools.pairwise([0, 300, 301, 800, len(ticks)]):
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())), config)
+        known = btc["end"] <= ticks.timestamp[stop - 1]
+        bitcoin = (btc["end"][known], btc["close"][known])
+        parts.append(engine.feed(ticks[start:stop], bitcoin).bars["p_up"])
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    blind = Engine("ethereum", config).feed(ticks).bars["p_up"]  # bitcoin's hour imputed
+    assert np.abs(blind - whole).max() > 1e-6

@@ -39,7 +39,7 @@ import numpy as np
 from cryptosignals import regimes, risk
 from cryptosignals.drift import MOVE_DELTA, MOVE_THRESHOLD, PageHinkley, standardised_moves
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
-from cryptosignals.features import FeatureBuilder
+from cryptosignals.features import FeatureBuilder, returns_as_of
 from cryptosignals.forecast import FAN_COLUMNS, ConformalFan, fan_sigma
 from cryptosignals.indicators import Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
@@ -510,8 +510,12 @@ class Engine:
         result.accepted = int(keep.sum())
         return keep
 
-    def feed(self, ticks: TickSeries) -> EngineResult:
-        """Process a batch of ticks of this coin, in event-time order."""
+    def feed(
+        self, ticks: TickSeries, bitcoin: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> EngineResult:
+        """Process a batch of ticks of this coin, in event-time order. `bitcoin`: its closed
+        5-minute bars (end, close) known now, from an hour before this batch's bars on, for
+        the P(up) model's `btc_ret_12` (features.returns_as_of; NaN without them)."""
         if ticks.crypto_id != self.crypto_id:
             raise ValueError(f"engine for {self.crypto_id!r} was fed {ticks.crypto_id!r} ticks")
         result = EngineResult()
@@ -559,7 +563,7 @@ class Engine:
             nearest = self._walk(tracker, frames[tf], base, np.full(frames[tf].size, np.nan))
             base.current.update({f"{name}_{tf}": nearest[name] for name in _LEVELS})
         base_context.update({k: base[k] for k in _LEVELS + self._level_names})
-        base_context["p_up"] = self._p_up({**base.current, **base_context})
+        base_context["p_up"] = self._p_up({**base.current, **base_context}, bitcoin)
         for rule in cfg.rules:
             result.signals += self._signals(rule, cfg.timeframe, base, base_context)
         result.bars = {**base.current, **base_context}
@@ -660,11 +664,18 @@ class Engine:
                     out[name][last[j]] = row[name][0]
         return out
 
-    def _p_up(self, bars: dict[str, np.ndarray]) -> np.ndarray:
-        """The deployed P(up) model's probability at each base bar (NaN without one)."""
+    def _p_up(
+        self, bars: dict[str, np.ndarray], bitcoin: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
+        """The deployed P(up) model's probability at each base bar (NaN without one), from the
+        same feature rows as training (`models.evaluation.dataset`), bitcoin's last hour
+        included for another coin."""
         if self.model_features is None or self.config.predictor is None:
             return np.full(len(bars["end"]), np.nan)
-        return self.config.predictor.predict(self.model_features.update(bars))
+        btc = None
+        if bitcoin is not None and self.crypto_id != "bitcoin":
+            btc = returns_as_of(bars["end"], *bitcoin)
+        return self.config.predictor.predict(self.model_features.update(bars, btc))
 
     def _forecast(self, base: Frame) -> None:
         """The variance forecast and the regime filter over the new base bars: the 1h sigma now

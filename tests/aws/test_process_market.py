@@ -12,7 +12,7 @@ from cryptosignals.aws.config import AwsSettings
 from cryptosignals.aws.store import MARKET_STATE_ID, StoredState
 from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.engine import Engine
-from cryptosignals.handlers.process import _Fed, _market, _market_coins
+from cryptosignals.handlers.process import _bitcoin_bars, _Fed, _market, _market_coins
 from cryptosignals.model import TickSeries
 
 TICKS = slice(2000, 2040)
@@ -61,3 +61,25 @@ def test_a_batch_without_new_bars_changes_nothing_and_a_broken_state_starts_afre
     broken = StoredState(MARKET_STATE_ID, {"tracker": {"version": 99}}, 1)
     fresh = _market(coins, broken, _fed(coins, {"ethereum": {"tracker": {"version": 99}}}))
     assert fresh.state["tracker"]["version"] == 1 and fresh.betas["ethereum"]["tracker"]["n"] > 0
+
+
+def test_the_other_coins_see_bitcoins_kept_and_new_closes() -> None:
+    """What the other coins' P(up) reads of bitcoin: the market item's kept settled closes,
+    then bitcoin's new bars of the batch (fed first); nothing when neither is known."""
+    coins = ("bitcoin", "ethereum")
+    fed = _fed(coins)
+    first = _market(coins, StoredState(MARKET_STATE_ID, None, 0), fed)
+    kept = StoredState(MARKET_STATE_ID, first.state, 1)
+    later = candles_to_ticks("bitcoin", read_candles(sample_path("bitcoin")))[2040:2052]
+    engine = fed["bitcoin"].engine
+    new = _Fed(later.ticks(), engine, engine.feed(later), 1)
+    end, close = _bitcoin_bars(kept, new)
+    settled = [row for row in first.state["recent"]["rows"] if row[1][0] is not None]
+    assert len(settled) > 10 and len(new.result.bars["end"]) == 12
+    assert end.tolist() == sorted({r[0] for r in settled} | set(new.result.bars["end"].tolist()))
+    at = dict(zip(end.tolist(), close.tolist(), strict=True))
+    assert all(at[r[0]] == r[1][0] for r in settled)
+    bars = new.result.bars
+    assert all(at[e] == c for e, c in zip(bars["end"], bars["close"], strict=True))
+    assert _bitcoin_bars(None, None) is None
+    assert _bitcoin_bars(StoredState(MARKET_STATE_ID, None, 0), None) is None

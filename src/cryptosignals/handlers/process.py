@@ -222,10 +222,13 @@ class _Fed:
     beta: dict[str, Any] | None = None  # the stored beta tracker (beside the engine's state)
 
 
-def _feed(coin: str, ticks: list[Tick], stored: StoredState, settings: AwsSettings) -> _Fed:
+def _feed(
+    coin: str, ticks: list[Tick], stored: StoredState, settings: AwsSettings,
+    bitcoin: tuple[np.ndarray, np.ndarray] | None = None,
+) -> _Fed:  # fmt: skip
     ticks = sorted(ticks, key=lambda t: t.timestamp)
     engine = _engine(coin, stored.state, settings)
-    result = engine.feed(TickSeries.from_ticks(coin, ticks))
+    result = engine.feed(TickSeries.from_ticks(coin, ticks), bitcoin)
     return _Fed(ticks, engine, result, stored.version, (stored.state or {}).get("beta"))
 
 
@@ -257,6 +260,27 @@ class _Market:
     context: dict[str, dict[str, Any]] = field(default_factory=dict)
     signals: list[Signal] = field(default_factory=list)  # the market alerts of this batch
     beta_rows: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # this batch's
+
+
+def _bitcoin_bars(
+    market: StoredState | None, bitcoin: _Fed | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Bitcoin's closed 5-minute bars known to this batch (end, close): the market item's kept
+    settled closes (two hours and more) and bitcoin's new bars of this batch, fed first. The
+    other coins' P(up) models read its last hour from them (`btc_ret_12`, as in training)."""
+    closes: dict[int, float] = {}
+    kept = ((market.state if market else None) or {}).get("recent", {})
+    if BTC in kept.get("coins", []):
+        b = kept["coins"].index(BTC)
+        closes |= {int(end): float(row[b]) for end, row in kept["rows"] if row[b] is not None}
+    if bitcoin is not None and len(bitcoin.result.bars.get("end", ())):
+        bars = bitcoin.result.bars
+        new = zip(bars["end"].tolist(), bars["close"].tolist(), strict=True)
+        closes |= {int(end): float(close) for end, close in new}
+    if not closes:
+        return None
+    ends = sorted(closes)
+    return np.array(ends, dtype=float), np.array([closes[e] for e in ends])
 
 
 def _market_coins(settings: AwsSettings) -> tuple[str, ...]:
@@ -424,11 +448,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except RetryableError:
         logger.exception("engine states unavailable: the whole batch is retried")
         states = None
-    fed = (
-        {}
-        if states is None
-        else {c: _feed(c, t, states[c], settings) for c, t in sorted(by_coin.items())}
-    )
+    fed: dict[str, _Fed] = {}
+    if states is not None:  # bitcoin first: the others' P(up) reads its last hour
+        if BTC in by_coin:
+            fed[BTC] = _feed(BTC, by_coin[BTC], states[BTC], settings)
+        bitcoin = _bitcoin_bars(states.get(MARKET_STATE_ID), fed.get(BTC))
+        for c, t in sorted(by_coin.items()):
+            if c != BTC:
+                fed[c] = _feed(c, t, states[c], settings, bitcoin)
+        fed = dict(sorted(fed.items()))
     market = _market(coins, states[MARKET_STATE_ID], fed) if coins and fed and states else None
     context = {} if market is None else market.context
     try:
