@@ -116,6 +116,8 @@ _SUMS: dict[tuple[int, int], tuple[VolatilityModel, tuple[np.ndarray, np.ndarray
 def _week_sums(model: VolatilityModel, bars: int) -> tuple[np.ndarray, np.ndarray]:
     cached = _SUMS.get((id(model), bars))
     if cached is None or cached[0] is not model:
+        if len(_SUMS) >= 4096:  # models made afresh again and again: do not hold them all
+            _SUMS.clear()
         cached = _SUMS[(id(model), bars)] = (model, _sums_over(model, bars))
     return cached[1]
 
