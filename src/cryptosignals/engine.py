@@ -112,18 +112,20 @@ class EngineConfig:
             if minutes not in {int(w) for w in Window}:
                 raise ValueError(f"{rule.name}: minutes must be one of {[int(w) for w in Window]}")
 
+    @functools.cached_property
     def base_features(self) -> dict[str, FeatureSpec]:
         specs: dict[str, FeatureSpec] = {
             f"adx_{self.adx_period}": ("adx", "hlc", {"period": self.adx_period}, 0),
         }
         if self.timeframe in self.trend_timeframes:
-            specs.update(self.trend_features())
+            specs.update(self.trend_features)
         for rule in self.rules:
             for name, spec in rule.features().items():
                 if specs.setdefault(name, spec) != spec:
                     raise ValueError(f"feature {name!r} is defined twice with different params")
         return specs
 
+    @functools.cached_property
     def trend_features(self) -> dict[str, FeatureSpec]:
         """A timeframe's trend: EMAs (four numbers of state each, whatever the period)."""
         return {
@@ -131,6 +133,7 @@ class EngineConfig:
             "trend_slow": ("ema", "close", {"period": self.trend_slow}, 0),
         }
 
+    @functools.cached_property
     def level_params(self) -> dict[str, StructureParams]:
         """The zones' tracker of each level timeframe (none without structure)."""
         if self.structure is None:
@@ -272,9 +275,11 @@ class FeatureSet:
     def __init__(self, specs: dict[str, FeatureSpec], state: dict[str, Any] | None) -> None:
         self.specs = specs
         self.streams: dict[str, Stream] = {}
-        for indicator, source, params, _ in specs.values():
+        # per feature: its stream's key (made once: the stream makes an engine every batch)
+        self.keys: dict[str, str] = {}
+        for name, (indicator, source, params, _) in specs.items():
             kind, params = feature_stream(indicator, params)
-            key = _stream_key(kind, source, params)
+            key = self.keys[name] = _stream_key(kind, source, params)
             if key not in self.streams:
                 stored = (state or {}).get("streams", {}).get(key)
                 self.streams[key] = Stream.from_json(stored) if stored else Stream(kind, **params)
@@ -285,9 +290,8 @@ class FeatureSet:
     def update(self, bars: dict[str, np.ndarray]) -> Frame:
         values: dict[str, np.ndarray] = dict(bars)
         cache: dict[str, tuple[np.ndarray, ...]] = {}
-        for name, (indicator, source, params, output) in self.specs.items():
-            kind, params = feature_stream(indicator, params)
-            key = _stream_key(kind, source, params)
+        for name, (indicator, source, _, output) in self.specs.items():
+            key = self.keys[name]
             if key not in cache:
                 inputs = (
                     (bars["high"], bars["low"], bars["close"])
@@ -392,7 +396,7 @@ class Engine:
         self.bars = {tf: _Bars(TIMEFRAMES[tf], frames.get(tf, {}).get("bars")) for tf in cfg.frames}
         self.features = {
             tf: FeatureSet(
-                cfg.base_features() if tf == cfg.timeframe else cfg.trend_features(),
+                cfg.base_features if tf == cfg.timeframe else cfg.trend_features,
                 frames.get(tf),
             )
             for tf in cfg.frames
@@ -431,7 +435,7 @@ class Engine:
         levels = state.get("levels") or {}
         self.levels = {
             tf: StructureTracker.from_json(levels.get(tf) or {}, params)
-            for tf, params in cfg.level_params().items()
+            for tf, params in cfg.level_params.items()
         }
         self.model_features = (
             None
