@@ -309,10 +309,10 @@ def test_a_handler_crash_mid_batch_is_bisected_to_the_bad_record(
 
     real_feed = engine_module.Engine.feed
 
-    def crashing_feed(self: Any, ticks: Any) -> Any:
+    def crashing_feed(self: Any, ticks: Any, bitcoin: Any = None) -> Any:
         if self.crypto_id == "litecoin":
             raise ZeroDivisionError("a bug in the core, for litecoin only")
-        return real_feed(self, ticks)
+        return real_feed(self, ticks, bitcoin)
 
     monkeypatch.setattr(engine_module.Engine, "feed", crashing_feed)
     _drain_queue(stack, stack.names["process_failure_queue_url"])
