@@ -93,12 +93,14 @@ def test_demo_summarises_the_four_sample_coins() -> None:
     assert "Latest 8 actionable signals on the bus" in out
     assert "Latest signals stored, with their rule's record" in out
     risk = [line.split("│")[1:-1] for line in out.split("Risk now", 1)[1].splitlines()
-            if line.count("│") == 7]  # fmt: skip
+            if line.count("│") == 8]  # fmt: skip
     assert sorted(r[0].strip() for r in risk) == ["bitcoin", "cardano", "ethereum", "solana"]
     for row in risk:
         assert row[1].strip() in ("calm", "normal", "volatile", "turbulent")
         sigma, var99 = (float(row[k].strip().rstrip("%")) for k in (2, 3))
         assert 0 < sigma < var99 < 20
+        low, high = (float(v.replace(",", "")) for v in row[6].split(" - "))  # the 30m fan
+        assert 0 < low < high < low * (1 + 3 * sigma / 100)
 
 
 def test_the_catalogues_list_every_registered_rule_and_indicator() -> None:

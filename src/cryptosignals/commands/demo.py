@@ -260,7 +260,9 @@ def risk_now(stack: LocalStack) -> Table:
 
     items = all_items(stack.client("dynamodb"), "scan", TableName=stack.names["aggregated_table"])
     table = Table(title="Risk now (the 60-minute aggregates)", title_justify="left")
-    for column in ("coin", "regime", "1h sigma", "1h VaR99", "1h ES97.5", "size @1% budget"):
+    columns = ("coin", "regime", "1h sigma", "1h VaR99", "1h ES97.5", "size @1% budget",
+               "price in 30 min (10-90 %)")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column in ("coin", "regime") else "right")
     for item in sorted(map(_deserialize, items), key=lambda i: i["crypto_id"]):
         risk = item.get("risk") if int(item["time_window"]) == 60 else None
@@ -268,10 +270,13 @@ def risk_now(stack: LocalStack) -> Table:
             continue
         hour = risk["horizons"]["1h"]
         regime = (risk.get("regime") or {}).get("name", "warming up")
+        fan = (risk.get("fan") or {}).get("30m") or {}
+        low, high = fan.get("q10"), fan.get("q90")
+        band = "warming up" if low is None or high is None else f"{low:,.6g} - {high:,.6g}"
         table.add_row(
             item["crypto_id"], regime, f"{float(hour['sigma']):.2%}",
             f"{float(hour['var_99']):.2%}", f"{float(hour['es_975']):.2%}",
-            f"{float(risk['position_size']):.0%}",
+            f"{float(risk['position_size']):.0%}", band,
         )  # fmt: skip
     return table
 
