@@ -45,10 +45,11 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from aws_lambda_powertools import Logger, Metrics
@@ -289,43 +290,34 @@ def _market_coins(settings: AwsSettings) -> tuple[str, ...]:
     return coins if len(coins) >= 2 else ()
 
 
-def _market_tracker(coins: tuple[str, ...], state: dict[str, Any] | None) -> MarketTracker:
+_Part = TypeVar("_Part")
+
+
+def _resumed(make: Callable[[Any], _Part], state: Any, what: str, **extra: Any) -> _Part:
+    """`make(state)`; an unusable stored state is logged and the part starts afresh."""
     try:
-        return MarketTracker(coins, state=(state or {}).get("tracker"))
+        return make(state)
     except ValueError as exc:
-        logger.warning("market state reset", extra={"reason": str(exc)})
-        return MarketTracker(coins)
-
-
-def _market_signals(coins: tuple[str, ...], state: dict[str, Any] | None) -> MarketSignals:
-    try:
-        return MarketSignals(coins, state=(state or {}).get("signals"))
-    except ValueError as exc:
-        logger.warning("market signals state reset", extra={"reason": str(exc)})
-        return MarketSignals(coins)
-
-
-def _beta_tracker(coin: str, state: dict[str, Any] | None) -> BetaTracker:
-    try:
-        return BetaTracker(BETA_HALFLIFE, state=(state or {}).get("tracker"))
-    except ValueError as exc:
-        logger.warning("beta state reset", extra={"crypto_id": coin, "reason": str(exc)})
-        return BetaTracker(BETA_HALFLIFE)
+        logger.warning(f"{what} state reset", extra={"reason": str(exc), **extra})
+        return make(None)
 
 
 def _market(coins: tuple[str, ...], stored: StoredState, fed: dict[str, _Fed]) -> _Market:
     """Pure: the market tracker takes the fed coins' new bars, the recent settled closes are
     kept, and each fed coin's beta tracker takes the settled bar times after its last one."""
-    tracker = _market_tracker(coins, stored.state)
+    item = stored.state or {}
+    tracker = _resumed(lambda s: MarketTracker(coins, state=s), item.get("tracker"), "market")
     bars = {
         coin: (one.result.bars["end"], one.result.bars["close"])
         for coin, one in fed.items()
         if coin in coins and len(one.result.bars.get("end", ()))
     }
     settled = tracker.update(bars)
-    alerts = _market_signals(coins, stored.state)
+    alerts = _resumed(
+        lambda s: MarketSignals(coins, state=s), item.get("signals"), "market signals"
+    )
     new_signals = alerts.update(settled)
-    kept = (stored.state or {}).get("recent", {})
+    kept = item.get("recent", {})
     recent = [list(r) for r in kept.get("rows", [])] if kept.get("coins") == list(coins) else []
     for end, closes in zip(settled["end"].tolist(), settled["closes"].tolist(), strict=True):
         recent.append([end, [_json_value(c) for c in closes]])
@@ -347,7 +339,10 @@ def _market(coins: tuple[str, ...], stored: StoredState, fed: dict[str, _Fed]) -
         context = {k: _json_value(latest.get(k)) for k in _MARKET_KEYS}
         if b is not None and coin != BTC:
             kept_beta = one.beta
-            beta = _beta_tracker(coin, kept_beta)
+            beta = _resumed(
+                lambda s: BetaTracker(BETA_HALFLIFE, state=s),
+                (kept_beta or {}).get("tracker"), "beta", crypto_id=coin,
+            )  # fmt: skip
             last = beta.to_json()["last_end"]
             rows = [r for r in recent if last is None or r[0] > last]
             row = dict((kept_beta or {}).get("row") or {})
