@@ -162,9 +162,135 @@ def _wait_for_chart_end(page: Any, end: int) -> None:
 def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itself(
     fresh_stack: LocalStack, dashboard: str
 ) -> None:
+    ticks = {coin: sample_ticks(coin, 1.5) for coin in SAMPLE_COINS}
+    with _browser(dashboard) as (page, errors):
+        # 1. The page loads; the tables are empty and it says so.
+        _wait_for_status(page, "tables are empty")
+        assert "Traceback" not in page.inner_text("body")
+
+        # 2. The pipeline stores all but the last hour; the page fills without a reload.
+        run_pipeline(fresh_stack, [series[:-12] for series in ticks.values()])
+        first_end = int(ticks["bitcoin"].timestamp[-13])
+        _wait_for_status(page, f"newest tick {utc(first_end)}")
+        _wait_for_chart_end(page, first_end)
+        page.wait_for_function(
+            "() => (document.querySelector('#correlation-matrix .js-plotly-plot') || {})"
+            ".data?.[0]?.x?.length === 4",
+            timeout=WAIT_MS,
+        )
+
+        # 3. The three charts hold data for every coin.
+        price = _figure(page, "price-chart")
+        lines = {t["name"]: t for t in price if t["mode"] == "lines"}
+        for coin in SAMPLE_COINS:
+            assert len(lines[coin]["x"]) == 288, coin  # 24h of 5-minute ticks
+            assert all(y is not None for y in lines[coin]["y"])
+            last = lines[coin]["x"][-1]
+            assert last.startswith(utc(first_end)[:10])
+            assert last.endswith(utc(first_end)[11:16] + ":00")
+        heatmap = _figure(page, "volume-heatmap")[0]
+        assert sorted(heatmap["y"]) == sorted(SAMPLE_COINS)
+        assert all(sum(v is not None for v in row) == 24 for row in heatmap["z"])
+        correlation = _figure(page, "correlation-matrix")[0]
+        assert sorted(correlation["x"]) == sorted(SAMPLE_COINS)
+        assert all(v is not None for row in correlation["z"] for v in row)
+        assert len(_column(page, "beta-table", "coin")) == 3
+        assert sorted(_column(page, "aggregates-table", "coin")) == sorted(SAMPLE_COINS)
+        # the latest forecast and regime the process function stored, per coin
+        assert sorted(_column(page, "risk-table", "coin")) == sorted(SAMPLE_COINS)
+        assert all(float(v) > 0 for v in _column(page, "risk-table", "var_99_1h"))
+        assert set(_column(page, "risk-table", "regime")) <= {
+            "calm", "normal", "volatile", "turbulent"}  # fmt: skip
+        # several coins: neither band nor regimes; a day and a half is too little to profile
+        assert "1h VaR99" not in lines and not _shapes(page, "price-chart")
+        page.locator("#profile-heatmap").get_by_text("at least two weeks").wait_for(timeout=WAIT_MS)
+
+        # 4. By default only actionable signals are drawn: a day and a half of real data
+        # earns no rule an alert, so there is no marker and the table is empty.
+        assert not [t for t in price if t["mode"] == "markers"]
+        assert _column(page, "signals-table", "type") == []
+        # The switch shows every firing: markers, BUY up, SELL down, with rule, confidence
+        # and the rule's track record on hover.
+        page.locator("#signal-scope input[value='all']").click()
+        page.wait_for_function(
+            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+            ".data?.some(t => t.mode === 'markers')",
+            timeout=WAIT_MS,
+        )
+        price = _figure(page, "price-chart")
+        markers = {t["name"]: t for t in price if t["mode"] == "markers"}
+        assert markers["BUY"]["symbol"] == "triangle-up" and markers["BUY"]["x"]
+        assert markers["SELL"]["symbol"] == "triangle-down" and markers["SELL"]["x"]
+        assert "rule:" in markers["BUY"]["hover"] and "confidence" in markers["BUY"]["hover"]
+        assert "record:" in markers["BUY"]["hover"]
+        page.wait_for_function(
+            "() => document.querySelectorAll('#signals-table td').length > 0",
+            timeout=WAIT_MS,
+        )
+
+        # 5. A filter works: only ALERT signals left when BUY and SELL are unticked.
+        types = _column(page, "signals-table", "type")
+        assert {"BUY", "SELL"} <= set(types)
+        page.locator("#signal-types input[value='BUY']").click()
+        page.locator("#signal-types input[value='SELL']").click()
+        page.wait_for_function(
+            """() => { const cells = [...document.querySelectorAll(
+                    "#signals-table td[data-dash-column='type']")];
+                return cells.length > 0 && cells.every(c => c.innerText === 'ALERT'); }""",
+            timeout=WAIT_MS,
+        )
+        assert set(_column(page, "signals-table", "type")) == {"ALERT"}
+        page.locator("#signal-types input[value='BUY']").click()
+        page.locator("#signal-types input[value='SELL']").click()
+        page.wait_for_function(
+            """() => [...document.querySelectorAll("#signals-table td")]
+                .some(c => c.dataset.dashColumn === 'type' && c.innerText !== 'ALERT')""",
+            timeout=WAIT_MS,
+        )
+
+        # 6. The last hour of ticks arrives; the next refresh shows it, no reload.
+        run_pipeline(fresh_stack, [series[-12:] for series in ticks.values()])
+        last_end = int(ticks["bitcoin"].timestamp[-1])
+        _wait_for_status(page, f"newest tick {utc(last_end)}")
+        _wait_for_chart_end(page, last_end)
+        lines = {t["name"]: t for t in _figure(page, "price-chart") if t["mode"] == "lines"}
+        for coin, series in ticks.items():
+            assert lines[coin]["y"][-1] == pytest.approx(
+                100.0 * series.price[-1] / series.price[-288]
+            )
+
+        # 7. One coin chosen: its 1h VaR99 band and regimes, named in the legend.
+        page.locator("#coins").click()
+        page.keyboard.type("bitcoin")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        page.wait_for_function(
+            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+            ".data?.some(t => t.name === '1h VaR99')",
+            timeout=WAIT_MS,
+        )
+        lines = {t["name"]: t for t in _figure(page, "price-chart") if t["mode"] == "lines"}
+        assert set(lines) >= {"bitcoin", "1h VaR99"} and "ethereum" not in lines
+        assert lines["1h VaR99"]["x"][-1] == lines["bitcoin"]["x"][-1]
+        assert all(y < p for y, p in zip(lines["1h VaR99"]["y"][-12:],
+                                         lines["bitcoin"]["y"][-12:], strict=True))  # fmt: skip
+        legend = _legend(page, "price-chart")
+        assert "1h VaR99" in legend and any(n.startswith("regime: ") for n in legend)
+        assert errors == [], errors
+
+        page.wait_for_timeout(500)
+        screenshot = page.screenshot(full_page=True)
+        assert len(screenshot) > 50_000
+        target = os.environ.get("DASHBOARD_SCREENSHOT")
+        if target:
+            Path(target).write_bytes(screenshot)
+
+
+@contextlib.contextmanager
+def _browser(url: str) -> Iterator[tuple[Any, list[str]]]:
+    """The page at `url` in headless Chromium, and the script errors it raises."""
     from playwright.sync_api import sync_playwright
 
-    ticks = {coin: sample_ticks(coin, 1.5) for coin in SAMPLE_COINS}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -173,130 +299,8 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-
-            # 1. The page loads; the tables are empty and it says so.
-            page.goto(dashboard)
-            _wait_for_status(page, "tables are empty")
-            assert "Traceback" not in page.inner_text("body")
-
-            # 2. The pipeline stores all but the last hour; the page fills without a reload.
-            run_pipeline(fresh_stack, [series[:-12] for series in ticks.values()])
-            first_end = int(ticks["bitcoin"].timestamp[-13])
-            _wait_for_status(page, f"newest tick {utc(first_end)}")
-            _wait_for_chart_end(page, first_end)
-            page.wait_for_function(
-                "() => (document.querySelector('#correlation-matrix .js-plotly-plot') || {})"
-                ".data?.[0]?.x?.length === 4",
-                timeout=WAIT_MS,
-            )
-
-            # 3. The three charts hold data for every coin.
-            price = _figure(page, "price-chart")
-            lines = {t["name"]: t for t in price if t["mode"] == "lines"}
-            for coin in SAMPLE_COINS:
-                assert len(lines[coin]["x"]) == 288, coin  # 24h of 5-minute ticks
-                assert all(y is not None for y in lines[coin]["y"])
-                assert lines[coin]["x"][-1].startswith(utc(first_end)[:10]) and lines[coin]["x"][
-                    -1
-                ].endswith(utc(first_end)[11:16] + ":00")
-            heatmap = _figure(page, "volume-heatmap")[0]
-            assert sorted(heatmap["y"]) == sorted(SAMPLE_COINS)
-            assert all(sum(v is not None for v in row) == 24 for row in heatmap["z"])
-            correlation = _figure(page, "correlation-matrix")[0]
-            assert sorted(correlation["x"]) == sorted(SAMPLE_COINS)
-            assert all(v is not None for row in correlation["z"] for v in row)
-            assert len(_column(page, "beta-table", "coin")) == 3
-            assert sorted(_column(page, "aggregates-table", "coin")) == sorted(SAMPLE_COINS)
-            # the latest forecast and regime the process function stored, per coin
-            assert sorted(_column(page, "risk-table", "coin")) == sorted(SAMPLE_COINS)
-            assert all(float(v) > 0 for v in _column(page, "risk-table", "var_99_1h"))
-            assert set(_column(page, "risk-table", "regime")) <= {
-                "calm", "normal", "volatile", "turbulent"}  # fmt: skip
-            # several coins: neither band nor regimes; a day and a half is too little to profile
-            assert "1h VaR99" not in lines and not _shapes(page, "price-chart")
-            page.locator("#profile-heatmap").get_by_text("at least two weeks").wait_for(
-                timeout=WAIT_MS
-            )
-
-            # 4. By default only actionable signals are drawn: a day and a half of real data
-            # earns no rule an alert, so there is no marker and the table is empty.
-            assert not [t for t in price if t["mode"] == "markers"]
-            assert _column(page, "signals-table", "type") == []
-            # The switch shows every firing: markers, BUY up, SELL down, with rule, confidence
-            # and the rule's track record on hover.
-            page.locator("#signal-scope input[value='all']").click()
-            page.wait_for_function(
-                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-                ".data?.some(t => t.mode === 'markers')",
-                timeout=WAIT_MS,
-            )
-            price = _figure(page, "price-chart")
-            markers = {t["name"]: t for t in price if t["mode"] == "markers"}
-            assert markers["BUY"]["symbol"] == "triangle-up" and markers["BUY"]["x"]
-            assert markers["SELL"]["symbol"] == "triangle-down" and markers["SELL"]["x"]
-            assert "rule:" in markers["BUY"]["hover"] and "confidence" in markers["BUY"]["hover"]
-            assert "record:" in markers["BUY"]["hover"]
-            page.wait_for_function(
-                "() => document.querySelectorAll('#signals-table td').length > 0",
-                timeout=WAIT_MS,
-            )
-
-            # 5. A filter works: only ALERT signals left when BUY and SELL are unticked.
-            types = _column(page, "signals-table", "type")
-            assert {"BUY", "SELL"} <= set(types)
-            page.locator("#signal-types input[value='BUY']").click()
-            page.locator("#signal-types input[value='SELL']").click()
-            page.wait_for_function(
-                """() => { const cells = [...document.querySelectorAll(
-                        "#signals-table td[data-dash-column='type']")];
-                    return cells.length > 0 && cells.every(c => c.innerText === 'ALERT'); }""",
-                timeout=WAIT_MS,
-            )
-            assert set(_column(page, "signals-table", "type")) == {"ALERT"}
-            page.locator("#signal-types input[value='BUY']").click()
-            page.locator("#signal-types input[value='SELL']").click()
-            page.wait_for_function(
-                """() => [...document.querySelectorAll("#signals-table td")]
-                    .some(c => c.dataset.dashColumn === 'type' && c.innerText !== 'ALERT')""",
-                timeout=WAIT_MS,
-            )
-
-            # 6. The last hour of ticks arrives; the next refresh shows it, no reload.
-            run_pipeline(fresh_stack, [series[-12:] for series in ticks.values()])
-            last_end = int(ticks["bitcoin"].timestamp[-1])
-            _wait_for_status(page, f"newest tick {utc(last_end)}")
-            _wait_for_chart_end(page, last_end)
-            lines = {t["name"]: t for t in _figure(page, "price-chart") if t["mode"] == "lines"}
-            for coin, series in ticks.items():
-                assert lines[coin]["y"][-1] == pytest.approx(
-                    100.0 * series.price[-1] / series.price[-288]
-                )
-
-            # 7. One coin chosen: its 1h VaR99 band and regimes, named in the legend.
-            page.locator("#coins").click()
-            page.keyboard.type("bitcoin")
-            page.keyboard.press("Enter")
-            page.keyboard.press("Escape")
-            page.wait_for_function(
-                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-                ".data?.some(t => t.name === '1h VaR99')",
-                timeout=WAIT_MS,
-            )
-            lines = {t["name"]: t for t in _figure(page, "price-chart") if t["mode"] == "lines"}
-            assert set(lines) >= {"bitcoin", "1h VaR99"} and "ethereum" not in lines
-            assert lines["1h VaR99"]["x"][-1] == lines["bitcoin"]["x"][-1]
-            assert all(y < p for y, p in zip(lines["1h VaR99"]["y"][-12:],
-                                             lines["bitcoin"]["y"][-12:], strict=True))  # fmt: skip
-            legend = _legend(page, "price-chart")
-            assert "1h VaR99" in legend and any(n.startswith("regime: ") for n in legend)
-            assert errors == [], errors
-
-            page.wait_for_timeout(500)
-            screenshot = page.screenshot(full_page=True)
-            assert len(screenshot) > 50_000
-            target = os.environ.get("DASHBOARD_SCREENSHOT")
-            if target:
-                Path(target).write_bytes(screenshot)
+            page.goto(url)
+            yield page, errors
         finally:
             browser.close()
 
@@ -320,27 +324,17 @@ def _served(reader: DashboardReader) -> Iterator[str]:
 
 
 def test_an_unreachable_endpoint_is_a_message_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    from playwright.sync_api import sync_playwright
-
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     endpoint = f"http://127.0.0.1:{free_port()}"
     reader = DashboardReader(AwsSettings(endpoint_url=endpoint))
-    with _served(reader) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    with _served(reader) as url, _browser(url) as (page, _):
+        _wait_for_status(page, f"Cannot reach DynamoDB at {endpoint}")
+        assert "Traceback" not in page.inner_text("body")
+        page.locator("#price-chart").get_by_text("No ticks yet").wait_for(timeout=WAIT_MS)
+        page.locator("#correlation-matrix").get_by_text("needs at least two").wait_for(
+            timeout=WAIT_MS
         )
-        try:
-            page = browser.new_page()
-            page.goto(url)
-            _wait_for_status(page, f"Cannot reach DynamoDB at {endpoint}")
-            assert "Traceback" not in page.inner_text("body")
-            page.locator("#price-chart").get_by_text("No ticks yet").wait_for(timeout=WAIT_MS)
-            page.locator("#correlation-matrix").get_by_text("needs at least two").wait_for(
-                timeout=WAIT_MS
-            )
-        finally:
-            browser.close()
 
 
 class _Held(DashboardReader):
@@ -357,58 +351,46 @@ class _Held(DashboardReader):
 def test_one_coin_shows_its_var_band_regimes_and_when_it_moves() -> None:
     """Three weeks of bitcoin: the band and the regimes on the price chart, named in the legend,
     the switch turns them off; the hour-of-week heatmap with its flagged cells."""
-    from playwright.sync_api import sync_playwright
-
     ticks = sample_ticks("bitcoin", 21)
     found = hour_of_week_volatility(ticks.timestamp, ticks.price)
-    with _served(_Held(Market({"bitcoin": ticks}))) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    with _served(_Held(Market({"bitcoin": ticks}))) as url, _browser(url) as (page, errors):
+        page.wait_for_function(
+            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+            ".data?.some(t => t.name === '1h VaR99')",
+            timeout=WAIT_MS,
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            page.wait_for_function(
-                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-                ".data?.some(t => t.name === '1h VaR99')",
-                timeout=WAIT_MS,
-            )
-            price = {t["name"]: t for t in _figure(page, "price-chart")}
-            band, line = price["1h VaR99"], price["bitcoin"]
-            assert len(band["x"]) == 288 and band["x"][-1] == line["x"][-1]
-            assert all(low < high for low, high in zip(band["y"], price["1h VaR99 (up)"]["y"],
-                                                       strict=True))  # fmt: skip
-            shapes = _shapes(page, "price-chart")
-            named = {s["name"] for s in shapes if s["showlegend"]}
-            assert shapes and named <= {f"regime: {n}" for n in
-                                        ("calm", "normal", "volatile", "turbulent")}  # fmt: skip
-            assert {"bitcoin", "1h VaR99"} | named <= _legend(page, "price-chart")
+        price = {t["name"]: t for t in _figure(page, "price-chart")}
+        band, line = price["1h VaR99"], price["bitcoin"]
+        assert len(band["x"]) == 288 and band["x"][-1] == line["x"][-1]
+        assert all(low < high for low, high in zip(band["y"], price["1h VaR99 (up)"]["y"],
+                                                   strict=True))  # fmt: skip
+        shapes = _shapes(page, "price-chart")
+        named = {s["name"] for s in shapes if s["showlegend"]}
+        assert shapes and named <= {f"regime: {n}" for n in
+                                    ("calm", "normal", "volatile", "turbulent")}  # fmt: skip
+        assert {"bitcoin", "1h VaR99"} | named <= _legend(page, "price-chart")
 
-            page.wait_for_function(
-                "() => (document.querySelector('#profile-heatmap .js-plotly-plot') || {})"
-                ".data?.[0]?.type === 'heatmap'",
-                timeout=WAIT_MS,
-            )
-            heatmap, marks = _figure(page, "profile-heatmap")
-            assert heatmap["y"] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-            assert len(heatmap["z"]) == 7 and all(len(row) == 24 for row in heatmap["z"])
-            assert len(marks["x"]) == int(found.flagged.sum()) > 0
-            assert page.locator("#profile-heatmap .heatmaplayer image").count() == 1
+        page.wait_for_function(
+            "() => (document.querySelector('#profile-heatmap .js-plotly-plot') || {})"
+            ".data?.[0]?.type === 'heatmap'",
+            timeout=WAIT_MS,
+        )
+        heatmap, marks = _figure(page, "profile-heatmap")
+        assert heatmap["y"] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        assert len(heatmap["z"]) == 7 and all(len(row) == 24 for row in heatmap["z"])
+        assert len(marks["x"]) == int(found.flagged.sum()) > 0
+        assert page.locator("#profile-heatmap .heatmaplayer image").count() == 1
 
-            page.locator("#overlays input[value='band']").click()
-            page.locator("#overlays input[value='regimes']").click()
-            page.wait_for_function(
-                "() => { const p = document.querySelector('#price-chart .js-plotly-plot');"
-                " return p && !p.data.some(t => t.name === '1h VaR99')"
-                " && !(p.layout.shapes || []).length; }",
-                timeout=WAIT_MS,
-            )
-            assert "regime: normal" not in _legend(page, "price-chart")
-            assert errors == [], errors
-        finally:
-            browser.close()
+        page.locator("#overlays input[value='band']").click()
+        page.locator("#overlays input[value='regimes']").click()
+        page.wait_for_function(
+            "() => { const p = document.querySelector('#price-chart .js-plotly-plot');"
+            " return p && !p.data.some(t => t.name === '1h VaR99')"
+            " && !(p.layout.shapes || []).length; }",
+            timeout=WAIT_MS,
+        )
+        assert "regime: normal" not in _legend(page, "price-chart")
+        assert errors == [], errors
 
 
 def test_levels_alignment_strip_and_market_panel_render() -> None:
@@ -416,8 +398,6 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
     lines and a market alert with its record, the alignment strip of the first coin (four
     timeframes), the signals table's context columns; bitcoin chosen: its price fan, its
     support and resistance zones and breakouts, which the switch turns off."""
-    from playwright.sync_api import sync_playwright
-
     from cryptosignals.dashboard.figures import FAN_CLAIM, MARKET_LINES
 
     series = {coin: sample_ticks(coin, 7) for coin in ("bitcoin", "ethereum")}
@@ -427,61 +407,51 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
                    evidence={"n": 12.0, "hit_rate": 0.5, "mean_net_bp": 10.0,
                              "p_adjusted": 0.3})  # fmt: skip
     held = Market(series, [alert])
-    with _served(_Held(held)) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    with _served(_Held(held)) as url, _browser(url) as (page, errors):
+        page.wait_for_function(
+            "() => (document.querySelector('#market-panel .js-plotly-plot') || {})"
+            ".data?.length >= 3",
+            timeout=WAIT_MS,
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(url)
-            page.wait_for_function(
-                "() => (document.querySelector('#market-panel .js-plotly-plot') || {})"
-                ".data?.length >= 3",
-                timeout=WAIT_MS,
-            )
-            lines = {t["name"]: t for t in _figure(page, "market-panel")}
-            for _, name, _ in MARKET_LINES:
-                assert len(lines[name]["x"]) > 250
-                assert all(0 <= y <= 1 for y in lines[name]["y"] if y is not None)
-            marked = lines["market alert (not actionable)"]
-            assert marked["symbol"] == "diamond-open" and marked["y"] == [0.9]
-            assert "record:" in marked["hover"]
-            page.wait_for_function(
-                "() => (document.querySelector('#alignment-strip .js-plotly-plot') || {})"
-                ".data?.[0]?.type === 'heatmap'",
-                timeout=WAIT_MS,
-            )
-            strip = _figure(page, "alignment-strip")[0]
-            assert strip["y"] == ["5m", "15m", "1h", "4h"]
-            assert {v for row in strip["z"] for v in row} <= {-1, 0, 1} and len(strip["z"][0]) > 250
-            headers = {h.strip() for h in page.locator("#signals-table th").all_inner_texts()}
-            assert {"alignment", "counter-trend", "to support (ATR)", "4h", "BTC-driven"} <= headers
+        lines = {t["name"]: t for t in _figure(page, "market-panel")}
+        for _, name, _ in MARKET_LINES:
+            assert len(lines[name]["x"]) > 250
+            assert all(0 <= y <= 1 for y in lines[name]["y"] if y is not None)
+        marked = lines["market alert (not actionable)"]
+        assert marked["symbol"] == "diamond-open" and marked["y"] == [0.9]
+        assert "record:" in marked["hover"]
+        page.wait_for_function(
+            "() => (document.querySelector('#alignment-strip .js-plotly-plot') || {})"
+            ".data?.[0]?.type === 'heatmap'",
+            timeout=WAIT_MS,
+        )
+        strip = _figure(page, "alignment-strip")[0]
+        assert strip["y"] == ["5m", "15m", "1h", "4h"]
+        assert {v for row in strip["z"] for v in row} <= {-1, 0, 1} and len(strip["z"][0]) > 250
+        headers = {h.strip() for h in page.locator("#signals-table th").all_inner_texts()}
+        assert {"alignment", "counter-trend", "to support (ATR)", "4h", "BTC-driven"} <= headers
 
-            page.locator("#coins").click()
-            page.keyboard.type("bitcoin")
-            page.keyboard.press("Enter")
-            page.keyboard.press("Escape")
-            page.wait_for_function(
-                "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-                ".data?.some(t => t.name === 'support' || t.name === 'resistance')",
-                timeout=WAIT_MS,
-            )
-            price = {t["name"]: t for t in _figure(page, "price-chart")}
-            names = set(price)
-            assert "ethereum" not in names and "breakout" in names
-            cone = price["price fan 10-90 %"]  # after the last bar, from the held ticks' engine
-            assert len(cone["x"]) == 4 and cone["x"][0] == price["bitcoin"]["x"][-1]
-            assert FAN_CLAIM in cone["hover"]
-            assert {"support", "resistance"} & _legend(page, "price-chart")
-            page.locator("#overlays input[value='structure']").click()
-            page.wait_for_function(
-                "() => { const p = document.querySelector('#price-chart .js-plotly-plot');"
-                " return p && p.data.some(t => t.name === 'bitcoin') && !p.data.some("
-                "t => ['support', 'resistance', 'breakout'].includes(t.name)); }",
-                timeout=WAIT_MS,
-            )
-            assert errors == [], errors
-        finally:
-            browser.close()
+        page.locator("#coins").click()
+        page.keyboard.type("bitcoin")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        page.wait_for_function(
+            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
+            ".data?.some(t => t.name === 'support' || t.name === 'resistance')",
+            timeout=WAIT_MS,
+        )
+        price = {t["name"]: t for t in _figure(page, "price-chart")}
+        names = set(price)
+        assert "ethereum" not in names and "breakout" in names
+        cone = price["price fan 10-90 %"]  # after the last bar, from the held ticks' engine
+        assert len(cone["x"]) == 4 and cone["x"][0] == price["bitcoin"]["x"][-1]
+        assert FAN_CLAIM in cone["hover"]
+        assert {"support", "resistance"} & _legend(page, "price-chart")
+        page.locator("#overlays input[value='structure']").click()
+        page.wait_for_function(
+            "() => { const p = document.querySelector('#price-chart .js-plotly-plot');"
+            " return p && p.data.some(t => t.name === 'bitcoin') && !p.data.some("
+            "t => ['support', 'resistance', 'breakout'].includes(t.name)); }",
+            timeout=WAIT_MS,
+        )
+        assert errors == [], errors
