@@ -12,6 +12,11 @@ module reads those deployed definitions back through the AWS APIs and acts on th
   function's settings, never another function's or the test process's.
   Its stdout becomes a CloudWatch Logs stream; embedded-metric-format lines become metrics;
   AWS/Lambda Invocations, Errors and Duration are published as Lambda would.
+  A PackageType Image function runs the same way unless asked otherwise: with
+  `LambdaRuntime(..., image_interpreter=Interpreter(python, path))`, or
+  CRYPTOSIGNALS_LOCAL_IMAGE_RUNTIME=subprocess, it runs as its image would, in a process of
+  its own through AWS's runtime interface client and a local Runtime API
+  (cryptosignals.local.runtime_api): one cold start per invocation.
 - `Scheduler`: a virtual clock over the deployed `rate(...)` rules; `advance(seconds)` fires
   every due target in time order. Nothing sleeps.
 - `KinesisPoller`: one deployed event-source mapping, honoured option by option (see its doc).
@@ -33,10 +38,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptosignals.errors import PermanentError
 from cryptosignals.local.emulator import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, client
+
+if TYPE_CHECKING:  # runtime_api builds on this module: imported where used
+    from cryptosignals.local.runtime_api import Interpreter
 
 Clock = Callable[[], float]
 
@@ -109,6 +117,8 @@ class FunctionConfig:
     timeout: int
     memory: int
     log_group: str
+    package_type: str = "Zip"
+    command: tuple[str, ...] = ()  # an image function's ImageConfig.Command
 
 
 class LambdaContext:
@@ -212,9 +222,23 @@ def load_handler(dotted: str, container: str) -> Callable[[Any, Any], Any]:
 class LambdaRuntime:
     """Invokes deployed functions in-process, as Lambda would, against the emulator."""
 
-    def __init__(self, endpoint: str, region: str = REGION) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        region: str = REGION,
+        *,
+        image_interpreter: Interpreter | Literal["env"] | None = "env",
+    ) -> None:
+        """`image_interpreter`: an Interpreter (cryptosignals.local.runtime_api) runs the
+        PackageType Image functions in a process of their own on it; None in-process; by
+        default, what CRYPTOSIGNALS_LOCAL_IMAGE_RUNTIME says (unset: in-process)."""
+        from cryptosignals.local.runtime_api import Interpreter
+
         self.endpoint = endpoint
         self.region = region
+        self.image_interpreter: Interpreter | None = (
+            Interpreter.from_env() if image_interpreter == "env" else image_interpreter
+        )
         self._lambda = client("lambda", endpoint, region)
         self._logs = client("logs", endpoint, region)
         self._cloudwatch = client("cloudwatch", endpoint, region)
@@ -249,6 +273,8 @@ class LambdaRuntime:
                 timeout=int(raw.get("Timeout", 3)),
                 memory=int(raw.get("MemorySize", 128)),
                 log_group=raw.get("LoggingConfig", {}).get("LogGroup", f"/aws/lambda/{name}"),
+                package_type=raw.get("PackageType") or "Zip",
+                command=tuple(command or ()),
             )
         return self._configs[name]
 
@@ -260,18 +286,27 @@ class LambdaRuntime:
             self.handlers[config.name] = load_handler(config.handler, container=config.name)
         return self.handlers[config.name]
 
-    def invoke(self, function: str, event: Any) -> Invocation:
-        """Run the function's handler on `event`; an exception becomes a failed Invocation."""
-        config = self.config(function)
-        request_id = str(uuid.uuid4())
-        invocation = Invocation(config.name, request_id)
-        env = {
+    def function_environment(self, config: FunctionConfig) -> dict[str, str]:
+        """The function's variables plus those Lambda's runtime sets, pointed at the emulator."""
+        return {
             **config.environment,
             **self.base_environment(),
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory),
             "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
         }
+
+    def invoke(self, function: str, event: Any) -> Invocation:
+        """Run the function's handler on `event`; an exception becomes a failed Invocation."""
+        config = self.config(function)
+        if config.package_type == "Image" and self.image_interpreter is not None:
+            invocation = self._invoke_image(config, event)
+            self.invocations.append(invocation)
+            self._publish(config, invocation)
+            return invocation
+        request_id = str(uuid.uuid4())
+        invocation = Invocation(config.name, request_id)
+        env = self.function_environment(config)
         started = time.perf_counter()
         _CAPTURE.begin()
         with temporary_environment(env), contextlib.redirect_stdout(_CAPTURE):
@@ -286,6 +321,23 @@ class LambdaRuntime:
         self.invocations.append(invocation)
         self._publish(config, invocation)
         return invocation
+
+    def _invoke_image(self, config: FunctionConfig, event: Any) -> Invocation:
+        """The image's runtime client in a process of its own, started for this invocation and
+        stopped after it (a cold start each time, as a weekly training run finds on AWS)."""
+        from cryptosignals.local.runtime_api import ImageFunction
+
+        container = ImageFunction(
+            config.command or (config.handler,),
+            self.function_environment(config),
+            name=config.name,
+            arn=config.arn,
+            timeout=config.timeout,
+            memory=config.memory,
+            interpreter=self.image_interpreter,
+        )
+        with container:
+            return container.invoke(event)
 
     def _publish(self, config: FunctionConfig, invocation: Invocation) -> None:
         """Logs to the function's log group, EMF lines and AWS/Lambda metrics to CloudWatch."""
@@ -318,9 +370,12 @@ class LambdaRuntime:
                     self._cloudwatch.put_metric_data(
                         Namespace=namespace, MetricData=data[start : start + 1000]
                     )
+        logged = invocation.error_message and any(
+            invocation.error_message in line for line in invocation.log_lines
+        )  # an image's runtime client logs its errors itself
         lines = invocation.log_lines + (
             [f"[ERROR] {invocation.error_type}: {invocation.error_message}"]
-            if invocation.failed
+            if invocation.failed and not logged
             else []
         )
         if lines:
