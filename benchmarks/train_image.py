@@ -85,7 +85,7 @@ def read_dockerfile(path: Path = DOCKERFILE) -> ImageRecipe:
     lines = [line for line in lines if line and not line.startswith("#")]
 
     def fail(why: str) -> SystemExit:
-        return SystemExit(f"{path.relative_to(ROOT)}: {why}; this benchmark cannot build it")
+        return SystemExit(f"{path}: {why}; this benchmark cannot build it")
 
     bases = [line.split()[1] for line in lines if line.upper().startswith("FROM ")]
     if len(bases) != 1:
@@ -119,24 +119,27 @@ def read_dockerfile(path: Path = DOCKERFILE) -> ImageRecipe:
 
 
 def find_python(version: str) -> str:
-    """A python<version> on PATH, else pyenv's newest <version>.x."""
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
+    """pyenv's newest <version>.x, else a python<version> on PATH that runs (a pyenv shim
+    without a selected version does not)."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(pyenv.glob(f"{version}.*"), reverse=True):
-        binary = candidate / "bin" / f"python{version}"
-        if binary.is_file():
-            return str(binary)
+    candidates = [
+        str(c / "bin" / f"python{version}")
+        for c in sorted(pyenv.glob(f"{version}.*"), reverse=True)
+    ]
+    candidates.append(shutil.which(f"python{version}") or "")
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and python_version(candidate) == version:
+            return candidate
     raise SystemExit(f"no Python {version} found (the base image's): pass --python")
 
 
 def python_version(python: str) -> str:
+    """ "3.12" for a Python 3.12 interpreter ("" if it does not run)."""
     out = subprocess.run(
         [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
-    return out.stdout.strip()
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def install_layer(recipe: ImageRecipe, python: str, layer: Path) -> float:
@@ -263,17 +266,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-install", action="store_true", help="no layer: the interpreter's own packages"
     )
     parser.add_argument("--quick", action="store_true", help="300 bootstrap resamples")
+    parser.add_argument("--dockerfile", type=Path, default=DOCKERFILE, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--check-only", action="store_true", help="check the Dockerfile's shape, then stop"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    recipe = read_dockerfile()
+    recipe = read_dockerfile(args.dockerfile)
     print(
         f"Dockerfile: FROM Lambda python:{recipe.python_version}, pip install "
         f"{recipe.build_folder}[{recipe.extras}], CMD {list(recipe.command)}"
     )
+    if args.check_only:
+        return
     if args.coins is None:
         args.coins = "bitcoin"
     files, source = coin_files(args)
