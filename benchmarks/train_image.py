@@ -48,13 +48,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from _data import ROOT, add_data_options, coin_files
-from cryptosignals.local.runtime_api import ImageInvocation, Interpreter
-from cryptosignals.local.stack import LocalStack
+
+if TYPE_CHECKING:  # imported where used: --check-only needs neither boto3 nor moto
+    from cryptosignals.local.runtime_api import ImageInvocation, Interpreter
+    from cryptosignals.local.stack import LocalStack
 
 DOCKERFILE = ROOT / "images" / "train" / "Dockerfile"
 DEFAULT_LAYER = ROOT / "benchmarks" / "out" / "train-image" / "layer"
@@ -228,6 +230,9 @@ def invoke_training(
 ) -> tuple[ImageInvocation, dict[str, dict[str, Any]]]:
     """One invocation of the deployed training function for `coin`, in its own process, and
     the report of each of its jobs."""
+    from cryptosignals.local.runtime_api import ImageInvocation
+    from cryptosignals.local.stack import LocalStack
+
     with console.status("starting the local stack (moto, template.yaml deployed)"):
         stack = LocalStack.start(parameters={"TrackedCoins": coin})
     try:
@@ -297,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "python": python, "python_version": version, "image_python": recipe.python_version,
         "extras": recipe.extras, "command": list(recipe.command), "coin": coin,
     }  # fmt: skip
+
+    from cryptosignals.local.runtime_api import Interpreter
 
     if args.no_install:
         interpreter = Interpreter(python)

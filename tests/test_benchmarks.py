@@ -241,3 +241,23 @@ def test_models_serving_benchmark_runs_on_the_bundled_samples(tmp_path: Path) ->
     assert trees["artifact_bytes"] > found["models"]["logistic"]["artifact_bytes"]
     assert set(found["cpu"]) == {"none", "logistic", "lightgbm"}
     assert all(c["engine_ms_per_bar"] > 0 for c in found["cpu"].values())
+
+
+def test_train_image_benchmark_reads_the_dockerfile_and_refuses_one_it_cannot_build(
+    tmp_path: Path,
+) -> None:
+    """Its Docker-less build depends on the Dockerfile's shape: checked here (--check-only);
+    the build and the run itself install packages, so they are not run in the suite
+    (tests/aws/test_runtime_api.py runs the image's handler through its runtime client)."""
+    script = str(ROOT / "benchmarks" / "train_image.py")
+    stdout = _run([sys.executable, script, "--check-only"])
+    assert "pip install /tmp/build[aws,models]" in stdout
+    assert "CMD ['cryptosignals.handlers.train.handler']" in stdout
+    other = tmp_path / "Dockerfile"
+    other.write_text('FROM python:3.12-slim\nRUN pip install .\nCMD ["app.handler"]\n')
+    result = subprocess.run(
+        [sys.executable, script, "--check-only", "--dockerfile", str(other)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "is not AWS's Lambda Python base image" in result.stderr.strip().splitlines()[-1]
