@@ -239,6 +239,17 @@ def package_size() -> dict[str, Any]:
         }
 
 
+def _cprofile() -> Any:
+    """cProfile, whose own `import profile` would find benchmarks/profile.py first."""
+    here, saved = Path(__file__).parent, sys.path[:]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    try:
+        import cProfile
+    finally:
+        sys.path[:] = saved
+    return cProfile
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.numba:
         block_numba()
@@ -257,11 +268,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     session.events.register("after-call", meter.after)
 
     cpu = {"with_boto": 0.0, "without_boto": 0.0, "invocations": 0, "wall": 0.0}
+    profiler, measuring = None, False
+    if args.profile:  # started with the measured runs
+        profiler = _cprofile().Profile(timer=time.process_time)
 
     def timed_handler(event: Any, context: Any) -> Any:
         boto_before = meter.boto_cpu
         wall, start = time.perf_counter(), time.process_time()
         try:
+            if profiler is not None and measuring:
+                return profiler.runcall(real_handler, event, context)
             return real_handler(event, context)
         finally:
             spent = time.process_time() - start
@@ -323,6 +339,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         for _ in range(args.warmup):
             one_period()
+        measuring = True
         # measure from here
         meter.calls.clear()
         for counter in (meter.wru, meter.rru, meter.items_written, meter.bytes_written):
@@ -335,6 +352,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.runs):
             one_period()
         measured_wall = time.perf_counter() - measured_started
+        measuring = False
+        if profiler is not None:
+            profiler.dump_stats(args.profile)
         ticks = meter.items_written[names["raw_table"]]
         assert raw_before is meter.items_written
         log_bytes: dict[str, list[int]] = defaultdict(list)
@@ -493,6 +513,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="periods measured (96 at 5m, 120 at 1m)")
     parser.add_argument("--numba", action="store_true", help="allow numba (Lambda has none)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a cProfile of the measured process handler calls here (CPU time; inflates "
+        "the CPU figures: compare runs with and without it only among themselves)",
+    )
     parser.add_argument(
         "--package",
         action="store_true",

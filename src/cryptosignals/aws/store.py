@@ -15,20 +15,22 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cryptosignals.aws.config import AwsAdapter
-from cryptosignals.aws.dynamo import all_items, from_dynamo, to_item
+from cryptosignals.aws.dynamo import _SMALLEST, all_items, from_dynamo, to_dynamo
 from cryptosignals.aws.errors import classify
-from cryptosignals.errors import RetryableError
+from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.model import Signal, Tick
 
 DAY_SECONDS = 86_400
@@ -48,7 +50,38 @@ _deserializer = TypeDeserializer()
 
 
 def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in to_item(item).items()}
+    """An item in DynamoDB's typed form: `TypeSerializer` over `to_item`, value for value
+    (tests/aws/test_item_serialization.py), in one pass instead of two generic walks: under
+    half their CPU on the items of every tick (four aggregates, the raw tick, the state)."""
+    return _typed_map(item)
+
+
+def _typed_map(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A map's values typed; None and NaN left out, as `to_dynamo` does."""
+    return {
+        str(k): _typed(v)
+        for k, v in item.items()
+        if v is not None and not (isinstance(v, float) and v != v)
+    }
+
+
+def _typed(value: Any) -> dict[str, Any]:
+    """One value in the typed form; the plain JSON types here, any other the generic way."""
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise BadInputError(f"DynamoDB cannot store {value!r}")
+        number = Decimal(repr(value)) if abs(value) >= _SMALLEST else Decimal(0)
+        return {"N": str(DYNAMODB_CONTEXT.create_decimal(number))}
+    if kind is str:
+        return {"S": value}
+    if kind is int:
+        return {"N": str(DYNAMODB_CONTEXT.create_decimal(value))}
+    if kind is dict:
+        return {"M": _typed_map(value)}
+    if kind is list or kind is tuple:
+        return {"L": [_typed(v) for v in value]}
+    return _serializer.serialize(to_dynamo(value))  # type: ignore[no-any-return]
 
 
 def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
