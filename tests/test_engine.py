@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cryptosignals import risk
-from cryptosignals.candles import candles_to_ticks
+from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.engine import Engine, EngineConfig, StateVersionError, analyze_ticks
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.patterns_market import pattern_market
@@ -112,6 +112,18 @@ def test_one_tick_at_a_time_gives_the_same_signals_as_one_batch() -> None:
     ticks = TICKS[:400]
     expected = [s.to_json() for s in analyze_ticks(ticks)]
     assert _feed_in_chunks(ticks, list(range(len(ticks) + 1))) == expected
+
+
+def test_a_tick_at_a_time_through_stored_json_leaves_the_state_of_one_batch() -> None:
+    """What the Lambda stores after each 5-minute tick of real data is what one batch leaves:
+    the streams of a timeframe that closed no bar are kept as they were read."""
+    ticks = candles_to_ticks("bitcoin", read_candles(sample_path("bitcoin")))[:700]
+    whole, engine = Engine("bitcoin"), Engine("bitcoin")
+    whole.feed(ticks)
+    for i in range(len(ticks)):
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())))
+        engine.feed(ticks[i : i + 1])
+    assert engine.state() == whole.state()
 
 
 @settings(max_examples=10, deadline=None)

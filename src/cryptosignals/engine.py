@@ -42,7 +42,7 @@ from cryptosignals.drift import MOVE_DELTA, MOVE_THRESHOLD, PageHinkley, standar
 from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.features import FeatureBuilder, returns_as_of
 from cryptosignals.forecast import FAN_COLUMNS, ConformalFan, fan_sigma
-from cryptosignals.indicators import Stream
+from cryptosignals.indicators import INDICATORS, Stream
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.predict import Predictor
 from cryptosignals.regimes import RegimeFilter, RegimeModel
@@ -266,6 +266,11 @@ def _stream_key(kind: str, source: str, params: dict[str, Any]) -> str:
     return f"{kind}:{source}:{sorted(params.items())}"
 
 
+def _no_outputs(kind: str) -> tuple[np.ndarray, ...]:
+    """What a stream's update with no values returns: an empty array per output."""
+    return tuple(np.empty(0) for _ in INDICATORS[kind].outputs)
+
+
 class FeatureSet:
     """The resumable indicator streams of one timeframe, and the last rows rules look back on.
 
@@ -274,31 +279,46 @@ class FeatureSet:
 
     def __init__(self, specs: dict[str, FeatureSpec], state: dict[str, Any] | None) -> None:
         self.specs = specs
-        self.streams: dict[str, Stream] = {}
-        # per feature: its stream's key (made once: the stream makes an engine every batch)
-        self.keys: dict[str, str] = {}
+        # per feature: its stream's key, indicator and params
+        self.keys: dict[str, tuple[str, str, dict[str, Any]]] = {}
         for name, (indicator, source, params, _) in specs.items():
             kind, params = feature_stream(indicator, params)
-            key = self.keys[name] = _stream_key(kind, source, params)
-            if key not in self.streams:
-                stored = (state or {}).get("streams", {}).get(key)
-                self.streams[key] = Stream.from_json(stored) if stored else Stream(kind, **params)
+            self.keys[name] = (_stream_key(kind, source, params), kind, params)
+        # the streams as stored, made into `Stream`s only when bars come: most batches of a
+        # stream of ticks close no bar of most timeframes (a 1-minute tick, one 4h bar in 240)
+        self.stored: dict[str, Any] = (state or {}).get("streams", {})
+        self._streams: dict[str, Stream] | None = None
         rows = (state or {}).get("history") or []
         self.history = [_none_to_nan(r) for r in rows]
         self.history = [{}] * (Frame.DEPTH - len(self.history)) + self.history
 
+    @property
+    def streams(self) -> dict[str, Stream]:
+        if self._streams is None:
+            self._streams = {}
+            for key, kind, params in self.keys.values():
+                if key not in self._streams:
+                    stored = self.stored.get(key)
+                    self._streams[key] = (
+                        Stream.from_json(stored) if stored else Stream(kind, **params)
+                    )
+        return self._streams
+
     def update(self, bars: dict[str, np.ndarray]) -> Frame:
         values: dict[str, np.ndarray] = dict(bars)
         cache: dict[str, tuple[np.ndarray, ...]] = {}
+        empty = not len(bars["end"])  # no bar: every output is empty, no stream moves
         for name, (indicator, source, _, output) in self.specs.items():
-            key = self.keys[name]
+            key = self.keys[name][0]
             if key not in cache:
                 inputs = (
                     (bars["high"], bars["low"], bars["close"])
                     if source == "hlc"
                     else (values[source],)
                 )
-                cache[key] = self.streams[key].update(*inputs)
+                cache[key] = (
+                    _no_outputs(self.keys[name][1]) if empty else self.streams[key].update(*inputs)
+                )
             outputs = cache[key]
             if indicator == "bb_width":
                 upper, middle, lower = outputs
@@ -325,10 +345,12 @@ class FeatureSet:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "streams": {k: s.to_json() for k, s in self.streams.items()},
-            "history": [_nan_to_none(r) for r in self.history if r],
-        }
+        if self._streams is None and all(k in self.stored for k, *_ in self.keys.values()):
+            # untouched: as stored (a stream's JSON reads back to itself)
+            streams = {k: self.stored[k] for k, *_ in self.keys.values()}
+        else:
+            streams = {k: s.to_json() for k, s in self.streams.items()}
+        return {"streams": streams, "history": [_nan_to_none(r) for r in self.history if r]}
 
 
 def _as_of(times: np.ndarray, keys: np.ndarray, values: np.ndarray, before: float) -> np.ndarray:
@@ -742,6 +764,9 @@ class Engine:
         if frame.size == 0:
             return []
         firing = rule.fire(frame)
+        fired = np.flatnonzero(firing.mask)
+        if not len(fired):  # most bars of most rules: nothing to score
+            return []
         score = setup_score(
             firing.direction, context["trend"], context["adx"], context["volume_ratio"]
         )
@@ -749,7 +774,7 @@ class Engine:
             f"{getattr(rule, 'minutes', 60)}m" if timeframe == "tick" else timeframe
         )
         signals = []
-        for i in np.flatnonzero(firing.mask):
+        for i in fired:
             details = {k: float(v[i]) for k, v in firing.details.items()}
             details.update(
                 setup_score=float(score[i]),
