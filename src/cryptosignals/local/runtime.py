@@ -370,9 +370,9 @@ class LambdaRuntime:
                     self._cloudwatch.put_metric_data(
                         Namespace=namespace, MetricData=data[start : start + 1000]
                     )
-        logged = invocation.error_message and any(
-            invocation.error_message in line for line in invocation.log_lines
-        )  # an image's runtime client logs its errors itself
+        logged = any(  # an image's runtime client logs the error itself
+            line.startswith(f"[ERROR] {invocation.error_type}:") for line in invocation.log_lines
+        )
         lines = invocation.log_lines + (
             [f"[ERROR] {invocation.error_type}: {invocation.error_message}"]
             if invocation.failed and not logged
