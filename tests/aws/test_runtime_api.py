@@ -62,6 +62,14 @@ def boom(event, context):
 def sleepy(event, context):
     print("going to sleep")
     time.sleep(60)
+
+
+def exits(event, context):
+    os._exit(3)
+
+
+def too_large(event, context):
+    return "x" * (7 * 1024 * 1024)
 """
 
 
@@ -163,6 +171,24 @@ def test_a_handler_that_cannot_be_imported_fails_with_lambdas_init_error(
             "Unable to import module 'no_such_module': No module named 'no_such_module'"
         )
         assert not fn.running
+
+
+def test_a_process_that_exits_or_answers_too_much_fails_as_on_lambda(
+    interpreter: Interpreter,
+) -> None:
+    with ImageFunction(["image_probe.exits"], {}, timeout=5, interpreter=interpreter) as fn:
+        invocation = fn.invoke({})
+        assert invocation.error_type == "Runtime.ExitError"
+        assert invocation.error_message == (
+            f"RequestId: {invocation.request_id} Error: Runtime exited with error: exit status 3"
+        )
+        assert not fn.running
+        assert fn.invoke({}).error_type == "Runtime.ExitError"  # a new process, the same end
+    with ImageFunction(["image_probe.too_large"], {}, timeout=5, interpreter=interpreter) as fn:
+        invocation = fn.invoke({})
+        assert invocation.error_type == "Function.ResponseSizeTooLarge"
+        message = str(invocation.error_message)
+        assert "exceeded maximum allowed payload size (6291456 bytes)" in message
 
 
 def _call(api: RuntimeApi, method: str, path: str, body: bytes | None = None) -> Any:
