@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cryptosignals.artifacts import newest_artifact
 from cryptosignals.errors import BadInputError
 from cryptosignals.features import FEATURE_NAMES
 from cryptosignals.trees import TREE_MODEL, TreeParams
@@ -157,60 +158,18 @@ def load_predictor(source: Path | str | dict[str, Any]) -> Predictor:
     return Predictor(data["coin"], data["target"], params, data)
 
 
-def _day(name: str) -> tuple[str, str]:
-    """Sort key of an artifact name `<coin>_<target>_<model>_<YYYYMMDD>.json`: its day, then
-    the name (the newest training window last)."""
-    stem = name.rsplit("/", 1)[-1].removesuffix(".json")
-    return stem.rsplit("_", 1)[-1], stem
-
-
-def artifact_keys(source: str) -> tuple[str, ...]:
-    """Every artifact key under `s3://bucket/prefix` (one listing for all coins: the process
-    function lists once per container, not once per coin)."""
-    from cryptosignals.aws.config import clients  # boto3: in the Lambda runtime already
-
-    bucket, prefix = _bucket_prefix(source)
-    keys: list[str] = []
-    for page in (
-        clients("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    ):
-        keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".json")]
-    return tuple(keys)
-
-
-def _bucket_prefix(source: str) -> tuple[str, str]:
-    bucket, _, prefix = source[5:].partition("/")
-    return bucket, prefix.rstrip("/") + "/" if prefix.strip("/") else ""
-
-
 def newest_predictor(
     coin: str, source: str | Path, listing: tuple[str, ...] | None = None
 ) -> tuple[Predictor, str] | None:
     """The coin's newest artifact (`<coin>_up_*.json`, by the last training day in its name)
-    in a folder or under `s3://bucket/prefix` (read with boto3, as the process function's role
-    allows: s3:ListBucket on the prefix, s3:GetObject), loaded; with where it came from. None if
-    the coin has none. BadInputError for an artifact the stream cannot serve; botocore's errors
-    as they come (the caller decides whether to retry)."""
-    text = str(source)
-    if not text.startswith("s3://"):
-        found = sorted(Path(source).glob(f"{coin}_up_*.json"), key=lambda p: _day(p.name))
-        return (load_predictor(found[-1]), str(found[-1])) if found else None
-    from cryptosignals.aws.config import clients  # boto3: in the Lambda runtime already
-
-    bucket, prefix = _bucket_prefix(text)
-    keys = [k for k in (artifact_keys(text) if listing is None else listing)
-            if k.startswith(f"{prefix}{coin}_up_")]  # fmt: skip
-    if not keys:
+    in a folder or under `s3://bucket/prefix` (cryptosignals.artifacts; the process function's
+    role allows s3:ListBucket on the prefix and s3:GetObject), loaded; with where it came from.
+    None if the coin has none. BadInputError for an artifact the stream cannot serve; botocore's
+    errors as they come (the caller decides whether to retry)."""
+    found = newest_artifact(f"{coin}_up_", source, listing)
+    if found is None:
         return None
-    key = max(keys, key=_day)
-    where = f"s3://{bucket}/{key}"
-    body = clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise BadInputError(f"{where}: cannot read the model artifact ({exc})") from None
-    if not isinstance(data, dict):
-        raise BadInputError(f"{where}: the model artifact is not a JSON object")
+    data, where = found
     try:
         return load_predictor(data), where
     except BadInputError as exc:
