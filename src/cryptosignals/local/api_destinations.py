@@ -83,6 +83,18 @@ class _Failure:
     retryable: bool
 
 
+def tap(events: Any, sqs: Any, bus: str, rule: str, target_id: str) -> str:
+    """A queue of ours as one more target of the rule (the "tap" of the module doc): it gets
+    the whole of every event the rule matches. Returns the queue's URL."""
+    name = f"{TAP_PREFIX}{target_id}"[:64]
+    url: str = sqs.create_queue(QueueName=f"{name}-{rule}"[:80])["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    events.put_targets(
+        Rule=rule, EventBusName=bus, Targets=[{"Id": name, "Arn": arn["Attributes"]["QueueArn"]}]
+    )
+    return url
+
+
 def _name_in_arn(arn: str) -> str:
     """`arn:...:api-destination/NAME/uuid` or `arn:...:connection/NAME/uuid` -> NAME."""
     return arn.split(":", 5)[-1].split("/")[1]
@@ -148,16 +160,7 @@ class ApiDestinationRelay:
         return stored["api_key_name"], stored["api_key_value"]
 
     def _tap(self, rule: str, target_id: str) -> str:
-        """A queue of ours as one more target of the rule: the events the rule matches."""
-        name = f"{TAP_PREFIX}{target_id}"[:64]
-        url: str = self._sqs.create_queue(QueueName=f"{name}-{rule}"[:80])["QueueUrl"]
-        arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        self._events.put_targets(
-            Rule=rule,
-            EventBusName=self.bus,
-            Targets=[{"Id": name, "Arn": arn["Attributes"]["QueueArn"]}],
-        )
-        return url
+        return tap(self._events, self._sqs, self.bus, rule, target_id)
 
     # -- delivering ----------------------------------------------------------------------------
     def poll(self) -> RelayReport:

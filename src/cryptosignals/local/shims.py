@@ -15,8 +15,10 @@ of silently skipping resources. Facts behind each patch: docs/aws.md ("The local
 4. A list item that resolves to AWS::NoValue (a rule target behind `!If`) is removed, as
    CloudFormation does; moto keeps it as a null that breaks the resource.
 5. An EventBridge rule publishes to its SNS targets; moto raises NotImplementedError for them,
-   so every PutEvents an alert rule matches would answer HTTP 500. (API-destination targets
-   are delivered by cryptosignals.local.api_destinations, outside the emulator.)
+   so every PutEvents an alert rule matches would answer HTTP 500. It skips Step Functions
+   targets, on which moto raises the same: the drift rule's executions are started by
+   cryptosignals.local.rule_executions, outside the emulator, as API-destination targets are
+   delivered by cryptosignals.local.api_destinations.
 6. An AWS::Lambda::Function keeps its PackageType and ImageConfig: moto's CloudFormation drops
    them, so an image function (the training function) would have no handler to run.
 """
@@ -578,9 +580,11 @@ class _OtherTargets:
 
 def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
     """moto's delivery, plus SNS targets: the (transformed) event JSON published to the topic,
-    which fans it out to its subscriptions as SNS does."""
+    which fans it out to its subscriptions as SNS does. Step Functions targets are left to the
+    local stack's `RuleExecutions` (through its tap): moto raises NotImplementedError on them."""
     topics = [t for t in self.targets if parse_arn(t["Arn"]).service == "sns"]
-    others = [t for t in self.targets if t not in topics]
+    others = [t for t in self.targets
+              if t not in topics and parse_arn(t["Arn"]).service != "states"]  # fmt: skip
     moto_view: Any = _OtherTargets(self, others)
     _MOTO_SEND_TO_TARGETS(moto_view, original_event, transform_input)
     if not topics or not self.event_pattern.matches_event(original_event):

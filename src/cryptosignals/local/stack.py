@@ -5,6 +5,7 @@
         for poller in stack.pollers():           # the process function's Kinesis mapping
             poller.drain()
         stack.relay.drain()                      # alerts to the webhook (API destination)
+        stack.rule_executions.drain()            # executions rules start (a drift: a refit)
         stack.train()                            # the training state machine, in-process
         stack.client("dynamodb").scan(TableName=stack.names["raw_table"])
 
@@ -29,6 +30,7 @@ from cryptosignals.local.emulator import (
     client,
     deploy,
 )
+from cryptosignals.local.rule_executions import RuleExecutions
 from cryptosignals.local.runtime import Clock, KinesisPoller, LambdaRuntime, Scheduler
 from cryptosignals.local.states import Execution, StateMachineRunner
 
@@ -59,13 +61,15 @@ _NAMES = {
 
 @dataclass
 class LocalStack:
-    """A running emulator with template.yaml deployed, plus the runtime that invokes handlers
-    and the relay that delivers to API destinations (both do what the emulator does not)."""
+    """A running emulator with template.yaml deployed, plus the runtime that invokes handlers,
+    the relay that delivers to API destinations and the starter of the executions the bus's
+    rules ask for (all three do what the emulator does not)."""
 
     emulator: Emulator
     stack: DeployedStack
     runtime: LambdaRuntime
     relay: ApiDestinationRelay
+    rule_executions: RuleExecutions
     _pollers: list[KinesisPoller] | None = field(default=None, repr=False)
 
     @classmethod
@@ -77,7 +81,8 @@ class LocalStack:
         stack_name: str = DEFAULT_STACK,
     ) -> LocalStack:
         """Start moto (shimmed) on 127.0.0.1 and deploy the template; stop() undoes it. The
-        relay taps the alert rules at once, so it delivers every alert from the start."""
+        relay and the execution starter tap their rules at once, so they see every event from
+        the start."""
         emulator = Emulator.start(port or 0)
         try:
             deployed = deploy(emulator.endpoint, stack_name=stack_name, parameters=parameters)
@@ -88,7 +93,8 @@ class LocalStack:
             emulator.stop()
             raise
         runtime = LambdaRuntime(emulator.endpoint, deployed.region)
-        stack = cls(emulator, deployed, runtime, relay)
+        executions = RuleExecutions(runtime, deployed.outputs["SignalsBusName"])
+        stack = cls(emulator, deployed, runtime, relay, executions)
         # The secret is created empty, as on AWS. Locally the ingest function talks to the
         # replay server, which takes any key: store a placeholder so reading it works.
         stack.client("secretsmanager").put_secret_value(

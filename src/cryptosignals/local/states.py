@@ -5,7 +5,9 @@ through the API and runs it with our `LambdaRuntime`, so a Task that invokes a f
 handler in-process, against the emulator, like every other invocation.
 
 Emulated, from the Amazon States Language, what the template's state machines use and a little
-around it: Pass, Task, Map (inline), Succeed, Fail, Wait (no waiting: the clock is virtual);
+around it: Pass, Task, Map (inline), Choice (And, Or, Not and the comparisons IsPresent, IsNull,
+StringEquals, BooleanEquals and the Numeric ones, each against a value), Succeed, Fail, Wait (no
+waiting: the clock is virtual);
 InputPath, Parameters / ItemSelector, ResultSelector, ResultPath, OutputPath; JSONPath of the form
 `$.a.b[0]` and the context object `$$.Execution.*`, `$$.StateMachine.*`, `$$.Map.Item.*`;
 the intrinsics States.ArrayPartition, States.StringSplit, States.Array, States.ArrayLength,
@@ -13,9 +15,9 @@ States.Format; Task resources `arn:aws:states:::lambda:invoke` (result {"Payload
 "ExecutedVersion"}) and a function ARN; Retry (immediately: no backoff is waited) and Catch, with
 States.ALL and States.TaskFailed. A function's error surfaces with its exception's type as the
 error name, as the Lambda integration reports an unhandled error. Map items run one after
-another (MaxConcurrency changes nothing here). Anything else (Choice, Parallel, a distributed
-Map, .sync/.waitForTaskToken, other intrinsics) is a clear PermanentError, never a silent
-approximation.
+another (MaxConcurrency changes nothing here). Anything else (Parallel, a distributed Map,
+.sync/.waitForTaskToken, other comparisons or intrinsics) is a clear PermanentError, never a
+silent approximation.
 """
 
 from __future__ import annotations
@@ -245,6 +247,11 @@ class StateMachineRunner:
                               state.get("OutputPath", "$"), context)  # fmt: skip
             if kind == "Fail":
                 raise _StatesError(state.get("Error", "States.Fail"), state.get("Cause", ""))
+            if kind == "Choice":  # no Parameters, no result: the input passes on
+                effective = select(document, state.get("InputPath", "$"), context)
+                current = _choose(state, effective, context)
+                document = select(effective, state.get("OutputPath", "$"), context)
+                continue
             try:
                 document = self._state(kind, state, document, context, run)
             except _StatesError as exc:
@@ -354,6 +361,53 @@ class StateMachineRunner:
                                                                     item_context)  # fmt: skip
             results.append(self._run(processor, item, item_context, run))
         return results
+
+
+_COMPARISONS = {
+    "StringEquals": lambda a, b: isinstance(a, str) and a == b,
+    "BooleanEquals": lambda a, b: isinstance(a, bool) and a == b,
+    "NumericEquals": lambda a, b: _number(a) and a == b,
+    "NumericLessThan": lambda a, b: _number(a) and a < b,
+    "NumericGreaterThan": lambda a, b: _number(a) and a > b,
+    "NumericLessThanEquals": lambda a, b: _number(a) and a <= b,
+    "NumericGreaterThanEquals": lambda a, b: _number(a) and a >= b,
+}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _holds(rule: dict[str, Any], document: Any, context: dict[str, Any]) -> bool:
+    """Whether one Choice rule holds for the document (a missing Variable: only IsPresent
+    false holds, as on AWS, where comparing a missing field is false)."""
+    if "And" in rule:
+        return all(_holds(r, document, context) for r in rule["And"])
+    if "Or" in rule:
+        return any(_holds(r, document, context) for r in rule["Or"])
+    if "Not" in rule:
+        return not _holds(rule["Not"], document, context)
+    try:
+        value, present = select(document, rule["Variable"], context), True
+    except _StatesError:
+        value, present = None, False
+    if "IsPresent" in rule:
+        return present is bool(rule["IsPresent"])
+    if "IsNull" in rule:
+        return present and (value is None) is bool(rule["IsNull"])
+    known = [name for name in _COMPARISONS if name in rule]
+    if len(known) != 1:
+        raise PermanentError(f"Choice rule {sorted(rule)}: not emulated locally")
+    return present and bool(_COMPARISONS[known[0]](value, rule[known[0]]))
+
+
+def _choose(state: dict[str, Any], document: Any, context: dict[str, Any]) -> str:
+    for rule in state["Choices"]:
+        if _holds(rule, document, context):
+            return str(rule["Next"])
+    if "Default" in state:
+        return str(state["Default"])
+    raise _StatesError("States.NoChoiceMatched", "no Choice rule matched and there is no Default")
 
 
 def _matches(names: list[str], error: str) -> bool:
