@@ -24,6 +24,15 @@ BUNDLED = "models.json"
 _VERSION = 1
 
 
+def deployed_file(path: str) -> Path:
+    """A file deployed with the functions: absolute, or a name inside the package's data/."""
+    return (
+        Path(path)
+        if Path(path).is_absolute()
+        else Path(str(resources.files("cryptosignals"))) / "data" / path
+    )
+
+
 def bundled_path() -> Path:
     return Path(str(resources.files("cryptosignals") / "data" / BUNDLED))
 

@@ -441,18 +441,26 @@ def test_eventbridge_may_invoke_only_the_webhook_and_only_for_this_accounts_bus(
     assert statement["Resource"] == {"Fn::GetAtt": ["AlertWebhook", "Arn"]}
 
 
-def test_only_the_signals_rule_may_publish_alerts_and_dead_letter_them(
+def test_only_the_signals_rule_may_publish_alerts_and_only_the_bus_rules_dead_letter(
     template: dict[str, Any],
 ) -> None:
     resources = template["Resources"]
-    only_the_rule = {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["StrongSignalsRule", "Arn"]}}}
-    for name, action in (
-        ("AlertTopicPolicy", "sns:Publish"),
-        ("AlertDeliveryFailureQueuePolicy", "sqs:SendMessage"),
-    ):
-        (statement,) = _statements_of(resources[name])
-        assert statement["Principal"] == {"Service": "events.amazonaws.com"}, name
-        assert statement["Action"] == action and statement["Condition"] == only_the_rule, name
+
+    def arn(rule: str) -> dict[str, Any]:
+        return {"Fn::GetAtt": [rule, "Arn"]}
+
+    for name, action, rules in (
+        ("AlertTopicPolicy", "sns:Publish", ["StrongSignalsRule"]),
+        ("AlertDeliveryFailureQueuePolicy", "sqs:SendMessage",
+         ["StrongSignalsRule", "DriftRetrainRule"]),
+    ):  # fmt: skip
+        statements = _statements_of(resources[name])
+        assert [s["Condition"] for s in statements] == [
+            {"ArnEquals": {"aws:SourceArn": arn(rule)}} for rule in rules
+        ], name
+        for statement in statements:
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}, name
+            assert statement["Action"] == action, name
     alarmed = {
         a["Properties"]["Dimensions"][0]["Value"].get("Fn::GetAtt", [None])[0]
         for a in _of_type(template, "AWS::CloudWatch::Alarm").values()

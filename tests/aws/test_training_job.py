@@ -16,7 +16,13 @@ from moto import mock_aws
 
 from cryptosignals.candles import COLUMNS, Candles, read_candles, sample_path
 from cryptosignals.errors import BadInputError, PermanentError
-from cryptosignals.local.states import _StatesError, evaluate_template, intrinsic, select
+from cryptosignals.local.states import (
+    _choose,
+    _StatesError,
+    evaluate_template,
+    intrinsic,
+    select,
+)
 from cryptosignals.models.training import (
     MIN_TEST_DAYS,
     CoinOutcome,
@@ -28,6 +34,7 @@ from cryptosignals.models.training import (
     train_coin,
 )
 from cryptosignals.predict import newest_predictor
+from cryptosignals.risk import model_for
 from cryptosignals.synthetic import predictable_candles
 
 FAST = TrainingSettings(resamples=300)
@@ -207,3 +214,46 @@ def test_the_state_machine_interpreter_evaluates_paths_and_intrinsics() -> None:
         select(document, "$.missing", context)
     with pytest.raises(PermanentError, match="not emulated"):
         intrinsic("States.Hash($.coins, 'SHA-1')", document, context)
+
+
+def test_the_state_machine_interpreter_chooses_by_the_rules_of_a_choice_state() -> None:
+    choice = {
+        "Choices": [
+            {"Variable": "$.coins", "IsPresent": True, "Next": "Named"},
+            {"And": [{"Variable": "$.n", "NumericGreaterThan": 1},
+                     {"Not": {"Variable": "$.kind", "StringEquals": "weekly"}}], "Next": "Many"},
+        ],
+        "Default": "All",
+    }  # fmt: skip
+    assert _choose(choice, {"coins": ["solana"]}, {}) == "Named"
+    assert _choose(choice, {"n": 2, "kind": "drift"}, {}) == "Many"
+    assert _choose(choice, {"n": 2, "kind": "weekly"}, {}) == "All"
+    assert _choose(choice, {"n": "2"}, {}) == "All"  # a string is not a number, as on AWS
+    with pytest.raises(_StatesError, match=r"States\.NoChoiceMatched"):
+        _choose({"Choices": choice["Choices"]}, {}, {})
+    with pytest.raises(PermanentError, match="not emulated"):
+        _choose({"Choices": [{"Variable": "$.n", "StringMatches": "a*", "Next": "X"}]},
+                {"n": "ab"}, {})  # fmt: skip
+
+
+def test_the_bucket_serves_the_newest_volatility_refit_else_the_deployed_models(
+    s3: Any,
+) -> None:
+    bucket = ModelsBucket(s3, "models")
+    model, where = bucket.served_volatility("bitcoin")
+    assert where == "the package's fitted models" and model == model_for("bitcoin")
+    report = {"coin": "bitcoin", "kind": "volatility", "verdict": "refit forecasts better"}
+    older, newer = (
+        {"coin": "bitcoin", "kind": "volatility", "params": {**model.to_json(), "nu": nu},
+         "training": {"start": end - 30 * 86_400, "end": end}}
+        for nu, end in ((5.0, 1_767_225_600), (6.0, 1_767_830_400))
+    )  # fmt: skip
+    for artifact in (newer, older):  # stored out of order: the day in the name decides
+        keys = bucket.store_volatility(CoinOutcome("bitcoin", report, artifact), RUN)
+    assert keys["artifact"] == "volatility/bitcoin_volatility_20260101.json"
+    assert keys["report"] == f"reports/{RUN}/bitcoin_volatility.json"
+    served, where = bucket.served_volatility("bitcoin")
+    assert where == "volatility/bitcoin_volatility_20260108.json" and served.nu == 6.0
+    s3.put_object(Bucket="models", Key="volatility/bitcoin_volatility_20270101.json", Body=b"{}")
+    with pytest.raises(BadInputError, match="not a volatility artifact"):
+        bucket.served_volatility("bitcoin")

@@ -127,9 +127,9 @@ def test_each_training_role_may_do_only_its_part(template: dict[str, Any]) -> No
     assert set(train) == {"logs:CreateLogStream", "logs:PutLogEvents", "s3:ListBucket",
                           "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                           "xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # fmt: skip
-    assert all("/history/*" in t for t in train["s3:GetObject"])
-    assert sorted("/p_up/*" in t or "/reports/*" in t for t in train["s3:PutObject"]) == [
-        True, True
+    assert sorted(t.split("/")[-2] for t in train["s3:GetObject"]) == ["history", "volatility"]
+    assert sorted(t.split("/")[-2] for t in train["s3:PutObject"]) == [
+        "p_up", "reports", "volatility"
     ]  # fmt: skip
     assert all("/p_up/*" in t for t in train["s3:DeleteObject"])
     machine = _grants(resources, "TrainingStateMachineRole")
@@ -151,15 +151,16 @@ def test_the_process_function_reads_only_the_served_models(template: dict[str, A
     process = _grants(resources, "ProcessRole")
     s3 = {a: t for a, t in process.items() if a.startswith("s3:")}
     assert set(s3) == {"s3:ListBucket", "s3:GetObject"}
-    assert all("/p_up/*" in t for t in s3["s3:GetObject"])
+    assert sorted(t.split("/")[-2] for t in s3["s3:GetObject"]) == ["p_up", "volatility"]
     (listing,) = [
         s for s in _statements(resources, "ProcessRole") if s["Action"] == "s3:ListBucket"
     ]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["p_up/*"]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["p_up/*", "volatility/*"]}}
     env = resources["ProcessFunction"]["Properties"]["Environment"]["Variables"]
     condition, folder, default = env["P_UP_MODELS"]["Fn::If"]
     assert condition == "HasPUpModelsFolder" and folder == {"Ref": "PUpModelsFolder"}
     assert default == {"Fn::Sub": "s3://${ModelsBucket}/p_up/"}
+    assert env["VOLATILITY_MODELS"] == {"Fn::Sub": "s3://${ModelsBucket}/volatility/"}
 
 
 def test_the_training_code_stays_out_of_the_stream() -> None:
@@ -176,3 +177,21 @@ def test_the_training_code_stays_out_of_the_stream() -> None:
     )
     assert loaded.stdout.strip() == "[]", loaded.stdout
     assert Path(REPO / "images" / "train" / "Dockerfile").is_file()
+
+
+def test_a_drift_event_starts_a_volatility_refit_of_that_coin_alone(
+    template: dict[str, Any],
+) -> None:
+    rule = template["Resources"]["DriftRetrainRule"]["Properties"]
+    assert rule["EventBusName"] == {"Fn::GetAtt": ["SignalsBus", "Name"]}
+    assert rule["EventPattern"] == {
+        "source": ["cryptosignals.engine"], "detail-type": ["VolatilityDrift"]
+    }  # fmt: skip
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": "TrainingStateMachine"}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["TrainingScheduleRole", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["AlertDeliveryFailureQueue", "Arn"]}
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"coin": "$.detail.crypto_id"}
+    made = json.loads(transformer["InputTemplate"].replace("<coin>", json.dumps("solana")))
+    assert made == {"coins": ["solana"], "jobs": ["volatility"], "reason": "drift"}

@@ -28,6 +28,8 @@ TRACKED_COINS = "TRACKED_COINS"
 EVIDENCE_HISTORY = "EVIDENCE_HISTORY"
 FITTED_MODELS = "FITTED_MODELS"
 P_UP_MODELS = "P_UP_MODELS"
+VOLATILITY_MODELS = "VOLATILITY_MODELS"
+MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
 
@@ -36,6 +38,18 @@ def _get(name: str, default: str | None = None) -> str:
     value = os.environ.get(name, "").strip() or default
     if value is None:
         raise BadInputError(f"environment variable {name} is not set (see template.yaml)")
+    return value
+
+
+def _seconds(name: str, default: float) -> float:
+    """A duration in seconds from the environment: 0 or more, else a clear error."""
+    text = _get(name, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInputError(f"{name} must be a number of seconds, got {text!r}") from None
+    if not value >= 0:
+        raise BadInputError(f"{name} must be 0 or more seconds, got {text!r}")
     return value
 
 
@@ -55,6 +69,9 @@ class AwsSettings:
     evidence_history: str | None = None  # `cryptosignals evidence` output: the warm start
     fitted_models: str | None = None  # a models file (cryptosignals.fitted); None: the bundled
     p_up_models: str | None = None  # a folder of `cryptosignals train` artifacts; None: no P(up)
+    # refitted volatility forecasts (the training function's volatility/); None: FITTED_MODELS'
+    volatility_models: str | None = None
+    model_refresh_seconds: float = 3600.0  # deployed models are read again this often (0: always)
     endpoint_url: str | None = None
     region: str = "us-east-1"
 
@@ -86,6 +103,8 @@ class AwsSettings:
             evidence_history=os.environ.get(EVIDENCE_HISTORY, "").strip() or None,
             fitted_models=os.environ.get(FITTED_MODELS, "").strip() or None,
             p_up_models=os.environ.get(P_UP_MODELS, "").strip() or None,
+            volatility_models=os.environ.get(VOLATILITY_MODELS, "").strip() or None,
+            model_refresh_seconds=_seconds(MODEL_REFRESH_SECONDS, 3600.0),
             endpoint_url=os.environ.get(AWS_ENDPOINT_URL) or None,
             region=os.environ.get(AWS_REGION)
             or os.environ.get("AWS_DEFAULT_REGION")

@@ -2,6 +2,9 @@
 
 Event: source `cryptosignals.engine`, detail-type `TradingSignal`, detail = `Signal.to_json()`
 (signal_id included, so consumers can drop the rare duplicate: delivery is at least once).
+A coin whose volatility forecast drifted (the engine's drift monitor, question 27) gets one
+event of detail-type `VolatilityDrift`, detail {"crypto_id", "alarms", "last_alarm"}: the
+template's drift rule starts a retrain of that coin on it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from cryptosignals.model import Signal
 
 SOURCE = "cryptosignals.engine"
 DETAIL_TYPE = "TradingSignal"
+DRIFT_DETAIL_TYPE = "VolatilityDrift"
 _MAX_ENTRIES = 10
 
 
@@ -26,18 +30,25 @@ class SignalPublisher(AwsAdapter):
 
     service = "events"
 
-    def entry(self, signal: Signal) -> dict[str, Any]:
+    def entry(self, detail: dict[str, Any], detail_type: str = DETAIL_TYPE) -> dict[str, Any]:
         return {
             "Source": SOURCE,
-            "DetailType": DETAIL_TYPE,
-            "Detail": json.dumps(signal.to_json(), separators=(",", ":")),
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, separators=(",", ":")),
             "EventBusName": self.settings.signals_bus,
             "Resources": [],
         }
 
     def publish(self, signals: Iterable[Signal]) -> int:
         """Put one event per signal (10 per call); return how many were published."""
-        entries = [self.entry(s) for s in signals]
+        return self._put([self.entry(s.to_json()) for s in signals])
+
+    def publish_drift(self, coin: str, alarms: int, last_alarm: int | None) -> None:
+        """Say that the coin's volatility forecast drifted (`alarms` in this batch)."""
+        detail = {"crypto_id": coin, "alarms": alarms, "last_alarm": last_alarm}
+        self._put([self.entry(detail, DRIFT_DETAIL_TYPE)])
+
+    def _put(self, entries: list[dict[str, Any]]) -> int:
         what = f"PutEvents {self.settings.signals_bus}"
 
         def put(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:

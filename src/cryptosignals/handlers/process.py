@@ -8,11 +8,14 @@ its items, not its coins); then per coin its new signals (every firing stored; o
 actionable ones published to the bus; all marked) and its state, last, with an optimistic
 version check. A coin's first engine starts its track records from the deployed evidence
 history (EVIDENCE_HISTORY) when there is one; its volatility and regime models come from
-FITTED_MODELS (or the bundled models), and the 60-minute aggregate carries the latest forecast
-and regime. A transient failure of the shared write reports the whole batch in
-batchItemFailures, one of a coin's own writes only that coin's records, so
-Kinesis redelivers them; every write is idempotent and the engine drops ticks its stored state
-has already seen, so redelivery changes nothing.
+FITTED_MODELS (or the bundled models), its volatility forecast from the training function's
+refit when there is one (VOLATILITY_MODELS), its P(up) model from P_UP_MODELS, all read again
+every MODEL_REFRESH_SECONDS; the 60-minute aggregate carries the latest forecast and regime. A
+coin whose volatility forecast drifted in the batch gets a VolatilityDrift event on the bus
+(the template's drift rule starts its refit), put before its state write. A transient failure
+of the shared write reports the whole batch in batchItemFailures, one of a coin's own writes
+only that coin's records, so Kinesis redelivers them; every write is idempotent and the engine
+drops ticks its stored state has already seen, so redelivery changes nothing.
 
 Market context (cryptosignals.market, docs/market.md "In the pipeline"): after the engines, one
 MarketTracker over the tracked coins (TRACKED_COINS) takes every coin's new 5-minute bars; its
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -62,13 +66,16 @@ from cryptosignals.aws.store import MARKET_STATE_ID, StoredState
 from cryptosignals.engine import Engine, EngineConfig, EngineResult, StateVersionError
 from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
+from cryptosignals.fitted import deployed_file
 from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketSignals, MarketTracker
 from cryptosignals.model import Signal, Tick, TickSeries
 from cryptosignals.predict import Predictor, load_predictor
+from cryptosignals.risk import VolatilityModel
 from cryptosignals.windows import Window
 
 logger = Logger()
 metrics = Metrics()
+_STARTED = time.monotonic()  # the container's start: its deployed models are read again hourly
 
 
 @lru_cache(maxsize=4)
@@ -79,84 +86,110 @@ def _history(path: str | None) -> dict[str, dict[str, Any]]:
     if not path:
         return {}
     try:
-        return read_history(_data_file(path), EngineConfig().evidence)
+        return read_history(deployed_file(path), EngineConfig().evidence)
     except BadInputError as exc:
         logger.error("evidence history not used", extra={"reason": str(exc)})
         return {}
 
 
-def _data_file(path: str) -> Path:
-    """A deployed file: absolute, or a name inside the package's data/ folder."""
-    return Path(path) if Path(path).is_absolute() else Path(__file__).parents[1] / "data" / path
+def _models(coin: str, settings: AwsSettings) -> EngineConfig | None:
+    """The coin's engine configuration with the models deployed now (`_config`), read again
+    every MODEL_REFRESH_SECONDS (an hour by default) of the container's life: a model the
+    training function writes (a weekly run, or a retrain after a drift alarm) reaches every warm
+    container within one period, and between reads a batch costs no S3 call."""
+    period = settings.model_refresh_seconds
+    age = time.monotonic() - _STARTED
+    epoch = int(age // period) if period > 0 else time.monotonic_ns()
+    return _config(
+        coin, settings.fitted_models, settings.p_up_models, settings.volatility_models, epoch
+    )
 
 
-@lru_cache(maxsize=1024)  # a coin's models are read once per container, however many coins
-def _config(coin: str, fitted_models: str | None, p_up_models: str | None) -> EngineConfig | None:
+@lru_cache(maxsize=1024)  # a coin's models are read once per period, however many coins
+def _config(
+    coin: str,
+    fitted_models: str | None,
+    p_up_models: str | None,
+    volatility_models: str | None,
+    epoch: int,
+) -> EngineConfig | None:
     """The coin's engine configuration: its models from the deployed models file
-    (FITTED_MODELS) and its P(up) model from the deployed artifacts (P_UP_MODELS), or None for
-    the engine's default (the bundled models, no P(up)). Read once per container; an unusable
-    file is logged and the defaults serve instead."""
+    (FITTED_MODELS), its volatility forecast refitted by the training function when there is
+    one (VOLATILITY_MODELS) and its P(up) model (P_UP_MODELS); None for the engine's default
+    (the bundled models, no P(up)). An unusable file is logged and the defaults serve instead."""
     config = None
     if fitted_models:
         try:
-            config = EngineConfig.for_coin(coin, _data_file(fitted_models))
+            config = EngineConfig.for_coin(coin, deployed_file(fitted_models))
         except ValueError as exc:
             logger.error("fitted models not used", extra={"reason": str(exc)})
-    predictor = _predictor(coin, p_up_models)
+    volatility = _artifact(coin, "volatility", volatility_models, epoch)
+    if volatility is not None:
+        config = replace(config or EngineConfig.for_coin(coin), volatility=volatility)
+    predictor = _artifact(coin, "up", p_up_models, epoch)
     if predictor is not None:
         config = replace(config or EngineConfig.for_coin(coin), predictor=predictor)
     return config
 
 
-@lru_cache(maxsize=4)
-def _artifact_keys(source: str) -> tuple[str, ...]:
-    """The artifacts under P_UP_MODELS, listed once per container for all its coins."""
-    from cryptosignals.predict import artifact_keys
+@lru_cache(maxsize=8)
+def _artifact_keys(source: str, epoch: int) -> tuple[str, ...]:
+    """The artifacts under an s3:// prefix, listed once per period for all coins."""
+    from cryptosignals.artifacts import artifact_keys
 
     return artifact_keys(source)
 
 
-def _predictor(coin: str, folder: str | None) -> Predictor | None:
-    """The coin's newest P(up) artifact (names end in the training window's last day) in
-    P_UP_MODELS: a folder inside the package's data/ (or absolute), or `s3://bucket/prefix`,
-    where the training function writes; read once per container (through _config's cache).
-    An artifact the stream cannot serve, or a permanent S3 error (no access, no bucket), is
-    logged and the coin runs without P(up); a transient S3 error fails the batch (Kinesis
-    redelivers it, nothing is cached)."""
+def _volatility_model(data: dict[str, Any]) -> VolatilityModel:
+    try:
+        return VolatilityModel.from_json(data["params"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInputError(f"not a volatility artifact ({exc})") from None
+
+
+def _artifact(coin: str, kind: str, folder: str | None, epoch: int) -> Any:
+    """The coin's newest artifact of a kind ("up": a P(up) Predictor, "volatility": a
+    VolatilityModel; names end in the training window's last day) in a folder inside the
+    package's data/ (or absolute), or under `s3://bucket/prefix`, where the training function
+    writes. An artifact the stream cannot serve, or a permanent S3 error (no access, no
+    bucket), is logged and the coin runs without it; a transient S3 error fails the batch
+    (Kinesis redelivers it, nothing is cached)."""
+    from cryptosignals.artifacts import newest_artifact
     from cryptosignals.aws.errors import classify
-    from cryptosignals.predict import newest_predictor
 
     if not folder:
         return None
+    source = folder if folder.startswith("s3://") else str(deployed_file(folder))
+    listing = _artifact_keys(folder, epoch) if folder.startswith("s3://") else None
+    what = "P(up) model" if kind == "up" else "volatility model"
     try:
-        if folder.startswith("s3://"):
-            found = newest_predictor(coin, folder, _artifact_keys(folder))
+        found = newest_artifact(f"{coin}_{kind}_", source, listing)
+        if found is None:
+            return None
+        data, where = found
+        model: Predictor | VolatilityModel
+        if kind == "up":
+            model = load_predictor(data)
+            version = model.version
         else:
-            artifacts = sorted(_data_file(folder).glob(f"{coin}_up_*.json"))
-            found = (load_predictor(artifacts[-1]), str(artifacts[-1])) if artifacts else None
+            model, version = _volatility_model(data), Path(where).stem
     except BadInputError as exc:
-        logger.error("P(up) model not used", extra={"crypto_id": coin, "reason": str(exc)})
+        logger.error(f"{what} not used", extra={"crypto_id": coin, "reason": str(exc)})
         return None
     except (ClientError, BotoCoreError) as exc:
-        error = classify(exc, f"P(up) model of {coin} from {folder}")
+        error = classify(exc, f"{what} of {coin} from {folder}")
         if isinstance(error, RetryableError):
             raise error from exc
-        logger.error("P(up) model not used", extra={"crypto_id": coin, "reason": str(error)})
+        logger.error(f"{what} not used", extra={"crypto_id": coin, "reason": str(error)})
         return None
-    if found is None:
-        return None
-    predictor, where = found
-    logger.info(
-        "P(up) model",
-        extra={"crypto_id": coin, "model_version": predictor.version, "artifact": where},
-    )
-    return predictor
+    logger.info(what, extra={"crypto_id": coin, "model_version": version, "artifact": where})
+    return model
 
 
 def _fresh(coin: str, settings: AwsSettings) -> Engine:
     """A new engine; its track records start from history when one was deployed, else from
     nothing (every signal's evidence then says warm_start 0)."""
-    engine = Engine(coin, _config(coin, settings.fitted_models, settings.p_up_models))
+    engine = Engine(coin, _models(coin, settings))
     history = _history(settings.evidence_history).get(coin)
     if history is not None:
         engine.start_from(history)
@@ -169,7 +202,7 @@ def _engine(coin: str, state: dict[str, Any] | None, settings: AwsSettings) -> E
     if not state:
         return _fresh(coin, settings)
     try:
-        return Engine.from_state(state, _config(coin, settings.fitted_models, settings.p_up_models))
+        return Engine.from_state(state, _models(coin, settings))
     except StateVersionError as exc:
         logger.warning("engine state reset", extra={"crypto_id": coin, "reason": str(exc)})
         return _fresh(coin, settings)
@@ -483,6 +516,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             stored, alerted = _publish(store, publisher, signals)
             totals["SignalsEmitted"] += stored
             totals["SignalsActionable"] += alerted
+            drift = (one.result.risk or {}).get("drift") or {}
+            if drift.get("alarms"):  # question 27: the coin's volatility model has gone stale
+                logger.warning("volatility forecast drifted", extra={"crypto_id": coin, **drift})
+                publisher.publish_drift(coin, drift["alarms"], drift.get("last_alarm"))
+                totals["VolatilityDriftAlarms"] += drift["alarms"]
             state = one.engine.state()  # the engine ignores "beta": it is kept beside
             if market is not None and coin in market.betas:
                 state["beta"] = market.betas[coin]
@@ -491,10 +529,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.exception("transient failure: the coin's records will be redelivered")
             failed |= seqs_of[coin]
             continue
-        drift = (one.result.risk or {}).get("drift") or {}
-        if drift.get("alarms"):  # question 27: the coin's volatility model has gone stale
-            logger.warning("volatility forecast drifted", extra={"crypto_id": coin, **drift})
-            totals["VolatilityDriftAlarms"] += drift["alarms"]
         totals["TicksProcessed"] += one.result.accepted
         totals["DuplicateTicks"] += one.result.duplicates
         totals["OutOfOrderTicks"] += len(one.result.rejected)

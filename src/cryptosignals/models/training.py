@@ -14,7 +14,14 @@ Bucket layout (docs/models.md, "Training in AWS"):
     history/<coin>_5m.csv.gz                         candle history (a backfill: `cryptosignals
                                                      upload-history`)
     p_up/<coin>_<target>_<model>_<last day>.json     artifacts the process function serves
+    volatility/<coin>_volatility_<last day>.json     refitted volatility forecasts it serves
     reports/<run>/<coin>_<target>_<model>.json       one report per coin and run, always
+    reports/<run>/<coin>_volatility.json             (and one per volatility refit)
+
+`refit_volatility` is the other job (question 27): refit the coin's volatility forecast on
+its latest history and serve it only if it forecast the newest week better than the one served
+now. The weekly run does both jobs; a drift alarm of the stream starts a run of that coin's
+volatility refit alone (template.yaml: DriftRetrainRule).
 """
 
 from __future__ import annotations
@@ -29,13 +36,24 @@ from typing import Any
 
 import numpy as np
 
-from cryptosignals.candles import Candles, coin_of_file, read_candles
+from cryptosignals.artifacts import artifact_day
+from cryptosignals.candles import Candles, candles_to_ticks, coin_of_file, read_candles
 from cryptosignals.errors import BadInputError
+from cryptosignals.fitted import deployed_file
 from cryptosignals.predict import SERVED_MODELS
+from cryptosignals.risk import RiskForecaster, VolatilityModel, model_for
 
 HISTORY_PREFIX = "history/"
 ARTIFACT_PREFIX = "p_up/"
+VOLATILITY_PREFIX = "volatility/"
 REPORT_PREFIX = "reports/"
+#: What a run can do for a coin: judge and serve its P(up) model, refit its volatility forecast.
+JOBS = ("p_up", "volatility")
+#: The volatility refit: fitted on the last VOLATILITY_TRAIN_DAYS of bars, after its procedure
+#: forecast the newest VOLATILITY_JUDGE_DAYS, unseen, better than the forecast served now.
+VOLATILITY_TRAIN_DAYS = 30
+VOLATILITY_JUDGE_DAYS = 7
+DAY = 86_400
 #: The models the stream can evaluate (cryptosignals.predict); others are judged, never served.
 SERVABLE_MODELS = SERVED_MODELS
 #: Out-of-sample days a verdict needs before it can put a model in the stream: the verdict's
@@ -205,6 +223,108 @@ def train_coin(
     return CoinOutcome(coin, _plain(report), artifact)
 
 
+def qlike(sigma: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """The QLIKE loss of a volatility forecast at each bar, log(sigma^2) + move^2 / sigma^2:
+    lower is better, and it ranks forecasts as their true variance would although a squared
+    move is a noisy stand-in for it (Patton 2011)."""
+    variance = sigma**2
+    return np.asarray(np.log(variance) + move**2 / variance)
+
+
+def _forecast_5m(model: VolatilityModel, end: np.ndarray, close: np.ndarray, start: int) -> Any:
+    """The model's 5-minute sigma after each bar from `start` on, its recursion run over the
+    bars before first (the same past for every model compared)."""
+    forecaster = RiskForecaster(model)
+    forecaster.update(end[:start], close[:start])
+    return forecaster.update(end[start:], close[start:]).sigma["5m"]
+
+
+def volatility_artifact_name(artifact: dict[str, Any]) -> str:
+    day = datetime.fromtimestamp(int(artifact["training"]["end"]), UTC).strftime("%Y%m%d")
+    return f"{artifact['coin']}_volatility_{day}.json"
+
+
+def refit_volatility(
+    coin: str, candles: Candles | None, served: VolatilityModel, served_as: str, run: str = ""
+) -> CoinOutcome:
+    """Refit the coin's volatility forecast; serve the refit only if it earned it.
+
+    Judged first, out of sample: the served model's kind fitted on the VOLATILITY_TRAIN_DAYS
+    before the newest VOLATILITY_JUDGE_DAYS, and the served model, each forecast every next
+    5-minute move of those days (both recursions run over the same training window first); the
+    refit earns its place if its mean QLIKE is lower (a choice between two forecasts of the same
+    thing, so the better one out of sample is served; the day-block interval of the difference
+    is reported beside it). The artifact is then fitted on the newest VOLATILITY_TRAIN_DAYS up
+    to the last bar, as a P(up) model is fitted on all history once it earned its place."""
+    from cryptosignals.engine import closed_bars
+    from cryptosignals.models.evaluation import code_version, day_bootstrap
+    from cryptosignals.models.volatility import fit_volatility
+
+    report: dict[str, Any] = {
+        "coin": coin, "run": run, "kind": "volatility", "served_before": served_as,
+        "code_version": code_version(),
+    }  # fmt: skip
+
+    def not_evaluated(why: str) -> CoinOutcome:
+        report.update(verdict="not evaluated", earned=False, reason=why)
+        return CoinOutcome(coin, _plain(report), None)
+
+    if candles is None:
+        return not_evaluated("no history for this coin")
+    bars = closed_bars(candles_to_ticks(coin, candles))
+    end, close = bars["end"].astype(np.int64), np.asarray(bars["close"], dtype=float)
+    if len(end) < 2 or end[-1] - end[0] < (VOLATILITY_JUDGE_DAYS + 14) * DAY:
+        return not_evaluated(
+            f"{(end[-1] - end[0]) / DAY if len(end) > 1 else 0:.1f} days of history: a refit "
+            f"needs {VOLATILITY_JUDGE_DAYS + 14} (14 to fit, {VOLATILITY_JUDGE_DAYS} to judge)"
+        )
+    judged = int(np.searchsorted(end, end[-1] - VOLATILITY_JUDGE_DAYS * DAY, side="right"))
+    first = int(np.searchsorted(end, end[judged] - VOLATILITY_TRAIN_DAYS * DAY))
+    window = slice(first, None)
+    try:
+        candidate = fit_volatility(end[first:judged], close[first:judged], kind=served.kind)
+    except ValueError as exc:
+        return not_evaluated(str(exc))
+    start = judged - first
+    sigma_refit = _forecast_5m(candidate, end[window], close[window], start)
+    sigma_served = _forecast_5m(served, end[window], close[window], start)
+    later = end[judged:]
+    move = np.log(close[judged + 1 :] / close[judged:-1])
+    follows = np.diff(later) == 300  # the next bar is 5 minutes on: no gap in the move
+    ok = follows & np.isfinite(move) & (sigma_refit[:-1] > 0) & (sigma_served[:-1] > 0)
+    loss_refit = qlike(sigma_refit[:-1][ok], move[ok])
+    loss_served = qlike(sigma_served[:-1][ok], move[ok])
+    difference = day_bootstrap(later[:-1][ok], loss_refit - loss_served, resamples=1000)
+    better = difference.value < 0
+    report.update(
+        verdict="refit forecasts better" if better else "served forecasts as well or better",
+        earned=bool(better),
+        reason=(
+            f"the refit's QLIKE over the newest {VOLATILITY_JUDGE_DAYS} days is "
+            f"{difference.value:+.4f} against the served forecast's: "
+            + ("served" if better else "the served forecast stays")
+        ),
+        qlike_refit=float(loss_refit.mean()), qlike_served=float(loss_served.mean()),
+        qlike_difference=difference.value,
+        qlike_difference_interval=[difference.low, difference.high],
+        judged_bars=int(ok.sum()), judged_from=int(end[judged]), judged_to=int(end[-1]),
+        history={"start": int(end[0]), "end": int(end[-1]), "bars": len(end)},
+    )  # fmt: skip
+    if not better:
+        return CoinOutcome(coin, _plain(report), None)
+    last = int(np.searchsorted(end, end[-1] - VOLATILITY_TRAIN_DAYS * DAY))
+    model = fit_volatility(end[last:], close[last:], kind=served.kind)
+    artifact = {
+        "artifact_version": 1, "coin": coin, "kind": "volatility", "params": model.to_json(),
+        "training": {"start": int(end[last]), "end": int(end[-1]), "bars": len(end) - last},
+        "judged": {k: report[k] for k in ("qlike_difference", "qlike_difference_interval",
+                                          "judged_bars", "judged_from", "judged_to")},
+        "code_version": report["code_version"],
+    }  # fmt: skip
+    report["artifact"] = volatility_artifact_name(artifact)
+    return CoinOutcome(coin, _plain(report), _plain(artifact))
+
+
 def run_id(when: str | None = None) -> str:
     """A run's name from its start (ISO 8601, as Step Functions' `$$.Execution.StartTime`;
     default now): `20261201T105000Z`, which sorts in time."""
@@ -284,6 +404,43 @@ class ModelsBucket:
     def served(self, coin: str) -> list[str]:
         """The coin's artifacts under p_up/ (what the process function chooses from)."""
         return sorted(self._keys(f"{self.artifact_prefix}{coin}_"))
+
+    def served_volatility(
+        self, coin: str, fitted_models: str | None = None
+    ) -> tuple[VolatilityModel, str]:
+        """The volatility forecast the process function serves the coin now: its newest refit
+        under volatility/, else its model in the deployed models file (FITTED_MODELS, as the
+        process function reads it; the package's by default) or that file's default coin's,
+        with where it came from."""
+        keys = self._keys(f"{VOLATILITY_PREFIX}{coin}_volatility_")
+        if keys:
+            key = max(keys, key=artifact_day)
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            try:
+                return VolatilityModel.from_json(json.loads(body)["params"]), key
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BadInputError(f"{key}: not a volatility artifact ({exc})") from None
+        path = None if fitted_models is None else deployed_file(fitted_models)
+        try:
+            model = model_for(coin, path)
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+        if model is None:
+            raise BadInputError("the deployed models file has no volatility model to start from")
+        return model, "the package's fitted models" if path is None else path.name
+
+    def store_volatility(self, outcome: CoinOutcome, run: str) -> dict[str, Any]:
+        """Write a volatility refit: the report always, the artifact if it earned its place
+        (the forecast served before stays otherwise: it forecast the newest days as well)."""
+        report = dict(outcome.report)
+        key = None
+        if outcome.artifact is not None:
+            key = f"{VOLATILITY_PREFIX}{volatility_artifact_name(outcome.artifact)}"
+            self._put_json(key, outcome.artifact)
+        report["artifact_key"] = key
+        report_key = f"{self.report_prefix}{run}/{outcome.coin}_volatility.json"
+        self._put_json(report_key, report)
+        return {"report": report_key, "artifact": key, "withdrawn": []}
 
     def store(self, outcome: CoinOutcome, run: str) -> dict[str, Any]:
         """Write the outcome: the report always; the artifact if earned. A coin whose model was
