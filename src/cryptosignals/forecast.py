@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from cryptosignals.profile import HOURS_PER_WEEK, hour_of_week
+from cryptosignals.hours import HOURS_PER_WEEK, hour_of_week
 from cryptosignals.risk import (
     BAR_SECONDS,
     RiskForecast,

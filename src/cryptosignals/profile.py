@@ -54,11 +54,12 @@ import numpy as np
 from cryptosignals.candles import Candles
 from cryptosignals.errors import BadInputError
 from cryptosignals.evidence import benjamini_hochberg
+from cryptosignals.hours import HOURS_PER_WEEK as HOURS_PER_WEEK
+from cryptosignals.hours import MONDAY_EPOCH_OFFSET as _MONDAY_EPOCH_OFFSET
+from cryptosignals.hours import hour_of_week as hour_of_week
 
-HOURS_PER_WEEK = 168
 WEEK_SECONDS = 7 * 86_400
 DAY_SECONDS = 86_400
-_MONDAY_EPOCH_OFFSET = 3 * 24 * 3600  # 1970-01-01 was a Thursday: Monday 1969-12-29 + 3 days
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 #: A (week, cell) or a day counts only when it holds at least this share of the bars a complete
 #: one holds; a week counts only when at least this share of its cells do.
@@ -94,12 +95,6 @@ class Measure(StrEnum):
     @property
     def is_ratio(self) -> bool:
         return self is not Measure.returns
-
-
-def hour_of_week(timestamps: np.ndarray) -> np.ndarray:
-    """The UTC hour of the week (0..167, Monday 00h = 0) of unix-second timestamps."""
-    seconds = np.asarray(timestamps, dtype=np.int64) + _MONDAY_EPOCH_OFFSET
-    return (seconds // 3600) % HOURS_PER_WEEK
 
 
 def cell_of(timestamps: np.ndarray, grid: Grid) -> np.ndarray:

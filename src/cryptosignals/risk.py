@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from cryptosignals.fitted import fitted_for
-from cryptosignals.profile import HOURS_PER_WEEK, hour_of_week
+from cryptosignals.hours import HOURS_PER_WEEK, hour_of_week
 
 BAR_SECONDS = 300  # the engine's base bars: the forecast's unit step
 HORIZONS: dict[str, int] = {"5m": 300, "30m": 1800, "1h": 3600, "4h": 14400}

@@ -143,9 +143,17 @@ class AwsAdapter:
         max_attempts: int = 5,
     ) -> None:
         self.settings = settings or AwsSettings.from_env()
-        self.client = client or clients(self.service, self.settings)
+        self._client = client
         self._sleep = sleep
         self._max_attempts = max_attempts
+
+    @property
+    def client(self) -> Any:
+        """The service's client, made at first use: a cold start whose first batch has nothing
+        to publish does not make the EventBridge one (botocore loads each service's model)."""
+        if self._client is None:
+            self._client = clients(self.service, self.settings)
+        return self._client
 
     def _until_accepted(self, send: Callable[[Any], Any], pending: Any, what: str) -> None:
         """Send `pending`; `send` returns the part the service did not take (unprocessed
