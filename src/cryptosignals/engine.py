@@ -43,6 +43,7 @@ from cryptosignals.evidence import EvidenceConfig, TrackRecords
 from cryptosignals.features import FeatureBuilder, returns_as_of
 from cryptosignals.forecast import FAN_COLUMNS, ConformalFan, fan_sigma
 from cryptosignals.indicators import INDICATORS, Stream
+from cryptosignals.metafilter import MetaFilter
 from cryptosignals.model import Signal, SignalType, TickSeries
 from cryptosignals.predict import Predictor
 from cryptosignals.regimes import RegimeFilter, RegimeModel
@@ -88,6 +89,10 @@ class EngineConfig:
     # carries as `p_up`, with the model's version. None by default: no model has beaten the base
     # rate out of sample at 1h (docs/models.md), so none is deployed
     predictor: Predictor | None = None
+    # a meta-label filter of the rules' BUY/SELL signals (cryptosignals.metafilter), served only
+    # where the training function found it raised the net return a trade out of sample: its
+    # P(profit barrier first) goes into each signal, and only signals it keeps are alerted
+    meta_filter: MetaFilter | None = None
 
     @classmethod
     def for_coin(cls, coin: str, models: str | Path | None = None) -> EngineConfig:
@@ -461,13 +466,16 @@ class Engine:
         }
         self.model_features = (
             None
-            if cfg.predictor is None
+            if cfg.predictor is None and cfg.meta_filter is None
             else FeatureBuilder.from_json(state.get("model_features") or {})
         )
 
-    @property
-    def _model_version(self) -> str | None:
-        return None if self.config.predictor is None else self.config.predictor.version
+    def _model_version(self, details: dict[str, float]) -> str | None:
+        """The versions of the models a signal's details came from (P(up), the meta filter)."""
+        used = [m.version for m, key in ((self.config.predictor, "p_up"),
+                                         (self.config.meta_filter, "p_profit_first"))
+                if m is not None and key in details]  # fmt: skip
+        return " + ".join(used) or None
 
     @property
     def _trend_names(self) -> tuple[str, ...]:
@@ -599,9 +607,14 @@ class Engine:
             nearest = self._walk(tracker, frames[tf], base, np.full(frames[tf].size, np.nan))
             base.current.update({f"{name}_{tf}": nearest[name] for name in _LEVELS})
         base_context.update({k: base[k] for k in _LEVELS + self._level_names})
-        base_context["p_up"] = self._p_up({**base.current, **base_context}, bitcoin)
+        rows = self._model_rows({**base.current, **base_context}, bitcoin)
+        base_context["p_up"] = (
+            np.full(base.size, np.nan)
+            if rows is None or cfg.predictor is None
+            else cfg.predictor.predict(rows)
+        )
         for rule in cfg.rules:
-            result.signals += self._signals(rule, cfg.timeframe, base, base_context)
+            result.signals += self._signals(rule, cfg.timeframe, base, base_context, rows=rows)
         result.bars = {**base.current, **base_context}
 
         tick_context = {k: _as_of(ts, base["end"], base_context[k], v)
@@ -700,18 +713,18 @@ class Engine:
                     out[name][last[j]] = row[name][0]
         return out
 
-    def _p_up(
+    def _model_rows(
         self, bars: dict[str, np.ndarray], bitcoin: tuple[np.ndarray, np.ndarray] | None
-    ) -> np.ndarray:
-        """The deployed P(up) model's probability at each base bar (NaN without one), from the
-        same feature rows as training (`models.evaluation.dataset`), bitcoin's last hour
-        included for another coin."""
-        if self.model_features is None or self.config.predictor is None:
-            return np.full(len(bars["end"]), np.nan)
+    ) -> np.ndarray | None:
+        """The model feature rows of the base bars (None when no model is deployed), the same
+        rows as training (`models.evaluation.dataset`), bitcoin's last hour included for
+        another coin: what the P(up) model and the meta filter read."""
+        if self.model_features is None:
+            return None
         btc = None
         if bitcoin is not None and self.crypto_id != "bitcoin":
             btc = returns_as_of(bars["end"], *bitcoin)
-        return self.config.predictor.predict(self.model_features.update(bars, btc))
+        return self.model_features.update(bars, btc)
 
     def _forecast(self, base: Frame) -> None:
         """The variance forecast and the regime filter over the new base bars: the 1h sigma now
@@ -760,6 +773,7 @@ class Engine:
         frame: Frame,
         context: dict[str, np.ndarray],
         sigma_before_move: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
     ) -> list[Signal]:
         if frame.size == 0:
             return []
@@ -794,9 +808,15 @@ class Engine:
             if sigma_before_move is not None and "change_pct" in details:
                 move = float(np.log1p(details["change_pct"] / 100.0))
                 details["move_sigma"] = move / float(sigma_before_move[i])
+            meta = self.config.meta_filter
+            if (rows is not None and meta is not None and rule.name in meta.rules
+                    and firing.signal_type[i] in (SignalType.BUY, SignalType.SELL)):  # fmt: skip
+                side = 1.0 if firing.signal_type[i] == SignalType.BUY else -1.0
+                p = meta.p_profit_first(rows[i], rule.name, side)
+                details.update(p_profit_first=p, meta_kept=float(p >= meta.threshold))
             signals.append(
                 Signal(
-                    model_version=None if "p_up" not in details else self._model_version,
+                    model_version=self._model_version(details),
                     crypto_id=self.crypto_id,
                     timestamp=int(frame["end"][i]),
                     signal_type=SignalType(firing.signal_type[i]),

@@ -238,7 +238,8 @@ class EvidenceConfig:
 
     `actionable` needs n >= min_n matured outcomes and an always-valid p <= alpha / family,
     where the family is every (rule, signal type) of the engine times `coins` (Bonferroni over
-    the tests run at once: set `coins` to the number of coins tracked).
+    the tests run at once: set `coins` to the number of coins tracked), and, where a meta-label
+    filter is served for the coin (cryptosignals.metafilter), the filter keeping the signal.
     """
 
     horizon: str = "1h"
@@ -446,6 +447,8 @@ class TrackRecords:
             "warm_start": float(self.prior),  # 1: the record began from history, 0: from nothing
         }
         actionable = record.n >= cfg.min_n and p_value * self.family <= cfg.alpha
+        # a served meta-label filter (question 26) alerts only the signals it keeps
+        actionable = actionable and signal.details.get("meta_kept", 1.0) == 1.0
         if record.pending is None:
             record.pending = [signal.timestamp, None, None, self.baseline.typical_move()]
             pending.add(key)

@@ -25,9 +25,11 @@ from test_training_on_local_stack import _upload_history
 
 from cryptosignals.aws import TickProducer
 from cryptosignals.aws.config import AwsSettings
-from cryptosignals.candles import candles_to_ticks
+from cryptosignals.aws.dynamo import all_items
+from cryptosignals.candles import candles_to_ticks, read_candles, sample_path
 from cryptosignals.fitted import add_fitted
 from cryptosignals.local.stack import LocalStack
+from cryptosignals.metafilter import meta_feature_names
 from cryptosignals.profile import HOURS_PER_WEEK
 from cryptosignals.risk import model_for
 from cryptosignals.synthetic import volatility_shift_market
@@ -109,3 +111,44 @@ def test_a_drift_alarm_refits_the_coins_volatility_forecast_which_the_stream_the
     # the stream serves the refit from the next batch on (MODEL_REFRESH_SECONDS: 0 here)
     _send(stack, ticks[24 * DAY_BARS - 12 :])
     assert any(served in line for line in _logged(stack, "volatility model"))
+
+
+@pytest.mark.slow  # two days of real ticks through the stream (~15 s)
+def test_a_served_meta_label_filter_reaches_every_signal_of_its_rules_and_withholds_alerts(
+    stack: LocalStack,
+) -> None:
+    """Question 26's serving path: an artifact under metalabel/ (made by hand here: a model
+    that says 0.5 for every signal, and a threshold above it, so it keeps none) is read by the
+    process function from s3://, and every BUY/SELL signal of its rules carries its P, its
+    verdict and its version, and is not alerted."""
+    rules = ["ma_crossover", "macd_momentum", "price_ma_cross", "rsi_reversal", "trend_slope"]
+    width = len(meta_feature_names(rules))
+    zeros = [0.0] * width
+    artifact = {
+        "artifact_version": 1, "coin": "ethereum", "kind": "metalabel", "model": "logistic",
+        "rules": rules, "features": list(meta_feature_names(rules)), "threshold": 0.6,
+        "params": {"fill": zeros, "indicators": [], "mean": zeros, "scale": [1.0] * width,
+                   "coef": zeros, "intercept": 0.0, "calibration": None},
+        "training": {"start": 1_740_000_000, "end": 1_750_000_000}, "code_version": "test",
+    }  # fmt: skip
+    key = "metalabel/ethereum_metalabel_20250615.json"
+    stack.client("s3").put_object(
+        Bucket=stack.names["models_bucket"], Key=key, Body=json.dumps(artifact).encode()
+    )
+    stack.set_function_environment(stack.names["process_function"], {"MODEL_REFRESH_SECONDS": "0"})
+    ticks = candles_to_ticks("ethereum", read_candles(sample_path("ethereum")))[2000:2576]
+    _send(stack, ticks.ticks())
+    items = all_items(stack.client("dynamodb"), "scan", TableName=stack.names["signals_table"])
+    trades = [
+        i for i in items
+        if i["crypto_id"]["S"] == "ethereum" and i["rule"]["S"] in rules
+        and i["signal_type"]["S"] in ("BUY", "SELL")
+    ]  # fmt: skip
+    assert trades, "two days of ticks make BUY/SELL signals"
+    for item in trades:
+        details = item["details"]["M"]
+        assert float(details["p_profit_first"]["N"]) == 0.5
+        assert float(details["meta_kept"]["N"]) == 0.0
+        assert item["actionable"]["BOOL"] is False
+        assert item["model_version"]["S"] == "ethereum_metalabel_20250615@test"
+    assert any(key in line for line in _logged(stack, "meta-label filter"))

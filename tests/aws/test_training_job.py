@@ -249,7 +249,7 @@ def test_the_bucket_serves_the_newest_volatility_refit_else_the_deployed_models(
         for nu, end in ((5.0, 1_767_225_600), (6.0, 1_767_830_400))
     )  # fmt: skip
     for artifact in (newer, older):  # stored out of order: the day in the name decides
-        keys = bucket.store_volatility(CoinOutcome("bitcoin", report, artifact), RUN)
+        keys = bucket.store_kind(CoinOutcome("bitcoin", report, artifact), RUN)
     assert keys["artifact"] == "volatility/bitcoin_volatility_20260101.json"
     assert keys["report"] == f"reports/{RUN}/bitcoin_volatility.json"
     served, where = bucket.served_volatility("bitcoin")

@@ -129,9 +129,9 @@ def test_each_training_role_may_do_only_its_part(template: dict[str, Any]) -> No
                           "xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # fmt: skip
     assert sorted(t.split("/")[-2] for t in train["s3:GetObject"]) == ["history", "volatility"]
     assert sorted(t.split("/")[-2] for t in train["s3:PutObject"]) == [
-        "p_up", "reports", "volatility"
+        "metalabel", "p_up", "reports", "volatility"
     ]  # fmt: skip
-    assert all("/p_up/*" in t for t in train["s3:DeleteObject"])
+    assert sorted(t.split("/")[-2] for t in train["s3:DeleteObject"]) == ["metalabel", "p_up"]
     machine = _grants(resources, "TrainingStateMachineRole")
     assert machine == {"lambda:InvokeFunction": [json.dumps({"Fn::GetAtt": ["TrainFunction",
                                                                            "Arn"]})]}  # fmt: skip
@@ -151,16 +151,21 @@ def test_the_process_function_reads_only_the_served_models(template: dict[str, A
     process = _grants(resources, "ProcessRole")
     s3 = {a: t for a, t in process.items() if a.startswith("s3:")}
     assert set(s3) == {"s3:ListBucket", "s3:GetObject"}
-    assert sorted(t.split("/")[-2] for t in s3["s3:GetObject"]) == ["p_up", "volatility"]
+    assert sorted(t.split("/")[-2] for t in s3["s3:GetObject"]) == [
+        "metalabel", "p_up", "volatility"
+    ]  # fmt: skip
     (listing,) = [
         s for s in _statements(resources, "ProcessRole") if s["Action"] == "s3:ListBucket"
     ]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["p_up/*", "volatility/*"]}}
+    assert listing["Condition"] == {
+        "StringLike": {"s3:prefix": ["p_up/*", "volatility/*", "metalabel/*"]}
+    }
     env = resources["ProcessFunction"]["Properties"]["Environment"]["Variables"]
     condition, folder, default = env["P_UP_MODELS"]["Fn::If"]
     assert condition == "HasPUpModelsFolder" and folder == {"Ref": "PUpModelsFolder"}
     assert default == {"Fn::Sub": "s3://${ModelsBucket}/p_up/"}
     assert env["VOLATILITY_MODELS"] == {"Fn::Sub": "s3://${ModelsBucket}/volatility/"}
+    assert env["METALABEL_MODELS"] == {"Fn::Sub": "s3://${ModelsBucket}/metalabel/"}
 
 
 def test_the_training_code_stays_out_of_the_stream() -> None:

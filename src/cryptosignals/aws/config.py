@@ -29,6 +29,7 @@ EVIDENCE_HISTORY = "EVIDENCE_HISTORY"
 FITTED_MODELS = "FITTED_MODELS"
 P_UP_MODELS = "P_UP_MODELS"
 VOLATILITY_MODELS = "VOLATILITY_MODELS"
+METALABEL_MODELS = "METALABEL_MODELS"
 MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
@@ -71,6 +72,7 @@ class AwsSettings:
     p_up_models: str | None = None  # a folder of `cryptosignals train` artifacts; None: no P(up)
     # refitted volatility forecasts (the training function's volatility/); None: FITTED_MODELS'
     volatility_models: str | None = None
+    metalabel_models: str | None = None  # meta-label filters (the training function's metalabel/)
     model_refresh_seconds: float = 3600.0  # deployed models are read again this often (0: always)
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -104,6 +106,7 @@ class AwsSettings:
             fitted_models=os.environ.get(FITTED_MODELS, "").strip() or None,
             p_up_models=os.environ.get(P_UP_MODELS, "").strip() or None,
             volatility_models=os.environ.get(VOLATILITY_MODELS, "").strip() or None,
+            metalabel_models=os.environ.get(METALABEL_MODELS, "").strip() or None,
             model_refresh_seconds=_seconds(MODEL_REFRESH_SECONDS, 3600.0),
             endpoint_url=os.environ.get(AWS_ENDPOINT_URL) or None,
             region=os.environ.get(AWS_REGION)

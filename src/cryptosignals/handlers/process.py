@@ -68,6 +68,7 @@ from cryptosignals.errors import BadInputError, RetryableError
 from cryptosignals.evidence import read_history
 from cryptosignals.fitted import deployed_file
 from cryptosignals.market import BAR_SECONDS, BetaTracker, MarketSignals, MarketTracker
+from cryptosignals.metafilter import KIND, MetaFilter, load_meta_filter
 from cryptosignals.model import Signal, Tick, TickSeries
 from cryptosignals.predict import Predictor, load_predictor
 from cryptosignals.risk import VolatilityModel
@@ -101,8 +102,9 @@ def _models(coin: str, settings: AwsSettings) -> EngineConfig | None:
     age = time.monotonic() - _STARTED
     epoch = int(age // period) if period > 0 else time.monotonic_ns()
     return _config(
-        coin, settings.fitted_models, settings.p_up_models, settings.volatility_models, epoch
-    )
+        coin, settings.fitted_models, settings.p_up_models, settings.volatility_models,
+        settings.metalabel_models, epoch,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=1024)  # a coin's models are read once per period, however many coins
@@ -111,12 +113,14 @@ def _config(
     fitted_models: str | None,
     p_up_models: str | None,
     volatility_models: str | None,
+    metalabel_models: str | None,
     epoch: int,
 ) -> EngineConfig | None:
     """The coin's engine configuration: its models from the deployed models file
     (FITTED_MODELS), its volatility forecast refitted by the training function when there is
-    one (VOLATILITY_MODELS) and its P(up) model (P_UP_MODELS); None for the engine's default
-    (the bundled models, no P(up)). An unusable file is logged and the defaults serve instead."""
+    one (VOLATILITY_MODELS), its P(up) model (P_UP_MODELS) and its meta-label filter
+    (METALABEL_MODELS); None for the engine's default (the bundled models, no P(up), no
+    filter). An unusable file is logged and the defaults serve instead."""
     config = None
     if fitted_models:
         try:
@@ -129,6 +133,9 @@ def _config(
     predictor = _artifact(coin, "up", p_up_models, epoch)
     if predictor is not None:
         config = replace(config or EngineConfig.for_coin(coin), predictor=predictor)
+    meta_filter = _artifact(coin, KIND, metalabel_models, epoch)
+    if meta_filter is not None:
+        config = replace(config or EngineConfig.for_coin(coin), meta_filter=meta_filter)
     return config
 
 
@@ -149,11 +156,11 @@ def _volatility_model(data: dict[str, Any]) -> VolatilityModel:
 
 def _artifact(coin: str, kind: str, folder: str | None, epoch: int) -> Any:
     """The coin's newest artifact of a kind ("up": a P(up) Predictor, "volatility": a
-    VolatilityModel; names end in the training window's last day) in a folder inside the
-    package's data/ (or absolute), or under `s3://bucket/prefix`, where the training function
-    writes. An artifact the stream cannot serve, or a permanent S3 error (no access, no
-    bucket), is logged and the coin runs without it; a transient S3 error fails the batch
-    (Kinesis redelivers it, nothing is cached)."""
+    VolatilityModel, "metalabel": a MetaFilter; names end in the training window's last day) in
+    a folder inside the package's data/ (or absolute), or under `s3://bucket/prefix`, where the
+    training function writes. An artifact the stream cannot serve, or a permanent S3 error (no
+    access, no bucket), is logged and the coin runs without it; a transient S3 error fails the
+    batch (Kinesis redelivers it, nothing is cached)."""
     from cryptosignals.artifacts import newest_artifact
     from cryptosignals.aws.errors import classify
 
@@ -161,15 +168,18 @@ def _artifact(coin: str, kind: str, folder: str | None, epoch: int) -> Any:
         return None
     source = folder if folder.startswith("s3://") else str(deployed_file(folder))
     listing = _artifact_keys(folder, epoch) if folder.startswith("s3://") else None
-    what = "P(up) model" if kind == "up" else "volatility model"
+    what = {"up": "P(up) model", "volatility": "volatility model"}.get(kind, "meta-label filter")
     try:
         found = newest_artifact(f"{coin}_{kind}_", source, listing)
         if found is None:
             return None
         data, where = found
-        model: Predictor | VolatilityModel
+        model: Predictor | VolatilityModel | MetaFilter
         if kind == "up":
             model = load_predictor(data)
+            version = model.version
+        elif kind == KIND:
+            model = load_meta_filter(data)
             version = model.version
         else:
             model, version = _volatility_model(data), Path(where).stem

@@ -1,18 +1,19 @@
-"""Train: one group of coins -> a report per coin, and a P(up) artifact where the model earned it.
+"""Train: one group of coins -> a report per coin and job, and an artifact where it was earned.
 
 Invoked by the training state machine's Map state, one group of coins per invocation:
 
     {"coins": ["bitcoin", "ethereum"], "run": "2026-12-01T03:00:00Z",
      "target": "up_1h", "model": "logistic",           # optional (these defaults)
-     "jobs": ["p_up", "volatility"]}       # optional (both; a drift retrain: volatility)
+     "jobs": ["p_up", "metalabel", "volatility"]}      # optional (all; a drift alarm: volatility)
 
 For each coin: its candle history from the models bucket (history/, a backfill), bitcoin's too
 for the other coins' `btc_ret_12`; per job the walk-forward judgement and the gate
-(cryptosignals.models.training: `train_coin` for P(up), `refit_volatility` for the volatility
-forecast); the report always, the artifact only if earned (MODELS_BUCKET, layout in that
-module). A coin that fails (S3, a bad file) does not stop the others; the
-invocation then fails naming them, so the execution fails and the alarm on it fires.
-This module runs in the training image only: the process function never imports it.
+(cryptosignals.models.training: `train_coin` for P(up), `train_metalabel` for the meta-label
+filter of the rules' signals, `refit_volatility` for the volatility forecast); the report
+always, the artifact only if earned (MODELS_BUCKET, layout in that module). A coin that fails
+(S3, a bad file) does not stop the others; the invocation then fails naming them, so the
+execution fails and the alarm on it fires. This module runs in the training image only: the
+process function never imports it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from cryptosignals.models.training import (
     refit_volatility,
     run_id,
     train_coin,
+    train_metalabel,
 )
 
 logger = Logger()
@@ -71,6 +73,8 @@ def _judged(
         fitted = os.environ.get(FITTED_MODELS, "").strip() or None
         served, served_as = bucket.served_volatility(coin, fitted)
         return refit_volatility(coin, candles, served, served_as, run)
+    if job == "metalabel":
+        return train_metalabel(coin, candles, bitcoin, run)
     return train_coin(coin, candles, settings, None if coin == "bitcoin" else bitcoin, run)
 
 
@@ -86,7 +90,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise BadInputError(f"environment variable {MODELS_BUCKET} is not set (see template.yaml)")
     bucket = ModelsBucket(clients("s3", AwsSettings.from_env()), bucket_name)
     bitcoin: Candles | None = None
-    if "p_up" in jobs and any(c != "bitcoin" for c in coins):
+    if {"p_up", "metalabel"} & set(jobs) and any(c != "bitcoin" for c in coins):
         try:
             bitcoin = bucket.history("bitcoin")
         except BadInputError as exc:
@@ -107,7 +111,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 report = outcome.report
                 if reason is not None:
                     report["reason"] = reason
-                store = bucket.store_volatility if job == "volatility" else bucket.store
+                store = bucket.store if job == "p_up" else bucket.store_kind
                 keys = store(outcome, run)
             except Exception:
                 logger.exception("training failed", extra={"crypto_id": coin, "job": job})

@@ -106,6 +106,9 @@ def up(
                     f"{alerts.dead_lettered + alerts.dropped} given up",
                     flush=True,
                 )
+            for execution in stack.rule_executions.poll():  # a drift alarm's refit
+                outcome = execution.error_message if execution.failed else "done"
+                print(f"training ({execution.status.lower()}): {outcome}", flush=True)
             time.sleep(0.25)
     except KeyboardInterrupt:
         pass

@@ -34,7 +34,8 @@ import numpy as np
 
 from cryptosignals.candles import Candles, candles_to_ticks
 from cryptosignals.engine import Engine, closed_bars
-from cryptosignals.features import FEATURE_NAMES, model_features, returns_as_of
+from cryptosignals.features import model_features, returns_as_of
+from cryptosignals.metafilter import meta_feature_names, meta_rows
 from cryptosignals.model import Signal, SignalType
 from cryptosignals.models.evaluation import (
     DAY,
@@ -108,11 +109,6 @@ class SignalSet:
         )  # fmt: skip
 
 
-def feature_names(rules: Sequence[str]) -> tuple[str, ...]:
-    return (*FEATURE_NAMES, *(f"signed_{n}" for n in FEATURE_NAMES),
-            *(f"rule_{r}" for r in rules), "side")  # fmt: skip
-
-
 def signal_rows(
     coin: str, signals: Sequence[Signal], bars: dict[str, np.ndarray],
     config: MetaConfig = MetaConfig(), rules: Sequence[str] | None = None,
@@ -141,14 +137,11 @@ def signal_rows(
     known = np.isfinite(barriers.label)
     features = model_features(bars, btc_return)[at]
     rule = np.array([names.index(s.rule) for s in trades], dtype=np.int64)
-    onehot = np.zeros((len(trades), len(names)))
-    onehot[np.arange(len(trades)), rule] = 1.0
-    x = np.column_stack([features, features * side[:, None], onehot, side]) if len(trades) else (
-        np.zeros((0, len(feature_names(names)))))  # fmt: skip
+    x = meta_rows(features, rule, side, len(names))  # the stream's rows (cryptosignals.metafilter)
     return SignalSet(
         coin, names, end[at][known].astype(float), rule[known], side[known], x[known],
         (barriers.label[known] == 1).astype(float), barriers.label[known],
-        barriers.label_end[known], barriers.ret[known] - config.cost, feature_names(names),
+        barriers.label_end[known], barriers.ret[known] - config.cost, meta_feature_names(names),
         int((~known).sum()),
     )  # fmt: skip
 

@@ -15,10 +15,14 @@ Bucket layout (docs/models.md, "Training in AWS"):
                                                      upload-history`)
     p_up/<coin>_<target>_<model>_<last day>.json     artifacts the process function serves
     volatility/<coin>_volatility_<last day>.json     refitted volatility forecasts it serves
+    metalabel/<coin>_metalabel_<last day>.json       meta-label filters of the rules' signals
     reports/<run>/<coin>_<target>_<model>.json       one report per coin and run, always
-    reports/<run>/<coin>_volatility.json             (and one per volatility refit)
+    reports/<run>/<coin>_volatility.json             (and one per volatility refit,
+    reports/<run>/<coin>_metalabel.json               and per meta-label judgement)
 
-`refit_volatility` is the other job (question 27): refit the coin's volatility forecast on
+`train_metalabel` judges a meta-label filter of the rules' BUY/SELL signals (question 26) and
+serves it only if filtering raised the net return per trade out of sample.
+`refit_volatility` is the third job (question 27): refit the coin's volatility forecast on
 its latest history and serve it only if it forecast the newest week better than the one served
 now. The weekly run does both jobs; a drift alarm of the stream starts a run of that coin's
 volatility refit alone (template.yaml: DriftRetrainRule).
@@ -46,9 +50,11 @@ from cryptosignals.risk import RiskForecaster, VolatilityModel, model_for
 HISTORY_PREFIX = "history/"
 ARTIFACT_PREFIX = "p_up/"
 VOLATILITY_PREFIX = "volatility/"
+METALABEL_PREFIX = "metalabel/"
 REPORT_PREFIX = "reports/"
-#: What a run can do for a coin: judge and serve its P(up) model, refit its volatility forecast.
-JOBS = ("p_up", "volatility")
+#: What a run can do for a coin: judge and serve its P(up) model and its meta-label filter,
+#: refit its volatility forecast.
+JOBS = ("p_up", "metalabel", "volatility")
 #: The volatility refit: fitted on the last VOLATILITY_TRAIN_DAYS of bars, after its procedure
 #: forecast the newest VOLATILITY_JUDGE_DAYS, unseen, better than the forecast served now.
 VOLATILITY_TRAIN_DAYS = 30
@@ -223,6 +229,91 @@ def train_coin(
     return CoinOutcome(coin, _plain(report), artifact)
 
 
+def kind_artifact_name(artifact: dict[str, Any]) -> str:
+    """`<coin>_<kind>_<last training day>.json` (the volatility and meta-label artifacts)."""
+    day = datetime.fromtimestamp(int(artifact["training"]["end"]), UTC).strftime("%Y%m%d")
+    return f"{artifact['coin']}_{artifact['kind']}_{day}.json"
+
+
+def train_metalabel(
+    coin: str, candles: Candles | None, bitcoin: Candles | None = None, run: str = ""
+) -> CoinOutcome:
+    """Judge a meta-label filter of the coin's BUY/SELL signals walk-forward
+    (cryptosignals.models.metalabel: the engine's own signals, triple-barrier labels, purged
+    folds, the share of signals to keep chosen inside each training window) and serve it only
+    if it EARNED it: the net return per trade of the signals it keeps beats that of all the
+    signals out of sample, the whole 95 % day-block interval of the difference above zero,
+    over at least MIN_TEST_DAYS days. The report is the scorecard with and without the
+    filter, per rule and pooled, whatever the verdict. The artifact is the logistic model fitted
+    on all the signals, with the P threshold of the share chosen on them."""
+    from cryptosignals.metafilter import KIND
+    from cryptosignals.models.evaluation import code_version, fit_logistic
+    from cryptosignals.models.metalabel import (
+        MetaConfig,
+        _choose_share,
+        evaluate_filter,
+        signal_set,
+        verdict,
+    )
+    from cryptosignals.predict import ARTIFACT_VERSION
+
+    config = MetaConfig()
+    report: dict[str, Any] = {
+        "coin": coin, "run": run, "kind": KIND, "model": config.model,
+        "barriers": {"profit_sigma": config.profit, "stop_sigma": config.stop,
+                     "timeout_s": config.timeout_s, "cost_bps": config.cost_bps},
+        "code_version": code_version(),
+    }  # fmt: skip
+
+    def not_evaluated(why: str) -> CoinOutcome:
+        report.update(verdict="not evaluated", earned=False, reason=why)
+        return CoinOutcome(coin, _plain(report), None)
+
+    if candles is None:
+        return not_evaluated("no history for this coin")
+    try:
+        data = signal_set(coin, candles, config, bitcoin=None if coin == "bitcoin" else bitcoin)
+        evaluation = evaluate_filter(data, config)
+    except ValueError as exc:
+        return not_evaluated(str(exc))
+    scorecard = evaluation.figures
+    pooled = scorecard["all"]
+    lift = pooled["net_bp_lift"]
+    effect = verdict(lift)
+    days = int(pooled["days"])
+    earned = effect == "helps" and days >= MIN_TEST_DAYS
+    report.update(
+        verdict=f"the filter {effect}" if effect != "no effect" else "the filter has no effect",
+        earned=earned,
+        reason=(
+            f"filtering changed the net return a trade by {lift['value']:+.1f} bp "
+            f"[{lift['low']:+.1f}, {lift['high']:+.1f}] over {days} out-of-sample days: "
+            + ("served" if earned else "not served")
+            + ("" if effect != "helps" or earned else f" (at least {MIN_TEST_DAYS} days needed)")
+        ),
+        test_days_count=days, signals=len(data), rules=list(data.rules), scorecard=scorecard,
+        folds=[vars(f) for f in evaluation.filters],
+    )  # fmt: skip
+    if not earned:
+        return CoinOutcome(coin, _plain(report), None)
+    everything = np.arange(len(data))
+    share = _choose_share(data, everything, config)
+    params = fit_logistic(data.x, data.hit)
+    p = params.predict(data.x)
+    threshold = 0.0 if share >= 1.0 else float(np.quantile(p, 1.0 - share))
+    artifact = {
+        "artifact_version": ARTIFACT_VERSION, "coin": coin, "kind": KIND, "model": "logistic",
+        "rules": list(data.rules), "features": list(data.names), "params": params.to_json(),
+        "threshold": threshold, "keep_share": share, "barriers": report["barriers"],
+        "training": {"start": int(data.t[0]), "end": int(data.t[-1]), "n": len(data),
+                     "hit_rate": float(data.hit.mean())},
+        "out_of_sample": {"net_bp_lift": lift, "days": days},
+        "code_version": report["code_version"],
+    }  # fmt: skip
+    report["artifact"] = kind_artifact_name(artifact)
+    return CoinOutcome(coin, _plain(report), _plain(artifact))
+
+
 def qlike(sigma: np.ndarray, move: np.ndarray) -> np.ndarray:
     """The QLIKE loss of a volatility forecast at each bar, log(sigma^2) + move^2 / sigma^2:
     lower is better, and it ranks forecasts as their true variance would although a squared
@@ -237,11 +328,6 @@ def _forecast_5m(model: VolatilityModel, end: np.ndarray, close: np.ndarray, sta
     forecaster = RiskForecaster(model)
     forecaster.update(end[:start], close[:start])
     return forecaster.update(end[start:], close[start:]).sigma["5m"]
-
-
-def volatility_artifact_name(artifact: dict[str, Any]) -> str:
-    day = datetime.fromtimestamp(int(artifact["training"]["end"]), UTC).strftime("%Y%m%d")
-    return f"{artifact['coin']}_volatility_{day}.json"
 
 
 def refit_volatility(
@@ -321,7 +407,7 @@ def refit_volatility(
                                           "judged_bars", "judged_from", "judged_to")},
         "code_version": report["code_version"],
     }  # fmt: skip
-    report["artifact"] = volatility_artifact_name(artifact)
+    report["artifact"] = kind_artifact_name(artifact)
     return CoinOutcome(coin, _plain(report), _plain(artifact))
 
 
@@ -429,18 +515,27 @@ class ModelsBucket:
             raise BadInputError("the deployed models file has no volatility model to start from")
         return model, "the package's fitted models" if path is None else path.name
 
-    def store_volatility(self, outcome: CoinOutcome, run: str) -> dict[str, Any]:
-        """Write a volatility refit: the report always, the artifact if it earned its place
-        (the forecast served before stays otherwise: it forecast the newest days as well)."""
+    def store_kind(self, outcome: CoinOutcome, run: str) -> dict[str, Any]:
+        """Write a volatility refit or a meta-label judgement (the report's `kind`): the report
+        always, the artifact if it earned its place. A meta-label filter judged and not earning
+        it withdraws the coin's earlier filters, as a P(up) model does (`store`); a volatility
+        refit that did not earn it leaves the served forecast (it forecast the newest days as
+        well)."""
+        kind = outcome.report["kind"]
+        prefix = {"volatility": VOLATILITY_PREFIX, "metalabel": METALABEL_PREFIX}[kind]
         report = dict(outcome.report)
-        key = None
+        key, withdrawn = None, []
         if outcome.artifact is not None:
-            key = f"{VOLATILITY_PREFIX}{volatility_artifact_name(outcome.artifact)}"
+            key = f"{prefix}{kind_artifact_name(outcome.artifact)}"
             self._put_json(key, outcome.artifact)
-        report["artifact_key"] = key
-        report_key = f"{self.report_prefix}{run}/{outcome.coin}_volatility.json"
+        elif kind == "metalabel" and report.get("verdict") != "not evaluated":
+            withdrawn = sorted(self._keys(f"{prefix}{outcome.coin}_{kind}_"))
+            for old in withdrawn:
+                self.s3.delete_object(Bucket=self.bucket, Key=old)
+        report["artifact_key"], report["withdrawn"] = key, withdrawn
+        report_key = f"{self.report_prefix}{run}/{outcome.coin}_{kind}.json"
         self._put_json(report_key, report)
-        return {"report": report_key, "artifact": key, "withdrawn": []}
+        return {"report": report_key, "artifact": key, "withdrawn": withdrawn}
 
     def store(self, outcome: CoinOutcome, run: str) -> dict[str, Any]:
         """Write the outcome: the report always; the artifact if earned. A coin whose model was
