@@ -6,12 +6,14 @@ Run from the repository root (nice it: a coin of 120 days takes about a minute):
     nice .venv/bin/python benchmarks/training_job.py --coins ethereum,solana
     .venv/bin/python benchmarks/training_job.py --quick --json /tmp/training_job.json
 
-Runs `cryptosignals.models.training.train_coin` (what the training function does for each coin:
-the walk-forward judgement of the logistic P(up_1h) model, the gate, the report, the artifact if
-earned) on every `<coin>_5m.csv[.gz]` in --data (default ../shared/data/market: 11 coins x 120
+Runs the training function's three jobs for each coin (cryptosignals.models.training: `train_coin`,
+the walk-forward judgement of the logistic P(up_1h) model; `train_metalabel`, the meta-label
+filter of the rules' signals; `refit_volatility`, the volatility refit judged against the
+package's forecast; each with its gate, report and artifact if earned; `--jobs` to pick) on
+every `<coin>_5m.csv[.gz]` in --data (default ../shared/data/market: 11 coins x 120
 days; else the bundled three-week samples), with bitcoin's candles for the other coins. The
 kernels run as plain Python, as in the training image, which has no numba (NUMBA_DISABLE_JIT;
---jit to compile them). Prints each coin's wall time, verdict and whether a model would be
+--jit to compile them). Prints each coin's and job's wall time, verdict and whether it would be
 served, the process's peak memory, and the Lambda cost of a run at the template's 2048 MB with
 groups of 4 coins (x86 price, $0.0000166667 per GB-second; an estimate from this machine's
 timing, not an AWS bill).
@@ -32,8 +34,16 @@ if "--jit" not in sys.argv:  # before cryptosignals is imported: the image has n
     os.environ["NUMBA_DISABLE_JIT"] = "1"
 
 from _data import add_data_options, coin_files
-from cryptosignals.candles import read_candles
-from cryptosignals.models.training import TrainingSettings, train_coin
+from cryptosignals.candles import Candles, read_candles
+from cryptosignals.models.training import (
+    JOBS,
+    CoinOutcome,
+    TrainingSettings,
+    refit_volatility,
+    train_coin,
+    train_metalabel,
+)
+from cryptosignals.risk import model_for
 
 MEMORY_GB = 2.0  # the template's TrainFunction MemorySize
 GROUP = 4  # TrainCoinsPerGroup's default
@@ -46,7 +56,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="two coins, 300 bootstrap resamples")
     parser.add_argument("--jit", action="store_true", help="compile the kernels with numba")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--jobs", default=",".join(JOBS), help=f"of {', '.join(JOBS)}")
     return parser.parse_args(argv)
+
+
+def run_job(
+    job: str, coin: str, candles: Candles, settings: TrainingSettings, bitcoin: Candles | None
+) -> CoinOutcome:
+    """One job of the training function for one coin (its S3 side left out)."""
+    other = None if coin == "bitcoin" else bitcoin
+    if job == "metalabel":
+        return train_metalabel(coin, candles, other)
+    if job == "volatility":
+        served = model_for(coin)
+        assert served is not None, "the package has fitted models"
+        return refit_volatility(coin, candles, served, "the package's fitted models")
+    return train_coin(coin, candles, settings, other)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -57,19 +82,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(source)
     settings = TrainingSettings(resamples=300 if args.quick else 1000)
     bitcoin = read_candles(files["bitcoin"]) if "bitcoin" in files else None
+    jobs = [j for j in args.jobs.split(",") if j]
+    if not set(jobs) <= set(JOBS):
+        raise SystemExit(f"--jobs: of {', '.join(JOBS)}")
     rows, started = [], time.perf_counter()
     for coin, path in files.items():
         t0 = time.perf_counter()
         candles = read_candles(path)
-        outcome = train_coin(coin, candles, settings, None if coin == "bitcoin" else bitcoin)
-        seconds = time.perf_counter() - t0
-        report = outcome.report
-        rows.append({"coin": coin, "seconds": seconds, "bars": len(candles),
-                     "verdict": report["verdict"], "served": outcome.earned,
-                     "auc": report.get("auc"),
-                     "test_days": report.get("test_days_count")})  # fmt: skip
-        print(f"{coin:<14} {len(candles):>7,} bars {seconds:7.1f} s  {report['verdict']:<30} "
-              f"{'served' if outcome.earned else 'not served'}")  # fmt: skip
+        judged = {}
+        for job in jobs:
+            t1 = time.perf_counter()
+            outcome = run_job(job, coin, candles, settings, bitcoin)
+            seconds = time.perf_counter() - t1
+            report = outcome.report
+            judged[job] = {"seconds": seconds, "verdict": report["verdict"],
+                           "served": outcome.earned}  # fmt: skip
+            served = "served" if outcome.earned else "not served"
+            print(f"{coin:<14} {job:<10} {len(candles):>7,} bars {seconds:7.1f} s  "
+                  f"{report['verdict']:<36} {served}")  # fmt: skip
+        rows.append({"coin": coin, "seconds": time.perf_counter() - t0, "bars": len(candles),
+                     "jobs": judged})  # fmt: skip
     total = time.perf_counter() - started
     per_coin = total / max(1, len(rows))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -84,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         figures = {"source": source, "coins": rows, "seconds": total, "seconds_per_coin": per_coin,
                    "peak_memory_mb": peak_mb, "cost_per_coin_usd": cost_per_coin,
-                   "jit": bool(args.jit)}  # fmt: skip
+                   "jit": bool(args.jit), "jobs": jobs}  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
 
 
