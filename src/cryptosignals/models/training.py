@@ -148,6 +148,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _not_evaluated(coin: str, report: dict[str, Any], why: str) -> CoinOutcome:
+    """A job's outcome for a coin it could not judge: the report says so and why; no artifact."""
+    report.update(verdict="not evaluated", earned=False, reason=why)
+    return CoinOutcome(coin, _plain(report), None)
+
+
 def _reason(verdict: str, model: str, test_days: int) -> str:
     if earned(verdict, model, test_days):
         return f"beats the base rate out of sample over {test_days} days: served"
@@ -183,15 +189,11 @@ def train_coin(
 
     report: dict[str, Any] = {
         "coin": coin, "run": run, "target": settings.target, "model": settings.model,
-        "cost_bps": settings.cost_bps, "code_version": code_version(),
+        "cost_bps": settings.cost_bps, "code_version": code_version(), "model_version": None,
     }  # fmt: skip
 
-    def not_evaluated(why: str) -> CoinOutcome:
-        report.update(verdict="not evaluated", earned=False, reason=why, model_version=None)
-        return CoinOutcome(coin, _plain(report), None)
-
     if candles is None:
-        return not_evaluated("no history for this coin")
+        return _not_evaluated(coin, report, "no history for this coin")
     try:
         data = dataset(coin, candles, settings.target, settings.cost_bps / 1e4, bitcoin)
         train, test = default_windows(data.end)
@@ -203,7 +205,7 @@ def train_coin(
             resamples=settings.resamples,
         )  # fmt: skip
     except ValueError as exc:
-        return not_evaluated(str(exc))
+        return _not_evaluated(coin, report, str(exc))
     oos = result.to_json()
     verdict = oos["verdict"]
     days = len(np.unique(result.t // 86_400))
@@ -219,7 +221,6 @@ def train_coin(
         folds_beating_base_rate=verdict["folds_beating_base_rate"],
         train_days=train, test_days=test,
         history={"start": int(data.end[0]), "end": int(data.end[-1]), "bars": len(data.end)},
-        model_version=None,
     )  # fmt: skip
     if not report["earned"]:
         return CoinOutcome(coin, _plain(report), None)
@@ -265,17 +266,13 @@ def train_metalabel(
         "code_version": code_version(),
     }  # fmt: skip
 
-    def not_evaluated(why: str) -> CoinOutcome:
-        report.update(verdict="not evaluated", earned=False, reason=why)
-        return CoinOutcome(coin, _plain(report), None)
-
     if candles is None:
-        return not_evaluated("no history for this coin")
+        return _not_evaluated(coin, report, "no history for this coin")
     try:
         data = signal_set(coin, candles, config, bitcoin=None if coin == "bitcoin" else bitcoin)
         evaluation = evaluate_filter(data, config)
     except ValueError as exc:
-        return not_evaluated(str(exc))
+        return _not_evaluated(coin, report, str(exc))
     scorecard = evaluation.figures
     pooled = scorecard["all"]
     lift = pooled["net_bp_lift"]
@@ -351,18 +348,16 @@ def refit_volatility(
         "code_version": code_version(),
     }  # fmt: skip
 
-    def not_evaluated(why: str) -> CoinOutcome:
-        report.update(verdict="not evaluated", earned=False, reason=why)
-        return CoinOutcome(coin, _plain(report), None)
-
     if candles is None:
-        return not_evaluated("no history for this coin")
+        return _not_evaluated(coin, report, "no history for this coin")
     bars = closed_bars(candles_to_ticks(coin, candles))
     end, close = bars["end"].astype(np.int64), np.asarray(bars["close"], dtype=float)
     if len(end) < 2 or end[-1] - end[0] < (VOLATILITY_JUDGE_DAYS + 14) * DAY:
-        return not_evaluated(
+        return _not_evaluated(
+            coin,
+            report,
             f"{(end[-1] - end[0]) / DAY if len(end) > 1 else 0:.1f} days of history: a refit "
-            f"needs {VOLATILITY_JUDGE_DAYS + 14} (14 to fit, {VOLATILITY_JUDGE_DAYS} to judge)"
+            f"needs {VOLATILITY_JUDGE_DAYS + 14} (14 to fit, {VOLATILITY_JUDGE_DAYS} to judge)",
         )
     judged = int(np.searchsorted(end, end[-1] - VOLATILITY_JUDGE_DAYS * DAY, side="right"))
     first = int(np.searchsorted(end, end[judged] - VOLATILITY_TRAIN_DAYS * DAY))
@@ -370,7 +365,7 @@ def refit_volatility(
     try:
         candidate = fit_volatility(end[first:judged], close[first:judged], kind=served.kind)
     except ValueError as exc:
-        return not_evaluated(str(exc))
+        return _not_evaluated(coin, report, str(exc))
     start = judged - first
     sigma_refit = _forecast_5m(candidate, end[window], close[window], start)
     sigma_served = _forecast_5m(served, end[window], close[window], start)
