@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 if "--jit" not in sys.argv:  # before cryptosignals is imported: the image has no numba
     os.environ["NUMBA_DISABLE_JIT"] = "1"
@@ -58,6 +59,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--jobs", default=",".join(JOBS), help=f"of {', '.join(JOBS)}")
     return parser.parse_args(argv)
+
+
+def _effect(job: str, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The judged difference with its interval: the Brier score's against the base rate
+    (P(up)), the net bp a trade's with the filter (meta-label), the QLIKE's against the served
+    forecast (volatility); None if the job could not judge."""
+    if report["verdict"] == "not evaluated":
+        return None
+    if job == "metalabel":
+        return dict(report["scorecard"]["all"]["net_bp_lift"])
+    name = "qlike_difference" if job == "volatility" else "brier_difference"
+    low, high = report[f"{name}_interval"]
+    return {"value": report[name], "low": low, "high": high}
 
 
 def run_job(
@@ -96,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             seconds = time.perf_counter() - t1
             report = outcome.report
             judged[job] = {"seconds": seconds, "verdict": report["verdict"],
-                           "served": outcome.earned}  # fmt: skip
+                           "served": outcome.earned, "effect": _effect(job, report)}  # fmt: skip
             served = "served" if outcome.earned else "not served"
             print(f"{coin:<14} {job:<10} {len(candles):>7,} bars {seconds:7.1f} s  "
                   f"{report['verdict']:<36} {served}")  # fmt: skip

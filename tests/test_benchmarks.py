@@ -215,6 +215,7 @@ def test_training_job_benchmark_runs_on_the_bundled_samples(tmp_path: Path) -> N
     for row in data["coins"]:  # three weeks: P(up) is judged; a refit needs 21 days, a filter 35
         assert set(row["jobs"]) == {"p_up", "metalabel", "volatility"}
         assert row["jobs"]["p_up"]["verdict"] != "not evaluated"
+        assert set(row["jobs"]["p_up"]["effect"]) == {"value", "low", "high"}
         assert row["jobs"]["metalabel"]["verdict"] == "not evaluated"
     assert data["seconds_per_coin"] > 0 and data["jit"] is False
 
