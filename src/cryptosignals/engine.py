@@ -730,6 +730,10 @@ class Engine:
         """The variance forecast and the regime filter over the new base bars: the 1h sigma now
         and an hour ago and the regime's rank go to the rules' frame (NaN without a model, so
         every rule sees the same columns)."""
+        if base.size == 0:  # no bar closed (most 1-minute ticks): no model moves, no column
+            names = ("regime_rank", "sigma_1h", *FAN_COLUMNS, "sigma_1h_hour_ago", "drift_alarm")
+            base.current.update({name: np.empty(0) for name in names})
+            return
         if self.regime is None:
             base.current["regime_rank"] = np.full(base.size, np.nan)
         else:
