@@ -117,7 +117,7 @@ def test_one_tick_at_a_time_gives_the_same_signals_as_one_batch() -> None:
 def test_a_tick_at_a_time_through_stored_json_leaves_the_state_of_one_batch() -> None:
     """What the Lambda stores after each 5-minute tick of real data is what one batch leaves:
     the streams of a timeframe that closed no bar are kept as they were read."""
-    ticks = candles_to_ticks("bitcoin", read_candles(sample_path("bitcoin")))[:700]
+    ticks = candles_to_ticks("bitcoin", read_candles(sample_path("bitcoin")))[:400]
     whole, engine = Engine("bitcoin"), Engine("bitcoin")
     whole.feed(ticks)
     for i in range(len(ticks)):
@@ -359,6 +359,27 @@ def test_the_one_minute_trend_exists_when_ticks_arrive_every_minute() -> None:
     first = np.searchsorted(after["end"], MINUTE_TICKS.timestamp[1004])
     assert after["end"][first] == MINUTE_TICKS.timestamp[1004]
     assert np.isnan(after["trend_1m"][first]) and np.isfinite(after["trend_1m"][first + 1])
+
+
+def test_one_minute_ticks_one_at_a_time_through_json_give_what_one_batch_gives() -> None:
+    """Four 1-minute ticks in five close no base bar (the engine then skips its models): fed
+    one at a time through the stored JSON, the bars, signals, risk and state are one batch's."""
+    ticks = MINUTE_TICKS[:900]
+    whole = Engine("bitcoin")
+    expected = whole.feed(ticks)
+    engine, bars, signals, risk = Engine("bitcoin"), [], [], None
+    for i in range(len(ticks)):
+        engine = Engine.from_state(json.loads(json.dumps(engine.state())))
+        result = engine.feed(ticks[i : i + 1])
+        bars.append(result.bars)
+        signals += [s.to_json() for s in result.signals]
+        risk = result.risk
+    assert signals == [s.to_json() for s in expected.signals]
+    assert risk == expected.risk and engine.state() == whole.state()
+    for name, column in expected.bars.items():
+        joined = np.concatenate([b[name] for b in bars])
+        assert joined.dtype == column.dtype and list(bars[-1]) == list(expected.bars)
+        np.testing.assert_array_equal(joined, column)
 
 
 def test_five_minute_ticks_have_no_one_minute_trend() -> None:
