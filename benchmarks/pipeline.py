@@ -44,6 +44,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -164,12 +165,19 @@ class Meter:
             )
 
 
-def cold_start(env: dict[str, str], event: dict[str, Any]) -> dict[str, float]:
-    """Imports + first batch of the process handler in a fresh interpreter (numba blocked)."""
+def cold_start(
+    env: dict[str, str], event: dict[str, Any], profile: Path | None = None
+) -> dict[str, float]:
+    """Imports + first batch of the process handler in a fresh interpreter (numba blocked);
+    `profile`: a cProfile of both (wall time) is written there."""
     script = textwrap.dedent(
         """
-        import json, sys, time, types
+        import json, os, sys, time, types
         sys.modules["numba"] = None
+        if os.environ.get("COLD_START_PROFILE"):
+            import cProfile
+            profiler = cProfile.Profile()
+            profiler.enable()
         t0 = time.perf_counter()
         from cryptosignals.handlers.process import handler
         t1 = time.perf_counter()
@@ -180,6 +188,9 @@ def cold_start(env: dict[str, str], event: dict[str, Any]) -> dict[str, float]:
             get_remaining_time_in_millis=lambda: 60000)
         result = handler(json.loads(sys.stdin.read()), context)
         t2 = time.perf_counter()
+        if os.environ.get("COLD_START_PROFILE"):
+            profiler.disable()
+            profiler.dump_stats(os.environ["COLD_START_PROFILE"])
         assert result == {"batchItemFailures": []}, result
         print(json.dumps({"imports_s": t1 - t0, "first_batch_s": t2 - t1}))
         """
@@ -189,7 +200,12 @@ def cold_start(env: dict[str, str], event: dict[str, Any]) -> dict[str, float]:
         input=json.dumps(event),
         capture_output=True,
         text=True,
-        env={**os.environ, **env, "POWERTOOLS_METRICS_DISABLED": "false"},
+        env={
+            **os.environ,
+            **env,
+            "POWERTOOLS_METRICS_DISABLED": "false",
+            **({"COLD_START_PROFILE": str(profile)} if profile else {}),
+        },
         timeout=300,
     )
     if done.returncode != 0:
@@ -362,28 +378,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             role = "ingest" if invocation.function == names["ingest_function"] else "process"
             log_bytes[role].append(sum(len(line) + 1 for line in invocation.log_lines))
 
-        # cold start: the next tick of every coin, as one batch
-        now = server.clock.now() + period
-        records = []
-        for i, coin in enumerate(sorted(server.coins)):
-            series = server.ticks(coin)
-            tick = series[series.timestamp <= now].ticks()[-1]
-            records.append(
-                {
-                    "kinesis": {
-                        "data": base64.b64encode(encode_tick(tick)).decode(),
-                        "sequenceNumber": str(10**20 + i),
-                        "approximateArrivalTimestamp": time.time(),
-                        "partitionKey": coin,
-                    },
-                    "eventID": f"shardId-000000000000:{10**20 + i}",
-                }
-            )
+        # cold starts: each the next tick of every coin, as one batch, in a fresh interpreter
         env = {
             **stack.runtime.config(names["process_function"]).environment,
             **stack.runtime.base_environment(),
         }
-        cold = cold_start(env, {"Records": records})
+        profile = args.profile and args.profile.with_suffix(".cold" + args.profile.suffix)
+        colds = []
+        for n in range(args.cold_starts):
+            now = server.clock.now() + period * (n + 1)
+            records = []
+            for i, coin in enumerate(sorted(server.coins)):
+                series = server.ticks(coin)
+                tick = series[series.timestamp <= now].ticks()[-1]
+                seq = str(10**20 + n * len(server.coins) + i)
+                records.append(
+                    {
+                        "kinesis": {
+                            "data": base64.b64encode(encode_tick(tick)).decode(),
+                            "sequenceNumber": seq,
+                            "approximateArrivalTimestamp": time.time(),
+                            "partitionKey": coin,
+                        },
+                        "eventID": f"shardId-000000000000:{seq}",
+                    }
+                )
+            colds.append(cold_start(env, {"Records": records}, profile if n == 0 else None))
+        cold = {k: statistics.median(c[k] for c in colds) for k in colds[0]}
+        cold |= {"runs": len(colds), "total_s_min": min(c["total_s"] for c in colds),
+                 "total_s_max": max(c["total_s"] for c in colds)}  # fmt: skip
         coins = len(server.coins)
 
     by_function: dict[str, dict[str, int]] = defaultdict(dict)
@@ -465,7 +488,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> str:
-    t = result["per_tick"]
+    t, cold = result["per_tick"], result["cold_start"]
     lines = [
         f"pipeline benchmark: {t['ticks']} ticks of {t['coins']} coins, {t['ingest_runs']} ingest "
         f"runs, one tick per coin per batch (numba {'on' if result['numba'] else 'off'})",
@@ -488,8 +511,14 @@ def report(result: dict[str, Any]) -> str:
         f"  process CPU / invocation         {t['process_cpu_ms_per_invocation']:.1f} ms without "
         f"boto, {t['process_cpu_with_boto_ms_per_invocation']:.1f} ms with "
         f"(wall on the emulator {t['process_wall_ms_per_invocation_on_emulator']:.1f} ms)",
-        f"  cold start                       imports {result['cold_start']['imports_s']:.2f} s + "
-        f"first batch {result['cold_start']['first_batch_s']:.2f} s",
+        f"  cold start                       imports {cold['imports_s']:.2f} s + first batch "
+        f"{cold['first_batch_s']:.2f} s"
+        + (
+            f" (medians of {cold['runs']}; total {cold['total_s_min']:.2f}-"
+            f"{cold['total_s_max']:.2f} s)"
+            if cold.get("runs", 1) > 1
+            else ""
+        ),
         "  log bytes / invocation           "
         + ", ".join(f"{k} {v:,.0f}" for k, v in result["log_bytes_per_invocation"].items()),
         f"  calls by function                {json.dumps(result['calls_by_function'])}",
@@ -512,12 +541,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="periods before measuring (default a day)")
     parser.add_argument("--runs", type=int, help="periods measured (96 at 5m, 120 at 1m)")
     parser.add_argument("--numba", action="store_true", help="allow numba (Lambda has none)")
+    parser.add_argument("--cold-starts", type=int, default=1,
+                        help="cold starts, each on the next tick (medians reported)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
         "--profile",
         type=Path,
         help="write a cProfile of the measured process handler calls here (CPU time; inflates "
-        "the CPU figures: compare runs with and without it only among themselves)",
+        "the CPU figures: compare runs with and without it only among themselves), and one of "
+        "the cold start beside it (<name>.cold<suffix>, wall time)",
     )
     parser.add_argument(
         "--package",
