@@ -106,7 +106,7 @@ def test_a_drift_alarm_refits_the_coins_volatility_forecast_which_the_stream_the
     assert first["served_before"] == "stale_models.json"  # what the stream served
     assert first["verdict"] == "refit forecasts better", first["reason"]
     (served,) = [r["artifact_key"] for r in reports if r["artifact_key"]][-1:]
-    assert served.startswith("volatility/bitcoin_volatility_")
+    assert served.startswith("served/volatility/bitcoin_volatility_")
 
     # the stream serves the refit from the next batch on (MODEL_REFRESH_SECONDS: 0 here)
     _send(stack, ticks[24 * DAY_BARS - 12 :])
@@ -117,7 +117,7 @@ def test_a_drift_alarm_refits_the_coins_volatility_forecast_which_the_stream_the
 def test_a_served_meta_label_filter_reaches_every_signal_of_its_rules_and_withholds_alerts(
     stack: LocalStack,
 ) -> None:
-    """Question 26's serving path: an artifact under metalabel/ (made by hand here: a model
+    """Question 26's serving path: an artifact under served/metalabel/ (made by hand here: a model
     that says 0.5 for every signal, and a threshold above it, so it keeps none) is read by the
     process function from s3://, and every BUY/SELL signal of its rules carries its P, its
     verdict and its version, and is not alerted."""
@@ -131,7 +131,7 @@ def test_a_served_meta_label_filter_reaches_every_signal_of_its_rules_and_withho
                    "coef": zeros, "intercept": 0.0, "calibration": None},
         "training": {"start": 1_740_000_000, "end": 1_750_000_000}, "code_version": "test",
     }  # fmt: skip
-    key = "metalabel/ethereum_metalabel_20250615.json"
+    key = "served/metalabel/ethereum_metalabel_20250615.json"
     stack.client("s3").put_object(
         Bucket=stack.names["models_bucket"], Key=key, Body=json.dumps(artifact).encode()
     )

@@ -100,18 +100,20 @@ def test_a_deployed_p_up_folder_serves_each_coins_newest_model_and_a_bad_one_is_
 
     candles = read_candles(sample_path("bitcoin"))[:2500]
     artifact = train_artifact(dataset("bitcoin", candles, "up_1h"))
-    (tmp_path / "bitcoin_up_1h_logistic_20250101.json").write_text(json.dumps(artifact))
+    folder = tmp_path / "models" / "p_up"  # MODELS' layout: a p_up/ folder of artifacts
+    folder.mkdir(parents=True)
+    (folder / "bitcoin_up_1h_logistic_20250101.json").write_text(json.dumps(artifact))
     newer = {**artifact, "training": {**artifact["training"], "end": 1_767_225_600}}
-    (tmp_path / "bitcoin_up_1h_logistic_20260101.json").write_text(json.dumps(newer))
-    settings = AwsSettings(p_up_models=str(tmp_path))
+    (folder / "bitcoin_up_1h_logistic_20260101.json").write_text(json.dumps(newer))
+    settings = AwsSettings(models=str(tmp_path / "models"))
     served = _engine("bitcoin", None, settings).config.predictor
     assert served is not None and "_20260101@" in served.version
     assert _engine("ethereum", None, settings).config.predictor is None  # none for this coin
     assert _engine("bitcoin", None, SETTINGS).config.predictor is None  # the default: none
-    trees = tmp_path / "trees"
-    trees.mkdir()
+    trees = tmp_path / "trees" / "p_up"
+    trees.mkdir(parents=True)
     (trees / "bitcoin_up_1h_lightgbm_20260101.json").write_text(
         json.dumps({**artifact, "model": "lightgbm"})
     )
-    kept = _engine("bitcoin", None, AwsSettings(p_up_models=str(trees)))
+    kept = _engine("bitcoin", None, AwsSettings(models=str(trees.parent)))
     assert kept.config.predictor is None and kept.config.volatility is not None

@@ -152,7 +152,7 @@ def test_the_bucket_keeps_reports_and_withdraws_a_model_that_stopped_earning(
     assert bucket.history("ethereum") is None
     first = bucket.store(served, RUN)
     assert served.artifact is not None
-    assert first["artifact"] == f"p_up/{artifact_name(served.artifact)}"
+    assert first["artifact"] == f"served/p_up/{artifact_name(served.artifact)}"
     assert first["report"] == f"reports/{RUN}/bitcoin_up_1h_logistic.json"
     assert bucket.served("bitcoin") == [first["artifact"]]
     # a run that cannot judge (no history) leaves the served model alone
@@ -250,10 +250,11 @@ def test_the_bucket_serves_the_newest_volatility_refit_else_the_deployed_models(
     )  # fmt: skip
     for artifact in (newer, older):  # stored out of order: the day in the name decides
         keys = bucket.store_kind(CoinOutcome("bitcoin", report, artifact), RUN)
-    assert keys["artifact"] == "volatility/bitcoin_volatility_20260101.json"
+    assert keys["artifact"] == "served/volatility/bitcoin_volatility_20260101.json"
     assert keys["report"] == f"reports/{RUN}/bitcoin_volatility.json"
     served, where = bucket.served_volatility("bitcoin")
-    assert where == "volatility/bitcoin_volatility_20260108.json" and served.nu == 6.0
-    s3.put_object(Bucket="models", Key="volatility/bitcoin_volatility_20270101.json", Body=b"{}")
+    assert where == "served/volatility/bitcoin_volatility_20260108.json" and served.nu == 6.0
+    key = "served/volatility/bitcoin_volatility_20270101.json"
+    s3.put_object(Bucket="models", Key=key, Body=b"{}")
     with pytest.raises(BadInputError, match="not a volatility artifact"):
         bucket.served_volatility("bitcoin")

@@ -92,22 +92,22 @@ def test_the_schedule_trains_every_coin_reports_each_and_serves_only_the_model_t
         judged = {Path(k).name.split("_")[0]: _json(stack, k) for k in keys if job in k}
         assert set(judged) == set(reports), job
         assert {r["verdict"] for r in judged.values()} == {"not evaluated"}, job
-    assert _keys(stack, "volatility/") == _keys(stack, "metalabel/") == []
+    assert _keys(stack, "served/volatility/") == _keys(stack, "served/metalabel/") == []
     bitcoin = reports["bitcoin"]
     assert bitcoin["earned"] and bitcoin["verdict"] == "beats the base rate"
     assert reports["ethereum"]["verdict"] != "beats the base rate"
     assert not reports["ethereum"]["earned"] and "not served" in reports["ethereum"]["reason"]
     assert {reports[c]["verdict"] for c in ("solana", "cardano")} == {"not evaluated"}
-    assert _keys(stack, "p_up/") == [bitcoin["artifact_key"]]  # only the one that earned it
+    assert _keys(stack, "served/p_up/") == [bitcoin["artifact_key"]]  # only the one that earned it
     metrics = stack.client("cloudwatch").list_metrics(Namespace="CryptoSignals")["Metrics"]
     assert {"ModelsEarned", "ModelsNotEarned", "CoinsNotEvaluated"} <= {
         m["MetricName"] for m in metrics if {"Name": "service", "Value": "train"} in m["Dimensions"]
     }
 
-    # the process function serves it: the newest artifact under s3://<bucket>/p_up/, loaded once
-    # per container, and each signal of the coin records the version it used
+    # the process function serves it: the newest artifact under s3://<bucket>/served/p_up/, read
+    # once per container, and each signal of the coin records the version it used
     process = stack.runtime.config(stack.names["process_function"])
-    assert process.environment["P_UP_MODELS"] == f"s3://{stack.names['models_bucket']}/p_up/"
+    assert process.environment["MODELS"] == f"s3://{stack.names['models_bucket']}/served/"
     ticks = candles_to_ticks("bitcoin", read_candles(sample_path("bitcoin")))[2000:2600].ticks()
     TickProducer(AwsSettings(stream_name=stack.names["stream"]),
                  client=stack.client("kinesis")).send(ticks)  # fmt: skip
@@ -139,4 +139,4 @@ def test_more_coins_fan_out_into_more_groups_and_a_bad_history_file_is_reported(
         (run,) = {g["run"] for g in execution.result}
         solana = _json(other, f"reports/{run}/solana_up_1h_logistic.json")
         assert solana["verdict"] == "not evaluated" and "history unusable" in solana["reason"]
-        assert _keys(other, "p_up/") == []
+        assert _keys(other, "served/p_up/") == []

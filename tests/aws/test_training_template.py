@@ -127,11 +127,13 @@ def test_each_training_role_may_do_only_its_part(template: dict[str, Any]) -> No
     assert set(train) == {"logs:CreateLogStream", "logs:PutLogEvents", "s3:ListBucket",
                           "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                           "xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # fmt: skip
-    assert sorted(t.split("/")[-2] for t in train["s3:GetObject"]) == ["history", "volatility"]
-    assert sorted(t.split("/")[-2] for t in train["s3:PutObject"]) == [
-        "metalabel", "p_up", "reports", "volatility"
-    ]  # fmt: skip
-    assert sorted(t.split("/")[-2] for t in train["s3:DeleteObject"]) == ["metalabel", "p_up"]
+
+    def folders(action: str) -> list[str]:  # "...${ModelsBucket.Arn}/served/p_up/*" -> served/p_up
+        return sorted(t.split("Arn}/")[1].rsplit("/", 1)[0] for t in train[action])
+
+    assert folders("s3:GetObject") == ["history", "served/volatility"]
+    assert folders("s3:PutObject") == ["reports", "served"]
+    assert folders("s3:DeleteObject") == ["served/metalabel", "served/p_up"]
     machine = _grants(resources, "TrainingStateMachineRole")
     assert machine == {"lambda:InvokeFunction": [json.dumps({"Fn::GetAtt": ["TrainFunction",
                                                                            "Arn"]})]}  # fmt: skip
@@ -151,21 +153,15 @@ def test_the_process_function_reads_only_the_served_models(template: dict[str, A
     process = _grants(resources, "ProcessRole")
     s3 = {a: t for a, t in process.items() if a.startswith("s3:")}
     assert set(s3) == {"s3:ListBucket", "s3:GetObject"}
-    assert sorted(t.split("/")[-2] for t in s3["s3:GetObject"]) == [
-        "metalabel", "p_up", "volatility"
-    ]  # fmt: skip
+    assert s3["s3:GetObject"] == [json.dumps({"Fn::Sub": "${ModelsBucket.Arn}/served/*"})]
     (listing,) = [
         s for s in _statements(resources, "ProcessRole") if s["Action"] == "s3:ListBucket"
     ]
-    assert listing["Condition"] == {
-        "StringLike": {"s3:prefix": ["p_up/*", "volatility/*", "metalabel/*"]}
-    }
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["served/*"]}}
     env = resources["ProcessFunction"]["Properties"]["Environment"]["Variables"]
-    condition, folder, default = env["P_UP_MODELS"]["Fn::If"]
-    assert condition == "HasPUpModelsFolder" and folder == {"Ref": "PUpModelsFolder"}
-    assert default == {"Fn::Sub": "s3://${ModelsBucket}/p_up/"}
-    assert env["VOLATILITY_MODELS"] == {"Fn::Sub": "s3://${ModelsBucket}/volatility/"}
-    assert env["METALABEL_MODELS"] == {"Fn::Sub": "s3://${ModelsBucket}/metalabel/"}
+    condition, folder, default = env["MODELS"]["Fn::If"]
+    assert condition == "HasModelsFolder" and folder == {"Ref": "ModelsFolder"}
+    assert default == {"Fn::Sub": "s3://${ModelsBucket}/served/"}
 
 
 def test_the_training_code_stays_out_of_the_stream() -> None:

@@ -27,9 +27,7 @@ RAW_TTL_DAYS = "RAW_TTL_DAYS"
 TRACKED_COINS = "TRACKED_COINS"
 EVIDENCE_HISTORY = "EVIDENCE_HISTORY"
 FITTED_MODELS = "FITTED_MODELS"
-P_UP_MODELS = "P_UP_MODELS"
-VOLATILITY_MODELS = "VOLATILITY_MODELS"
-METALABEL_MODELS = "METALABEL_MODELS"
+MODELS = "MODELS"
 MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
 AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 AWS_REGION = "AWS_REGION"
@@ -69,10 +67,9 @@ class AwsSettings:
     tracked_coins: tuple[str, ...] = ("bitcoin", "ethereum", "solana", "cardano")
     evidence_history: str | None = None  # `cryptosignals evidence` output: the warm start
     fitted_models: str | None = None  # a models file (cryptosignals.fitted); None: the bundled
-    p_up_models: str | None = None  # a folder of `cryptosignals train` artifacts; None: no P(up)
-    # refitted volatility forecasts (the training function's volatility/); None: FITTED_MODELS'
-    volatility_models: str | None = None
-    metalabel_models: str | None = None  # meta-label filters (the training function's metalabel/)
+    # the trained models served (a folder or s3://bucket/prefix holding p_up/, volatility/ and
+    # metalabel/: what the training function wrote); None: FITTED_MODELS' only, no P(up), no filter
+    models: str | None = None
     model_refresh_seconds: float = 3600.0  # deployed models are read again this often (0: always)
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -104,9 +101,7 @@ class AwsSettings:
             tracked_coins=tuple(c for c in coins if c),
             evidence_history=os.environ.get(EVIDENCE_HISTORY, "").strip() or None,
             fitted_models=os.environ.get(FITTED_MODELS, "").strip() or None,
-            p_up_models=os.environ.get(P_UP_MODELS, "").strip() or None,
-            volatility_models=os.environ.get(VOLATILITY_MODELS, "").strip() or None,
-            metalabel_models=os.environ.get(METALABEL_MODELS, "").strip() or None,
+            models=os.environ.get(MODELS, "").strip() or None,
             model_refresh_seconds=_seconds(MODEL_REFRESH_SECONDS, 3600.0),
             endpoint_url=os.environ.get(AWS_ENDPOINT_URL) or None,
             region=os.environ.get(AWS_REGION)

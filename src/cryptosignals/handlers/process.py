@@ -8,9 +8,9 @@ its items, not its coins); then per coin its new signals (every firing stored; o
 actionable ones published to the bus; all marked) and its state, last, with an optimistic
 version check. A coin's first engine starts its track records from the deployed evidence
 history (EVIDENCE_HISTORY) when there is one; its volatility and regime models come from
-FITTED_MODELS (or the bundled models), its volatility forecast from the training function's
-refit when there is one (VOLATILITY_MODELS), its P(up) model from P_UP_MODELS, all read again
-every MODEL_REFRESH_SECONDS; the 60-minute aggregate carries the latest forecast and regime. A
+FITTED_MODELS (or the bundled models), then what the training function serves under MODELS
+(a volatility refit, a P(up) model, a meta-label filter), all read again every
+MODEL_REFRESH_SECONDS; the 60-minute aggregate carries the latest forecast and regime. A
 coin whose volatility forecast drifted in the batch gets a VolatilityDrift event on the bus
 (the template's drift rule starts its refit), put before its state write. A transient failure
 of the shared write reports the whole batch in batchItemFailures, one of a coin's own writes
@@ -101,47 +101,39 @@ def _models(coin: str, settings: AwsSettings) -> EngineConfig | None:
     period = settings.model_refresh_seconds
     age = time.monotonic() - _STARTED
     epoch = int(age // period) if period > 0 else time.monotonic_ns()
-    return _config(
-        coin, settings.fitted_models, settings.p_up_models, settings.volatility_models,
-        settings.metalabel_models, epoch,
-    )  # fmt: skip
+    return _config(coin, settings.fitted_models, settings.models, epoch)
+
+
+#: The trained models served, by kind: the subfolder of MODELS, the name's stem after the coin.
+_SERVED = {"volatility": "volatility", "up": "p_up", KIND: KIND}
 
 
 @lru_cache(maxsize=1024)  # a coin's models are read once per period, however many coins
 def _config(
-    coin: str,
-    fitted_models: str | None,
-    p_up_models: str | None,
-    volatility_models: str | None,
-    metalabel_models: str | None,
-    epoch: int,
+    coin: str, fitted_models: str | None, models: str | None, epoch: int
 ) -> EngineConfig | None:
     """The coin's engine configuration: its models from the deployed models file
-    (FITTED_MODELS), its volatility forecast refitted by the training function when there is
-    one (VOLATILITY_MODELS), its P(up) model (P_UP_MODELS) and its meta-label filter
-    (METALABEL_MODELS); None for the engine's default (the bundled models, no P(up), no
-    filter). An unusable file is logged and the defaults serve instead."""
+    (FITTED_MODELS), then what the training function serves under MODELS: its volatility
+    refit, its P(up) model and its meta-label filter, where there are; None for the engine's
+    default (the bundled models, no P(up), no filter). An unusable file is logged and the
+    defaults serve instead."""
     config = None
     if fitted_models:
         try:
             config = EngineConfig.for_coin(coin, deployed_file(fitted_models))
         except ValueError as exc:
             logger.error("fitted models not used", extra={"reason": str(exc)})
-    volatility = _artifact(coin, "volatility", volatility_models, epoch)
-    if volatility is not None:
-        config = replace(config or EngineConfig.for_coin(coin), volatility=volatility)
-    predictor = _artifact(coin, "up", p_up_models, epoch)
-    if predictor is not None:
-        config = replace(config or EngineConfig.for_coin(coin), predictor=predictor)
-    meta_filter = _artifact(coin, KIND, metalabel_models, epoch)
-    if meta_filter is not None:
-        config = replace(config or EngineConfig.for_coin(coin), meta_filter=meta_filter)
+    slot = {"volatility": "volatility", "up": "predictor", KIND: "meta_filter"}
+    for kind in _SERVED:
+        model = _artifact(coin, kind, models, epoch)
+        if model is not None:
+            config = replace(config or EngineConfig.for_coin(coin), **{slot[kind]: model})
     return config
 
 
 @lru_cache(maxsize=8)
 def _artifact_keys(source: str, epoch: int) -> tuple[str, ...]:
-    """The artifacts under an s3:// prefix, listed once per period for all coins."""
+    """Every artifact under MODELS' s3:// prefix (all kinds, all coins): one listing a period."""
     from cryptosignals.artifacts import artifact_keys
 
     return artifact_keys(source)
@@ -154,20 +146,22 @@ def _volatility_model(data: dict[str, Any]) -> VolatilityModel:
         raise BadInputError(f"not a volatility artifact ({exc})") from None
 
 
-def _artifact(coin: str, kind: str, folder: str | None, epoch: int) -> Any:
+def _artifact(coin: str, kind: str, models: str | None, epoch: int) -> Any:
     """The coin's newest artifact of a kind ("up": a P(up) Predictor, "volatility": a
     VolatilityModel, "metalabel": a MetaFilter; names end in the training window's last day) in
-    a folder inside the package's data/ (or absolute), or under `s3://bucket/prefix`, where the
-    training function writes. An artifact the stream cannot serve, or a permanent S3 error (no
-    access, no bucket), is logged and the coin runs without it; a transient S3 error fails the
-    batch (Kinesis redelivers it, nothing is cached)."""
+    its subfolder of MODELS: a folder inside the package's data/ (or absolute), or
+    `s3://bucket/prefix`, where the training function writes. An artifact the stream cannot
+    serve, or a permanent S3 error (no access, no bucket), is logged and the coin runs without
+    it; a transient S3 error fails the batch (Kinesis redelivers it, nothing is cached)."""
     from cryptosignals.artifacts import newest_artifact
     from cryptosignals.aws.errors import classify
 
-    if not folder:
+    if not models:
         return None
-    source = folder if folder.startswith("s3://") else str(deployed_file(folder))
-    listing = _artifact_keys(folder, epoch) if folder.startswith("s3://") else None
+    remote = models.startswith("s3://")
+    root = models.rstrip("/") if remote else str(deployed_file(models))
+    source = f"{root}/{_SERVED[kind]}/"
+    listing = _artifact_keys(f"{root}/", epoch) if remote else None
     what = {"up": "P(up) model", "volatility": "volatility model"}.get(kind, "meta-label filter")
     try:
         found = newest_artifact(f"{coin}_{kind}_", source, listing)
@@ -187,7 +181,7 @@ def _artifact(coin: str, kind: str, folder: str | None, epoch: int) -> Any:
         logger.error(f"{what} not used", extra={"crypto_id": coin, "reason": str(exc)})
         return None
     except (ClientError, BotoCoreError) as exc:
-        error = classify(exc, f"{what} of {coin} from {folder}")
+        error = classify(exc, f"{what} of {coin} from {source}")
         if isinstance(error, RetryableError):
             raise error from exc
         logger.error(f"{what} not used", extra={"crypto_id": coin, "reason": str(error)})

@@ -13,9 +13,9 @@ Bucket layout (docs/models.md, "Training in AWS"):
 
     history/<coin>_5m.csv.gz                         candle history (a backfill: `cryptosignals
                                                      upload-history`)
-    p_up/<coin>_<target>_<model>_<last day>.json     artifacts the process function serves
-    volatility/<coin>_volatility_<last day>.json     refitted volatility forecasts it serves
-    metalabel/<coin>_metalabel_<last day>.json       meta-label filters of the rules' signals
+    served/p_up/<coin>_<target>_<model>_<last day>.json   what the process function serves
+    served/volatility/<coin>_volatility_<last day>.json   (one listing of served/ finds all):
+    served/metalabel/<coin>_metalabel_<last day>.json     P(up), volatility refits, filters
     reports/<run>/<coin>_<target>_<model>.json       one report per coin and run, always
     reports/<run>/<coin>_volatility.json             (and one per volatility refit,
     reports/<run>/<coin>_metalabel.json               and per meta-label judgement)
@@ -48,9 +48,10 @@ from cryptosignals.predict import SERVED_MODELS
 from cryptosignals.risk import RiskForecaster, VolatilityModel, model_for
 
 HISTORY_PREFIX = "history/"
-ARTIFACT_PREFIX = "p_up/"
-VOLATILITY_PREFIX = "volatility/"
-METALABEL_PREFIX = "metalabel/"
+SERVED_PREFIX = "served/"  # the process function's MODELS: one listing finds every kind
+ARTIFACT_PREFIX = f"{SERVED_PREFIX}p_up/"
+VOLATILITY_PREFIX = f"{SERVED_PREFIX}volatility/"
+METALABEL_PREFIX = f"{SERVED_PREFIX}metalabel/"
 REPORT_PREFIX = "reports/"
 #: What a run can do for a coin: judge and serve its P(up) model and its meta-label filter,
 #: refit its volatility forecast.
@@ -483,14 +484,14 @@ class ModelsBucket:
                            ContentType="application/json")  # fmt: skip
 
     def served(self, coin: str) -> list[str]:
-        """The coin's artifacts under p_up/ (what the process function chooses from)."""
+        """The coin's artifacts under served/p_up/ (what the process function chooses from)."""
         return sorted(self._keys(f"{self.artifact_prefix}{coin}_"))
 
     def served_volatility(
         self, coin: str, fitted_models: str | None = None
     ) -> tuple[VolatilityModel, str]:
         """The volatility forecast the process function serves the coin now: its newest refit
-        under volatility/, else its model in the deployed models file (FITTED_MODELS, as the
+        under served/volatility/, else its model in the deployed models file (FITTED_MODELS, as the
         process function reads it; the package's by default) or that file's default coin's,
         with where it came from."""
         keys = self._keys(f"{VOLATILITY_PREFIX}{coin}_volatility_")
