@@ -145,6 +145,15 @@ def _wait_for_status(page: Any, text: str) -> None:
     )
 
 
+def _wait_for_plot(page: Any, chart: str, condition: str) -> None:
+    """Until the chart's Plotly traces meet `condition` (a JavaScript expression of `data`)."""
+    page.wait_for_function(
+        f"() => {{ const data = (document.querySelector('#{chart} .js-plotly-plot') || {{}}).data;"
+        f" return !!data && ({condition}); }}",
+        timeout=WAIT_MS,
+    )
+
+
 def _wait_for_chart_end(page: Any, end: int) -> None:
     """Until every coin's price line ends at `end` (a refresh may land mid-write)."""
     page.wait_for_function(
@@ -173,11 +182,7 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
         first_end = int(ticks["bitcoin"].timestamp[-13])
         _wait_for_status(page, f"newest tick {utc(first_end)}")
         _wait_for_chart_end(page, first_end)
-        page.wait_for_function(
-            "() => (document.querySelector('#correlation-matrix .js-plotly-plot') || {})"
-            ".data?.[0]?.x?.length === 4",
-            timeout=WAIT_MS,
-        )
+        _wait_for_plot(page, "correlation-matrix", "data[0]?.x?.length === 4")
 
         # 3. The three charts hold data for every coin.
         price = _figure(page, "price-chart")
@@ -212,11 +217,7 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
         # The switch shows every firing: markers, BUY up, SELL down, with rule, confidence
         # and the rule's track record on hover.
         page.locator("#signal-scope input[value='all']").click()
-        page.wait_for_function(
-            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-            ".data?.some(t => t.mode === 'markers')",
-            timeout=WAIT_MS,
-        )
+        _wait_for_plot(page, "price-chart", "data.some(t => t.mode === 'markers')")
         price = _figure(page, "price-chart")
         markers = {t["name"]: t for t in price if t["mode"] == "markers"}
         assert markers["BUY"]["symbol"] == "triangle-up" and markers["BUY"]["x"]
@@ -264,11 +265,7 @@ def test_dashboard_fills_from_the_pipeline_filters_signals_and_refreshes_by_itse
         page.keyboard.type("bitcoin")
         page.keyboard.press("Enter")
         page.keyboard.press("Escape")
-        page.wait_for_function(
-            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-            ".data?.some(t => t.name === '1h VaR99')",
-            timeout=WAIT_MS,
-        )
+        _wait_for_plot(page, "price-chart", "data.some(t => t.name === '1h VaR99')")
         lines = {t["name"]: t for t in _figure(page, "price-chart") if t["mode"] == "lines"}
         assert set(lines) >= {"bitcoin", "1h VaR99"} and "ethereum" not in lines
         assert lines["1h VaR99"]["x"][-1] == lines["bitcoin"]["x"][-1]
@@ -354,11 +351,7 @@ def test_one_coin_shows_its_var_band_regimes_and_when_it_moves() -> None:
     ticks = sample_ticks("bitcoin", 21)
     found = hour_of_week_volatility(ticks.timestamp, ticks.price)
     with _served(_Held(Market({"bitcoin": ticks}))) as url, _browser(url) as (page, errors):
-        page.wait_for_function(
-            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-            ".data?.some(t => t.name === '1h VaR99')",
-            timeout=WAIT_MS,
-        )
+        _wait_for_plot(page, "price-chart", "data.some(t => t.name === '1h VaR99')")
         price = {t["name"]: t for t in _figure(page, "price-chart")}
         band, line = price["1h VaR99"], price["bitcoin"]
         assert len(band["x"]) == 288 and band["x"][-1] == line["x"][-1]
@@ -370,11 +363,7 @@ def test_one_coin_shows_its_var_band_regimes_and_when_it_moves() -> None:
                                     ("calm", "normal", "volatile", "turbulent")}  # fmt: skip
         assert {"bitcoin", "1h VaR99"} | named <= _legend(page, "price-chart")
 
-        page.wait_for_function(
-            "() => (document.querySelector('#profile-heatmap .js-plotly-plot') || {})"
-            ".data?.[0]?.type === 'heatmap'",
-            timeout=WAIT_MS,
-        )
+        _wait_for_plot(page, "profile-heatmap", "data[0]?.type === 'heatmap'")
         heatmap, marks = _figure(page, "profile-heatmap")
         assert heatmap["y"] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
         assert len(heatmap["z"]) == 7 and all(len(row) == 24 for row in heatmap["z"])
@@ -408,11 +397,7 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
                              "p_adjusted": 0.3})  # fmt: skip
     held = Market(series, [alert])
     with _served(_Held(held)) as url, _browser(url) as (page, errors):
-        page.wait_for_function(
-            "() => (document.querySelector('#market-panel .js-plotly-plot') || {})"
-            ".data?.length >= 3",
-            timeout=WAIT_MS,
-        )
+        _wait_for_plot(page, "market-panel", "data.length >= 3")
         lines = {t["name"]: t for t in _figure(page, "market-panel")}
         for _, name, _ in MARKET_LINES:
             assert len(lines[name]["x"]) > 250
@@ -420,11 +405,7 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
         marked = lines["market alert (not actionable)"]
         assert marked["symbol"] == "diamond-open" and marked["y"] == [0.9]
         assert "record:" in marked["hover"]
-        page.wait_for_function(
-            "() => (document.querySelector('#alignment-strip .js-plotly-plot') || {})"
-            ".data?.[0]?.type === 'heatmap'",
-            timeout=WAIT_MS,
-        )
+        _wait_for_plot(page, "alignment-strip", "data[0]?.type === 'heatmap'")
         strip = _figure(page, "alignment-strip")[0]
         assert strip["y"] == ["5m", "15m", "1h", "4h"]
         assert {v for row in strip["z"] for v in row} <= {-1, 0, 1} and len(strip["z"][0]) > 250
@@ -435,10 +416,8 @@ def test_levels_alignment_strip_and_market_panel_render() -> None:
         page.keyboard.type("bitcoin")
         page.keyboard.press("Enter")
         page.keyboard.press("Escape")
-        page.wait_for_function(
-            "() => (document.querySelector('#price-chart .js-plotly-plot') || {})"
-            ".data?.some(t => t.name === 'support' || t.name === 'resistance')",
-            timeout=WAIT_MS,
+        _wait_for_plot(
+            page, "price-chart", "data.some(t => t.name === 'support' || t.name === 'resistance')"
         )
         price = {t["name"]: t for t in _figure(page, "price-chart")}
         names = set(price)
