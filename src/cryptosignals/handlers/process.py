@@ -104,8 +104,13 @@ def _models(coin: str, settings: AwsSettings) -> EngineConfig | None:
     return _config(coin, settings.fitted_models, settings.models, epoch)
 
 
-#: The trained models served, by kind: the subfolder of MODELS, the name's stem after the coin.
-_SERVED = {"volatility": "volatility", "up": "p_up", KIND: KIND}
+#: The trained models served, by kind (the name's stem after the coin): their subfolder of
+#: MODELS, the EngineConfig field they fill, and what the logs call them.
+_SERVED = {
+    "volatility": ("volatility", "volatility", "volatility model"),
+    "up": ("p_up", "predictor", "P(up) model"),
+    KIND: (KIND, "meta_filter", "meta-label filter"),
+}
 
 
 @lru_cache(maxsize=1024)  # a coin's models are read once per period, however many coins
@@ -123,11 +128,10 @@ def _config(
             config = EngineConfig.for_coin(coin, deployed_file(fitted_models))
         except ValueError as exc:
             logger.error("fitted models not used", extra={"reason": str(exc)})
-    slot = {"volatility": "volatility", "up": "predictor", KIND: "meta_filter"}
-    for kind in _SERVED:
+    for kind, (_, slot, _) in _SERVED.items():
         model = _artifact(coin, kind, models, epoch)
         if model is not None:
-            config = replace(config or EngineConfig.for_coin(coin), **{slot[kind]: model})
+            config = replace(config or EngineConfig.for_coin(coin), **{slot: model})
     return config
 
 
@@ -160,9 +164,9 @@ def _artifact(coin: str, kind: str, models: str | None, epoch: int) -> Any:
         return None
     remote = models.startswith("s3://")
     root = models.rstrip("/") if remote else str(deployed_file(models))
-    source = f"{root}/{_SERVED[kind]}/"
+    folder, _, what = _SERVED[kind]
+    source = f"{root}/{folder}/"
     listing = _artifact_keys(f"{root}/", epoch) if remote else None
-    what = {"up": "P(up) model", "volatility": "volatility model"}.get(kind, "meta-label filter")
     try:
         found = newest_artifact(f"{coin}_{kind}_", source, listing)
         if found is None:
