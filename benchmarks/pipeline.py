@@ -29,7 +29,12 @@ What it does:
    boto calls (client-side serialisation/parsing included in "with boto"); the emulator runs in
    another process, so its work is never counted.
 6. Cold start: a fresh interpreter imports the process handler and runs one batch of one tick
-   per coin against the stack (imports and first batch timed separately).
+   per coin against the stack (imports and first batch timed separately), from the package as
+   `sam build` ships it (src/Makefile: our modules and requirements, with their bytecode; the
+   requirements' wheels for this interpreter, so it needs the package registry) and, taking
+   turns on successive ticks, from the same package without bytecode (what sam's default
+   builder shipped); no bytecode is written (Lambda's /var/task is read-only). boto3 comes from
+   this environment, as Lambda's runtime provides it. `--cold-starts 0` skips them.
 
 Prints a table and writes `--json`; `--write-measured` stores the figures of the cadence in
 src/cryptosignals/data/pipeline_measured.json (one entry per measured cadence), which
@@ -47,6 +52,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections import Counter, defaultdict
@@ -166,10 +172,12 @@ class Meter:
 
 
 def cold_start(
-    env: dict[str, str], event: dict[str, Any], profile: Path | None = None
+    env: dict[str, str], event: dict[str, Any], code: Path, profile: Path | None = None
 ) -> dict[str, float]:
-    """Imports + first batch of the process handler in a fresh interpreter (numba blocked);
-    `profile`: a cProfile of both (wall time) is written there."""
+    """Imports + first batch of the process handler in a fresh interpreter (numba blocked), our
+    modules and their requirements from `code` (a package built by `build`) and, as on Lambda's
+    read-only /var/task, no bytecode written; `profile`: a cProfile of both (wall time) is
+    written there."""
     script = textwrap.dedent(
         """
         import json, os, sys, time, types
@@ -181,6 +189,7 @@ def cold_start(
         t0 = time.perf_counter()
         from cryptosignals.handlers.process import handler
         t1 = time.perf_counter()
+        import cryptosignals, numpy
         context = types.SimpleNamespace(
             function_name="cryptosignals-process", memory_limit_in_mb=256,
             invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:process",
@@ -192,7 +201,8 @@ def cold_start(
             profiler.disable()
             profiler.dump_stats(os.environ["COLD_START_PROFILE"])
         assert result == {"batchItemFailures": []}, result
-        print(json.dumps({"imports_s": t1 - t0, "first_batch_s": t2 - t1}))
+        print(json.dumps({"imports_s": t1 - t0, "first_batch_s": t2 - t1,
+                          "package": [cryptosignals.__file__, numpy.__file__]}))
         """
     )
     done = subprocess.run(
@@ -204,42 +214,50 @@ def cold_start(
             **os.environ,
             **env,
             "POWERTOOLS_METRICS_DISABLED": "false",
+            "PYTHONPATH": str(code),
+            "PYTHONDONTWRITEBYTECODE": "1",
             **({"COLD_START_PROFILE": str(profile)} if profile else {}),
         },
         timeout=300,
     )
     if done.returncode != 0:
         raise SystemExit(f"cold start run failed:\n{done.stderr[-2000:]}")
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if not all(path.startswith(str(code)) for path in figures.pop("package")):
+        raise SystemExit(f"cold start imported cryptosignals or numpy from outside {code}")
     figures["total_s"] = figures["imports_s"] + figures["first_batch_s"]
     return figures
 
 
-def package_size() -> dict[str, Any]:
-    """The Lambda package as `sam build` makes it: src/requirements.txt installed for manylinux
-    x86_64 / CPython 3.12 (`pip install --target`, wheels only) + the cryptosignals package;
-    bytes unzipped (Lambda's limit: 250 MB) and zipped."""
+def build(target: str, artifacts: Path, wheels: str | None = None) -> Path:
+    """`sam build`'s recipe for the zip functions (src/Makefile) into `artifacts`, bytecode by
+    this interpreter; `wheels`: pip's platform options (None: the runtime's, CPython 3.12
+    x86_64; "": this interpreter's own, so that it can import the package)."""
+    subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "src" / "Makefile"), target,
+         f"ARTIFACTS_DIR={artifacts}", f"PYTHON={sys.executable}",
+         *([] if wheels is None else [f"WHEELS={wheels}"])],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return artifacts
+
+
+def without_bytecode(package: Path, artifacts: Path) -> Path:
+    """`package` without its bytecode: what sam's default Python builder shipped."""
     import shutil
-    import tempfile
+
+    shutil.copytree(package, artifacts, ignore=shutil.ignore_patterns("__pycache__"))
+    return artifacts
+
+
+def package_size() -> dict[str, Any]:
+    """The process function's package as `sam build` makes it (src/Makefile: the requirements as
+    manylinux x86_64 / CPython 3.12 wheels + the cryptosignals package with its bytecode); bytes
+    unzipped (Lambda's limit: 250 MB) and zipped."""
     import zipfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "package"
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "pip", "install", "-q", "--target", str(target)),
-                *("--platform", "manylinux2014_x86_64", "--python-version", "3.12"),
-                *("--implementation", "cp", "--only-binary=:all:"),
-                *("-r", str(ROOT / "src" / "requirements.txt")),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        shutil.copytree(
-            ROOT / "src" / "cryptosignals",
-            target / "cryptosignals",
-            ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"),
-        )
+        target = build("build-ProcessFunction", Path(tmp) / "package")
         files = [f for f in target.rglob("*") if f.is_file()]
         unzipped = sum(f.stat().st_size for f in files)
         archive = Path(tmp) / "package.zip"
@@ -253,6 +271,15 @@ def package_size() -> dict[str, Any]:
             "limit_unzipped_mb": 250,
             "numpy": numpy.removesuffix(".dist-info"),
         }
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Median of each figure over cold starts, and the range of their totals."""
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {
+        "runs": len(runs),
+        "total_s_min": min(r["total_s"] for r in runs),
+        "total_s_max": max(r["total_s"] for r in runs),
+    }
 
 
 def _cprofile() -> Any:
@@ -310,6 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with (
         LocalStack.start(parameters={"IngestSchedule": schedule}) as stack,
         ReplayServer(candles, start=start) as server,
+        tempfile.TemporaryDirectory() as workdir,
     ):
         names = stack.names
         meter.process = names["process_function"]
@@ -378,14 +406,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             role = "ingest" if invocation.function == names["ingest_function"] else "process"
             log_bytes[role].append(sum(len(line) + 1 for line in invocation.log_lines))
 
-        # cold starts: each the next tick of every coin, as one batch, in a fresh interpreter
+        # cold starts: each the next tick of every coin, as one batch, in a fresh interpreter;
+        # the package as shipped and (taking turns) without bytecode, as sam's default builder
         env = {
             **stack.runtime.config(names["process_function"]).environment,
             **stack.runtime.base_environment(),
         }
         profile = args.profile and args.profile.with_suffix(".cold" + args.profile.suffix)
-        colds = []
-        for n in range(args.cold_starts):
+        packages: dict[str, Path] = {}
+        if args.cold_starts:
+            shipped = build("build-ProcessFunction", Path(workdir) / "shipped", wheels="")
+            packages = {
+                "shipped": shipped,
+                "source_only": without_bytecode(shipped, Path(workdir) / "source_only"),
+            }
+        colds: dict[str, list[dict[str, float]]] = {kind: [] for kind in packages}
+        for n in range(2 * args.cold_starts):
             now = server.clock.now() + period * (n + 1)
             records = []
             for i, coin in enumerate(sorted(server.coins)):
@@ -403,10 +439,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "eventID": f"shardId-000000000000:{seq}",
                     }
                 )
-            colds.append(cold_start(env, {"Records": records}, profile if n == 0 else None))
-        cold = {k: statistics.median(c[k] for c in colds) for k in colds[0]}
-        cold |= {"runs": len(colds), "total_s_min": min(c["total_s"] for c in colds),
-                 "total_s_max": max(c["total_s"] for c in colds)}  # fmt: skip
+            kind = ("shipped", "source_only")[n % 2]
+            code = packages[kind]
+            colds[kind].append(
+                cold_start(env, {"Records": records}, code, profile if n == 0 else None)
+            )
+        cold = {kind: _medians(runs) for kind, runs in colds.items() if runs}
         coins = len(server.coins)
 
     by_function: dict[str, dict[str, int]] = defaultdict(dict)
@@ -511,13 +549,15 @@ def report(result: dict[str, Any]) -> str:
         f"  process CPU / invocation         {t['process_cpu_ms_per_invocation']:.1f} ms without "
         f"boto, {t['process_cpu_with_boto_ms_per_invocation']:.1f} ms with "
         f"(wall on the emulator {t['process_wall_ms_per_invocation_on_emulator']:.1f} ms)",
-        f"  cold start                       imports {cold['imports_s']:.2f} s + first batch "
-        f"{cold['first_batch_s']:.2f} s"
-        + (
-            f" (medians of {cold['runs']}; total {cold['total_s_min']:.2f}-"
-            f"{cold['total_s_max']:.2f} s)"
-            if cold.get("runs", 1) > 1
-            else ""
+        *(
+            f"  cold start, {label:<24} imports {c['imports_s']:.2f} s + first batch "
+            f"{c['first_batch_s']:.2f} s (medians of {c['runs']}; total {c['total_s_min']:.2f}-"
+            f"{c['total_s_max']:.2f} s)"
+            for label, c in (
+                ("as shipped (bytecode)", cold.get("shipped")),
+                ("source only", cold.get("source_only")),
+            )
+            if c
         ),
         "  log bytes / invocation           "
         + ", ".join(f"{k} {v:,.0f}" for k, v in result["log_bytes_per_invocation"].items()),
@@ -542,7 +582,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="periods measured (96 at 5m, 120 at 1m)")
     parser.add_argument("--numba", action="store_true", help="allow numba (Lambda has none)")
     parser.add_argument("--cold-starts", type=int, default=1,
-                        help="cold starts, each on the next tick (medians reported)")  # fmt: skip
+                        help="cold starts of each package (as shipped, source only), "
+                             "alternating, each on the next tick (medians reported)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
         "--profile",

@@ -93,7 +93,7 @@ def test_the_pipeline_benchmark_counts_requests_per_tick(tmp_path: Path) -> None
     result = subprocess.run(
         [
             *(sys.executable, str(ROOT / "benchmarks" / "pipeline.py")),
-            *("--warmup", "3", "--runs", "3", "--json", str(out)),
+            *("--warmup", "3", "--runs", "3", "--cold-starts", "0", "--json", str(out)),
         ],
         capture_output=True,
         text=True,
@@ -110,7 +110,7 @@ def test_the_pipeline_benchmark_counts_requests_per_tick(tmp_path: Path) -> None
     assert per_tick["dynamodb_write_requests_per_tick"] <= 2
     assert per_tick["process_invocations_per_run"] == 1.0
     assert figures["calls_by_function"]["ingest"]["kinesis.PutRecords"] == 3
-    assert 0 < figures["cold_start"]["imports_s"] < 30
+    assert figures["cold_start"] == {}  # --cold-starts 0: they build the package (pip)
     assert "DynamoDB write requests / tick" in result.stdout
 
 
@@ -119,7 +119,7 @@ def test_the_pipeline_benchmark_replays_real_one_minute_ticks(tmp_path: Path) ->
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "pipeline.py"), "--cadence", "1m",
-         "--warmup", "3", "--runs", "3", "--json", str(out)],
+         "--warmup", "3", "--runs", "3", "--cold-starts", "0", "--json", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
