@@ -26,8 +26,9 @@ What it does:
    rounded up to 1 KB per item, doubled on a table whose GSI projects ALL); read units from the
    items returned (4 KB, strongly consistent: the handlers read state consistently).
 5. Process handler CPU: `time.process_time()` around the handler, minus the CPU spent inside
-   boto calls (client-side serialisation/parsing included in "with boto"); the emulator runs in
-   another process, so its work is never counted.
+   boto calls (client-side validation/serialisation/signing/parsing included in "with boto");
+   the emulator runs in another process and the meter's own counting is taken out, so neither
+   is counted.
 6. Cold start: a fresh interpreter imports the process handler and runs one batch of one tick
    per coin against the stack (imports and first batch timed separately), from the package as
    `sam build` ships it (src/Makefile: our modules and requirements, with their bytecode; the
@@ -121,11 +122,12 @@ class Meter:
         self.events_put = 0
         self.records_put = 0
         self.boto_cpu = 0.0
+        self.own_cpu = 0.0  # the counting above: no part of the handler's CPU
 
     def before(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if self.function is None:
             return
-        context["meter_started"] = time.process_time()
+        counting = time.process_time()
         context["meter_params"] = params
         service = model.service_model.service_name
         self.calls[(self.function, service, model.name)] += 1
@@ -140,6 +142,8 @@ class Meter:
             self.events_put += len(params["Entries"])
         elif service == "kinesis" and model.name == "PutRecords":
             self.records_put += len(params["Records"])
+        context["meter_started"] = time.process_time()  # boto's own work from here
+        self.own_cpu += context["meter_started"] - counting
 
     def _key(self, table: str) -> str:
         """Tables by function: the ingest's cursor item is per run, not per tick."""
@@ -156,10 +160,15 @@ class Meter:
     def after(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         started = context.pop("meter_started", None)
         params = context.pop("meter_params", {})
+        counting = time.process_time()
         if started is not None:
-            self.boto_cpu += time.process_time() - started
+            self.boto_cpu += counting - started
         if self.function is None or model.service_model.service_name != "dynamodb":
             return
+        self._read(model, parsed, params)
+        self.own_cpu += time.process_time() - counting
+
+    def _read(self, model: Any, parsed: dict[str, Any], params: dict[str, Any]) -> None:
         if model.name == "BatchGetItem":
             for table, items in parsed.get("Responses", {}).items():
                 consistent = params["RequestItems"][table].get("ConsistentRead", False)
@@ -273,6 +282,34 @@ def package_size() -> dict[str, Any]:
         }
 
 
+def serve_every_model(s3: Any, bucket: str, candles: dict[str, Any]) -> list[str]:
+    """Put a P(up) model (LightGBM: the stream walks its trees) and a meta-label filter for each
+    coin where the process function reads its served models, so that its CPU is measured with
+    every model on (the volatility forecast always is). Their skill does not matter to the
+    cost: both are fitted on the very days replayed, which only a benchmark of CPU may do."""
+    from cryptosignals.models.evaluation import dataset, train_artifact
+    from cryptosignals.models.metalabel import MetaConfig, signal_set
+    from cryptosignals.models.training import (
+        ARTIFACT_PREFIX,
+        METALABEL_PREFIX,
+        artifact_name,
+        kind_artifact_name,
+        metalabel_artifact,
+    )
+
+    keys = []
+    for coin, bars in sorted(candles.items()):
+        p_up = train_artifact(dataset(coin, bars, "up_1h"), "lightgbm")
+        meta = metalabel_artifact(signal_set(coin, bars, MetaConfig()), MetaConfig())
+        for key, artifact in (
+            (ARTIFACT_PREFIX + artifact_name(p_up), p_up),
+            (METALABEL_PREFIX + kind_artifact_name(meta), meta),
+        ):
+            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(artifact).encode())
+            keys.append(key)
+    return keys
+
+
 def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
     """Median of each figure over cold starts, and the range of their totals."""
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {
@@ -299,6 +336,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import boto3
 
     boto3.setup_default_session()
+    from cryptosignals.aws.config import AwsSettings
     from cryptosignals.aws.kinesis import encode_tick
     from cryptosignals.coingecko.replay import ReplayServer, load_candles
     from cryptosignals.local.runtime import function_name, temporary_environment
@@ -316,14 +354,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         profiler = _cprofile().Profile(timer=time.process_time)
 
     def timed_handler(event: Any, context: Any) -> Any:
-        boto_before = meter.boto_cpu
+        boto_before, own_before = meter.boto_cpu, meter.own_cpu
         wall, start = time.perf_counter(), time.process_time()
         try:
             if profiler is not None and measuring:
                 return profiler.runcall(real_handler, event, context)
             return real_handler(event, context)
         finally:
-            spent = time.process_time() - start
+            spent = time.process_time() - start - (meter.own_cpu - own_before)
             cpu["with_boto"] += spent
             cpu["without_boto"] += spent - (meter.boto_cpu - boto_before)
             cpu["wall"] += time.perf_counter() - wall
@@ -345,6 +383,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         process_env = stack.runtime.config(names["process_function"]).environment
         with temporary_environment({**process_env, **stack.runtime.base_environment()}):
             real_handler = stack.runtime.handler(names["process_function"])
+        process_module = sys.modules[real_handler.__module__]
         stack.runtime.handlers[names["process_function"]] = timed_handler
         stack.set_function_environment(
             names["ingest_function"],
@@ -353,6 +392,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "COINGECKO_RATE_LIMIT_PER_MIN": "100000",
                 "TRACKED_COINS": ",".join(sorted(server.coins)),
             },
+        )
+        served = (
+            serve_every_model(
+                stack.client("s3"),
+                names["models_bucket"],
+                {coin: c.candles for coin, c in server.coins.items()},
+            )
+            if args.models
+            else []
         )
         runtime_invoke = stack.runtime.invoke
 
@@ -383,6 +431,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         for _ in range(args.warmup):
             one_period()
+        if served:  # the served models are the ones the stream runs with
+            with temporary_environment({**process_env, **stack.runtime.base_environment()}):
+                settings = AwsSettings.from_env()
+                configs = [process_module._models(coin, settings) for coin in server.coins]
+            if not all(c and c.predictor and c.meta_filter for c in configs):
+                raise SystemExit("the process function did not load the served models")
         measuring = True
         # measure from here
         meter.calls.clear()
@@ -514,6 +568,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ingest_wru_per_run": {t: n / runs for t, n in meter.wru.items() if t.endswith("(ingest)")},
         "ingest_rru_per_run": {t: n / runs for t, n in meter.rru.items() if t.endswith("(ingest)")},
         "cold_start": cold,
+        "served_models": served,
         # the handlers' own log lines (Powertools JSON + EMF); Lambda adds START/END/REPORT
         "log_bytes_per_invocation": {
             role: sum(sizes) / max(1, len(sizes)) for role, sizes in log_bytes.items()
@@ -529,7 +584,9 @@ def report(result: dict[str, Any]) -> str:
     t, cold = result["per_tick"], result["cold_start"]
     lines = [
         f"pipeline benchmark: {t['ticks']} ticks of {t['coins']} coins, {t['ingest_runs']} ingest "
-        f"runs, one tick per coin per batch (numba {'on' if result['numba'] else 'off'})",
+        f"runs, one tick per coin per batch (numba {'on' if result['numba'] else 'off'}; "
+        f"{len(result['served_models'])} served models: "
+        f"{', '.join(Path(k).name for k in result['served_models']) or 'none'})",
         f"  DynamoDB write requests / tick   {t['dynamodb_write_requests_per_tick']:.2f}",
         f"  DynamoDB read requests / tick    {t['dynamodb_read_requests_per_tick']:.2f}",
         "  write units / tick               "
@@ -581,6 +638,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help="periods before measuring (default a day)")
     parser.add_argument("--runs", type=int, help="periods measured (96 at 5m, 120 at 1m)")
     parser.add_argument("--numba", action="store_true", help="allow numba (Lambda has none)")
+    parser.add_argument("--no-models", dest="models", action="store_false",
+                        help="serve no P(up) model or meta-label filter (default: one of each "
+                             "a coin, fitted on the replayed days: every model on)")  # fmt: skip
     parser.add_argument("--cold-starts", type=int, default=1,
                         help="cold starts of each package (as shipped, source only), "
                              "alternating, each on the next tick (medians reported)")  # fmt: skip

@@ -93,7 +93,8 @@ def test_the_pipeline_benchmark_counts_requests_per_tick(tmp_path: Path) -> None
     result = subprocess.run(
         [
             *(sys.executable, str(ROOT / "benchmarks" / "pipeline.py")),
-            *("--warmup", "3", "--runs", "3", "--cold-starts", "0", "--json", str(out)),
+            *("--warmup", "3", "--runs", "3", "--cold-starts", "0", "--no-models"),
+            *("--json", str(out)),
         ],
         capture_output=True,
         text=True,
@@ -111,6 +112,7 @@ def test_the_pipeline_benchmark_counts_requests_per_tick(tmp_path: Path) -> None
     assert per_tick["process_invocations_per_run"] == 1.0
     assert figures["calls_by_function"]["ingest"]["kinesis.PutRecords"] == 3
     assert figures["cold_start"] == {}  # --cold-starts 0: they build the package (pip)
+    assert figures["served_models"] == []
     assert "DynamoDB write requests / tick" in result.stdout
 
 
@@ -126,4 +128,8 @@ def test_the_pipeline_benchmark_replays_real_one_minute_ticks(tmp_path: Path) ->
     figures = json.loads(out.read_text())
     assert figures["cadence"] == "1m" and figures["period_s"] == 60
     assert figures["per_tick"]["ticks"] == 3 * 2  # bitcoin and ethereum, three minutes
+    # every model on: a P(up) model and a meta-label filter a coin, which the stream loaded
+    assert sorted(Path(key).parent.name for key in figures["served_models"]) == [
+        "metalabel", "metalabel", "p_up", "p_up",
+    ]  # fmt: skip
     assert figures["per_tick"]["wru_per_tick"]["crypto_raw_data"] == 1.0

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,9 @@ from cryptosignals.errors import BadInputError
 from cryptosignals.fitted import deployed_file
 from cryptosignals.predict import SERVED_MODELS
 from cryptosignals.risk import RiskForecaster, VolatilityModel, model_for
+
+if TYPE_CHECKING:
+    from cryptosignals.models.metalabel import MetaConfig, SignalSet
 
 HISTORY_PREFIX = "history/"
 SERVED_PREFIX = "served/"  # the process function's MODELS: one listing finds every kind
@@ -249,22 +252,13 @@ def train_metalabel(
     filter, per rule and pooled, whatever the verdict. The artifact is the logistic model fitted
     on all the signals, with the P threshold of the share chosen on them."""
     from cryptosignals.metafilter import KIND
-    from cryptosignals.models.evaluation import code_version, fit_logistic
-    from cryptosignals.models.metalabel import (
-        MetaConfig,
-        _choose_share,
-        evaluate_filter,
-        signal_set,
-        verdict,
-    )
-    from cryptosignals.predict import ARTIFACT_VERSION
+    from cryptosignals.models.evaluation import code_version
+    from cryptosignals.models.metalabel import MetaConfig, evaluate_filter, signal_set, verdict
 
     config = MetaConfig()
     report: dict[str, Any] = {
         "coin": coin, "run": run, "kind": KIND, "model": config.model,
-        "barriers": {"profit_sigma": config.profit, "stop_sigma": config.stop,
-                     "timeout_s": config.timeout_s, "cost_bps": config.cost_bps},
-        "code_version": code_version(),
+        "barriers": _barriers(config), "code_version": code_version(),
     }  # fmt: skip
 
     if candles is None:
@@ -294,22 +288,39 @@ def train_metalabel(
     )  # fmt: skip
     if not earned:
         return CoinOutcome(coin, _plain(report), None)
-    everything = np.arange(len(data))
-    share = _choose_share(data, everything, config)
+    artifact = metalabel_artifact(data, config, {"net_bp_lift": lift, "days": days})
+    report["artifact"] = kind_artifact_name(artifact)
+    return CoinOutcome(coin, _plain(report), _plain(artifact))
+
+
+def _barriers(config: MetaConfig) -> dict[str, float]:
+    return {"profit_sigma": config.profit, "stop_sigma": config.stop,
+            "timeout_s": config.timeout_s, "cost_bps": config.cost_bps}  # fmt: skip
+
+
+def metalabel_artifact(
+    data: SignalSet, config: MetaConfig, out_of_sample: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The filter the stream serves (cryptosignals.metafilter): the logistic model fitted on all
+    of a coin's signals, with the P threshold of the share of them to keep chosen on them."""
+    from cryptosignals.metafilter import KIND
+    from cryptosignals.models.evaluation import code_version, fit_logistic
+    from cryptosignals.models.metalabel import _choose_share
+    from cryptosignals.predict import ARTIFACT_VERSION
+
+    share = _choose_share(data, np.arange(len(data)), config)
     params = fit_logistic(data.x, data.hit)
     p = params.predict(data.x)
     threshold = 0.0 if share >= 1.0 else float(np.quantile(p, 1.0 - share))
-    artifact = {
-        "artifact_version": ARTIFACT_VERSION, "coin": coin, "kind": KIND, "model": "logistic",
-        "rules": list(data.rules), "features": list(data.names), "params": params.to_json(),
-        "threshold": threshold, "keep_share": share, "barriers": report["barriers"],
+    return {
+        "artifact_version": ARTIFACT_VERSION, "coin": data.coin, "kind": KIND,
+        "model": "logistic", "rules": list(data.rules), "features": list(data.names),
+        "params": params.to_json(), "threshold": threshold, "keep_share": share,
+        "barriers": _barriers(config),
         "training": {"start": int(data.t[0]), "end": int(data.t[-1]), "n": len(data),
                      "hit_rate": float(data.hit.mean())},
-        "out_of_sample": {"net_bp_lift": lift, "days": days},
-        "code_version": report["code_version"],
+        "out_of_sample": out_of_sample, "code_version": code_version(),
     }  # fmt: skip
-    report["artifact"] = kind_artifact_name(artifact)
-    return CoinOutcome(coin, _plain(report), _plain(artifact))
 
 
 def qlike(sigma: np.ndarray, move: np.ndarray) -> np.ndarray:
