@@ -5,10 +5,14 @@ evidence history and the fitted models files."""
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cryptosignals.aws.config import AwsSettings
 from cryptosignals.aws.store import STATE_DICTIONARY, _dump_state, _load_state
@@ -18,6 +22,7 @@ from cryptosignals.errors import BadInputError
 from cryptosignals.evidence import history_document, read_history
 from cryptosignals.fitted import add_fitted
 from cryptosignals.handlers.process import _engine
+from cryptosignals.model import TickSeries
 from cryptosignals.risk import VolatilityModel, model_for
 
 SETTINGS = AwsSettings()
@@ -48,6 +53,46 @@ def test_states_are_compressed_with_the_frozen_dictionary_and_older_forms_still_
     other = zlib.compressobj(6, zdict=b'{"version":5}')
     unreadable = _load_state(other.compress(json.dumps(state).encode()) + other.flush())
     assert _engine("bitcoin", unreadable, SETTINGS).last_timestamp is None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=6), inner,
+                                                                  max_size=6),
+    max_leaves=40,
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=8))
+def test_a_state_comes_back_exactly_as_written_and_as_the_standard_library_reads_it(
+    state: dict[str, Any],
+) -> None:
+    """orjson writes the states: every float to the bit, and the stored bytes say what the
+    standard library's JSON would read from them."""
+    stored = _dump_state(state)
+    assert _load_state(stored) == state
+    unpacker = zlib.decompressobj(zdict=STATE_DICTIONARY)
+    assert json.loads(unpacker.decompress(stored) + unpacker.flush()) == state
+    written_by_json = zlib.compressobj(6, zdict=STATE_DICTIONARY)
+    older = written_by_json.compress(json.dumps(state).encode()) + written_by_json.flush()
+    assert _load_state(older) == state
+
+
+def test_engine_states_hold_no_nan_and_a_nan_written_by_json_still_reads() -> None:
+    """The engine writes an unknown number as null itself, so orjson (which would write NaN as
+    null) stores what `json` stored; a state with a NaN that `json` wrote (not strict JSON) is
+    still read."""
+    ticks = candles_to_ticks("ethereum", read_candles(sample_path("ethereum"))).ticks()
+    engine = Engine("ethereum")
+    for start in range(0, 3000, 250):  # from the first tick (nothing known) to warmed up
+        engine.feed(TickSeries.from_ticks("ethereum", ticks[start : start + 250]))
+        json.dumps(engine.state(), allow_nan=False)  # raises on a NaN
+    packer = zlib.compressobj(6, zdict=STATE_DICTIONARY)
+    with_nan = packer.compress(b'{"version":1,"x":[NaN,1.5]}') + packer.flush()
+    loaded = _load_state(with_nan)
+    assert loaded["x"][1] == 1.5 and math.isnan(loaded["x"][0])
 
 
 def test_a_fresh_engine_starts_from_the_deployed_history_and_a_mismatched_one_is_refused(
