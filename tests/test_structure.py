@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import zlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from cryptosignals.structure import (
     PATTERNS,
     StructureParams,
     StructureTracker,
+    Zone,
     aggregate_bars,
     breakout_history,
     cluster_zones,
@@ -160,6 +162,40 @@ def test_zones_cluster_hand_made_pivots() -> None:
     assert skewed[0].low == 100.0 and skewed[0].high == pytest.approx(100.5833, abs=1e-4)
     assert cluster_zones(prices, bars, bandwidth=10.0)[0].touches == 6
     assert cluster_zones(np.array([]), np.array([]), 1.0) == []
+
+
+def _zones_one_cluster_at_a_time(prices: np.ndarray, bars: np.ndarray, bw: float) -> list[Zone]:
+    """The zones as first written (each cluster's members gathered, numpy's mean, min and
+    max of them): the oracle of the one-pass version."""
+    order = np.argsort(prices, kind="stable")
+    zones, start = [], 0
+    for j in range(1, len(order) + 1):
+        if j == len(order) or prices[order[j]] - prices[order[start]] > bw:
+            members = order[start:j]
+            p, centre = prices[members], float(prices[members].mean())
+            zones.append(Zone(centre, min(float(p.min()), centre - bw / 2),
+                              max(float(p.max()), centre + bw / 2), len(members),
+                              int(bars[members].max())))  # fmt: skip
+            start = j
+    return zones
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(50.0, 150.0), min_size=1, max_size=300),
+    st.floats(0.01, 20.0),
+    st.randoms(use_true_random=False),
+)
+def test_zones_are_the_same_to_the_bit_as_one_cluster_at_a_time(
+    prices: list[float], bandwidth: float, rng: Any
+) -> None:
+    """Clusters of 1 to 300 pivots (numpy sums 8 or more values pairwise): the centre of each
+    zone is numpy's mean of its members exactly, its edges and touches the same."""
+    bars = np.array(rng.sample(range(10_000), len(prices)), dtype=np.int64)
+    values = np.round(np.array(prices), rng.choice([1, 2, 6]))  # ties, as real pivots have
+    assert cluster_zones(values, bars, bandwidth) == _zones_one_cluster_at_a_time(
+        values, bars, bandwidth
+    )
 
 
 def test_distances_to_support_and_resistance_are_in_atrs() -> None:

@@ -172,29 +172,28 @@ class Zone:
 
 def cluster_zones(prices: np.ndarray, bars: np.ndarray, bandwidth: float) -> list[Zone]:
     """Zones from pivot prices (and their bar numbers): sorted, a price more than `bandwidth`
-    above its cluster's lowest starts a new cluster; each zone at least `bandwidth` wide."""
+    above its cluster's lowest starts a new cluster; each zone at least `bandwidth` wide. Edges
+    from the sorted prices and the latest bars in one pass: every bar of a resumed stream
+    redraws the zones of three timeframes."""
     prices, bars = np.asarray(prices, float), np.asarray(bars, np.int64)
     if len(prices) == 0 or not bandwidth > 0:
         return []
     order = np.argsort(prices, kind="stable")
-    zones: list[Zone] = []
-    start = 0
-    for j in range(1, len(order) + 1):
-        if j == len(order) or prices[order[j]] - prices[order[start]] > bandwidth:
-            members = order[start:j]
-            p = prices[members]
-            centre = float(p.mean())
-            zones.append(
-                Zone(
-                    centre,
-                    min(float(p.min()), centre - bandwidth / 2),
-                    max(float(p.max()), centre + bandwidth / 2),
-                    len(members),
-                    int(bars[members].max()),
-                )
-            )
-            start = j
-    return zones
+    ordered = prices[order]
+    values = ordered.tolist()
+    starts = [0]
+    for j, price in enumerate(values):
+        if price - values[starts[-1]] > bandwidth:
+            starts.append(j)
+    ends = [*starts[1:], len(values)]
+    # numpy's mean of each cluster's values (np.add.reduceat would sum them in another order)
+    centres = [float(ordered[start:end].mean()) for start, end in zip(starts, ends, strict=True)]
+    latest = np.maximum.reduceat(bars[order], starts).tolist()
+    return [
+        Zone(centre, min(values[start], centre - bandwidth / 2),
+             max(values[end - 1], centre + bandwidth / 2), end - start, last)
+        for start, end, centre, last in zip(starts, ends, centres, latest, strict=True)
+    ]  # fmt: skip
 
 
 def _pct(a: float, b: float) -> float:
