@@ -102,7 +102,7 @@ def _dump_state(state: Mapping[str, Any]) -> bytes:
     """Engine state as compressed JSON (zlib with the preset dictionary). orjson writes it: a
     tenth of the CPU of `json` for the same values (every tick writes a state; docs/cost.md).
     The engine stores an unknown number as null itself (no NaN, which orjson would write as
-    null too: tests/aws/test_storage_layer.py)."""
+    null too: tests/aws/test_process_state_reset.py)."""
     packer = zlib.compressobj(6, zdict=STATE_DICTIONARY)
     return packer.compress(orjson.dumps(state)) + packer.flush()
 

@@ -19,6 +19,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -488,6 +489,7 @@ def leaking_features(
 
 
 # -- artifacts ----------------------------------------------------------------------------------
+@cache  # one `git describe` a process: every report and artifact of a run names it
 def code_version() -> str:
     """`git describe` of the source tree when it is a git checkout, else the package version."""
     import subprocess
