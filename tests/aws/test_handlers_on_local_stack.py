@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,10 +18,14 @@ import pytest
 from cryptosignals.aws import Store, TickProducer
 from cryptosignals.aws.config import AwsSettings
 from cryptosignals.aws.dynamo import all_items
+from cryptosignals.aws.kinesis import encode_tick
+from cryptosignals.aws.store import MARKET_STATE_ID
 from cryptosignals.candles import SAMPLE_COINS, candles_to_ticks, read_candles, sample_path
 from cryptosignals.coingecko.replay import ReplayServer
+from cryptosignals.engine import Engine
 from cryptosignals.local.runtime import KinesisPoller
 from cryptosignals.local.stack import LocalStack
+from cryptosignals.model import TickSeries
 
 pytestmark = pytest.mark.integration
 
@@ -333,3 +338,97 @@ def test_a_handler_crash_mid_batch_is_bisected_to_the_bad_record(
     raw = {i["crypto_id"]["S"] for i in _scan(stack, "crypto_raw_data")}
     assert {"polkadot", "chainlink", "binancecoin"} <= raw
     assert "litecoin" not in raw  # the engine runs before any write: nothing half-done
+
+
+def _tick_event(ticks: list[Any], first_seq: int) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "data": base64.b64encode(encode_tick(tick)).decode(),
+                    "sequenceNumber": str(first_seq + i),
+                    "approximateArrivalTimestamp": 1_700_000_000.0 + i,
+                },
+                "eventID": f"shardId-000000000000:{first_seq + i}",
+            }
+            for i, tick in enumerate(ticks)
+        ]
+    }
+
+
+def _items_of(stack: LocalStack, coin: str) -> dict[str, list[dict[str, Any]]]:
+    """Every item of the coin in the pipeline's tables, without the wall-clock attributes."""
+    clock = {"updated_at", "published_at"}
+    return {
+        table: [
+            {k: v for k, v in item.items() if k not in clock}
+            for item in _scan(stack, stack.names[table])
+            if item["crypto_id"]["S"] == coin
+        ]
+        for table in ("raw_table", "aggregated_table", "signals_table", "engine_state_table")
+    }
+
+
+def _restore(stack: LocalStack, saved: dict[str, list[dict[str, Any]]], coin: str) -> None:
+    """Put the tables back as `saved` (the coin's items and the market item)."""
+    dynamodb = stack.client("dynamodb")
+    for table in saved:
+        name = stack.names[table]
+        keys = [
+            k["AttributeName"]
+            for k in dynamodb.describe_table(TableName=name)["Table"]["KeySchema"]
+        ]
+        for item in _scan(stack, name):
+            if item["crypto_id"]["S"] in (coin, MARKET_STATE_ID):
+                dynamodb.delete_item(TableName=name, Key={k: item[k] for k in keys})
+        for item in saved[table]:
+            dynamodb.put_item(TableName=name, Item=item)
+
+
+def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_store(
+    stack: LocalStack,
+) -> None:
+    """The process function keeps each coin's engine between batches while the table holds its
+    last write, instead of rebuilding it from the stored state: a batch at a time in one warm
+    container stores exactly what a cold start at every batch stores (every table, the state to
+    the byte), and a state another container wrote is read from the table."""
+    coin, function = "cardano", stack.names["process_function"]
+    ticks = candles_to_ticks(coin, read_candles(sample_path(coin))).ticks()
+    table = stack.names["engine_state_table"]
+    store = Store(AwsSettings(engine_state_table=table), client=stack.client("dynamodb"))
+    seeded = Engine(coin)
+    seeded.feed(TickSeries.from_ticks(coin, ticks[:1500]))
+    store.put_state(coin, seeded.state(), store.get_state(coin).version)
+    dynamodb = stack.client("dynamodb")
+    market = dynamodb.get_item(TableName=table, Key={"crypto_id": {"S": MARKET_STATE_ID}})
+    start = {**_items_of(stack, coin)}
+    start["engine_state_table"] += [market["Item"]] if "Item" in market else []
+    batches = [ticks[i : i + 1] for i in range(1500, 1510)] + [ticks[1510:1516]]
+
+    def run(cold: bool) -> list[Engine]:
+        _restore(stack, start, coin)
+        engines = []
+        for n, batch in enumerate(batches):
+            if cold:  # a new container: the module and its engines are loaded afresh
+                stack.runtime.handlers.pop(function, None)
+            invocation = stack.runtime.invoke(function, _tick_event(batch, 1000 * n))
+            assert invocation.result == {"batchItemFailures": []}, invocation.error_message
+            module = sys.modules[stack.runtime.handler(function).__module__]
+            engines.append(module._WARM[table, coin][2])
+        return engines
+
+    engines = run(cold=False)
+    assert all(engine is engines[0] for engine in engines)  # one engine all along
+    warm = _items_of(stack, coin)
+    assert any(warm["signals_table"]) and len(warm["raw_table"]) >= len(batches)
+    run(cold=True)
+    assert _items_of(stack, coin) == warm
+
+    # another container writes the coin's state: the last one reads it from the table
+    module = sys.modules[stack.runtime.handler(function).__module__]
+    kept = module._WARM[table, coin][2]
+    stored = store.get_state(coin)
+    store.put_state(coin, stored.state or {}, stored.version)
+    invocation = stack.runtime.invoke(function, _tick_event(ticks[1516:1517], 99_000))
+    assert invocation.result == {"batchItemFailures": []}
+    assert module._WARM[table, coin][2] is not kept

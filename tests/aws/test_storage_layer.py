@@ -128,13 +128,16 @@ def test_engine_state_is_optimistic(aws_env: LocalStack, coin: str) -> None:
     store = Store()
     assert store.get_state(coin).version == 0 and store.get_state(coin).state is None
     state = {"version": 1, "crypto_id": coin, "last_timestamp": 5, "x": [1.5, None]}
-    assert store.put_state(coin, state, 0) == 1
+    written = store.put_state(coin, state, 0)
+    assert written.version == 1 and written.state == state
     with pytest.raises(StateConflictError):
         store.put_state(coin, state, 0)  # someone else created it first
     read = store.get_states([coin, f"{coin}-none"])
     assert read[coin].state == state and read[coin].version == 1
+    assert read[coin].stored == written.stored  # the bytes tell a writer its own state
     assert read[f"{coin}-none"].version == 0
-    assert store.put_state(coin, {**state, "last_timestamp": 6}, 1) == 2
+    assert store.put_state(coin, {**state, "last_timestamp": 6}, 1).version == 2
+    assert store.get_state(coin).stored != written.stored
     with pytest.raises(StateConflictError):
         store.put_state(coin, state, 1)  # a stale writer loses
     assert store.get_state(coin).state["last_timestamp"] == 6  # type: ignore[index]

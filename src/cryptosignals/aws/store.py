@@ -19,7 +19,7 @@ import math
 import time
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -132,11 +132,14 @@ class StateConflictError(RetryableError):
 
 @dataclass(frozen=True)
 class StoredState:
-    """A coin's engine state as read, with the version a write must match (0 = none yet)."""
+    """A coin's engine state as read (or just written), with the version a write must match
+    (0 = none yet) and the stored bytes: equal bytes are the same state to the bit, by which a
+    warm process container knows that the item is still its own last write."""
 
     crypto_id: str
     state: dict[str, Any] | None
     version: int
+    stored: bytes | None = field(default=None, compare=False, repr=False)
 
 
 def raw_item(tick: Tick, ttl_days: int, source: str = "coingecko") -> dict[str, Any]:
@@ -279,9 +282,12 @@ class Store(AwsAdapter):
                 raise classify(exc, f"BatchGetItem {table}") from exc
             for raw in response.get("Responses", {}).get(table, []):
                 item = _deserialize(raw)
+                stored = item["state"]
+                stored = stored.value if isinstance(stored, Binary) else stored
                 found[item["crypto_id"]] = StoredState(
-                    item["crypto_id"], _load_state(item["state"]), int(item["version"])
-                )
+                    item["crypto_id"], _load_state(stored), int(item["version"]),
+                    stored if isinstance(stored, bytes) else None,
+                )  # fmt: skip
             return response.get("UnprocessedKeys") or {}
 
         for start in range(0, len(ids), _BATCH_GET_LIMIT):
@@ -293,13 +299,17 @@ class Store(AwsAdapter):
     def get_state(self, crypto_id: str) -> StoredState:
         return self.get_states([crypto_id])[crypto_id]
 
-    def put_state(self, crypto_id: str, state: Mapping[str, Any], expected_version: int) -> int:
-        """Write the state if nobody else did since it was read; return the new version."""
+    def put_state(
+        self, crypto_id: str, state: Mapping[str, Any], expected_version: int
+    ) -> StoredState:
+        """Write the state if nobody else did since it was read; return it as now stored (its
+        new version and bytes)."""
         version = expected_version + 1
+        stored = _dump_state(state)
         item = {
             "crypto_id": crypto_id,
             "version": version,
-            "state": _dump_state(state),
+            "state": stored,
             "updated_at": int(time.time()),
         }
         if expected_version == 0:
@@ -321,7 +331,7 @@ class Store(AwsAdapter):
             raise classify(exc, f"PutItem {self.settings.engine_state_table}") from exc
         except BotoCoreError as exc:
             raise classify(exc, f"PutItem {self.settings.engine_state_table}") from exc
-        return version
+        return StoredState(crypto_id, dict(state), version, stored)
 
     # -- reads for the CLI / dashboard -------------------------------------------------------
     def signals_for(self, crypto_id: str, since: int = 0, limit: int = 100) -> list[Signal]:
