@@ -40,9 +40,14 @@ _floats = st.one_of(
     st.sampled_from([0.0, -0.0, 1e-130, 1e-131, -1e-200, 1e125, 0.1, 1 / 3]),
     st.floats(allow_nan=False, allow_infinity=False).map(np.float64),
 )
+_large_ints = st.one_of(  # DynamoDB's 38 digits, either side of the limit
+    st.integers(-(10**40), 10**40),
+    st.sampled_from([10**38 - 1, 10**38, -(10**38) + 1, -(10**38), 10**38 + 1]),
+)
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**20), 10**20), _floats, st.text(max_size=5),
-    st.binary(max_size=5), st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    st.none(), st.booleans(), st.integers(-(10**20), 10**20), _floats, _large_ints,
+    st.text(max_size=5), st.binary(max_size=5),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
     st.sampled_from([np.int64(7), Binary(b"x")]),
 )  # fmt: skip
 _values = st.recursive(

@@ -47,6 +47,7 @@ _BATCH_GET_LIMIT = 100
 _Put = tuple[str, tuple[str, ...], Mapping[str, Any]]
 
 _serializer = TypeSerializer()
+_LARGEST_INT = 10**38  # integers of up to 38 digits are stored as they are written
 _deserializer = TypeDeserializer()
 
 
@@ -72,12 +73,16 @@ def _typed(value: Any) -> dict[str, Any]:
     if kind is float:
         if not math.isfinite(value):
             raise BadInputError(f"DynamoDB cannot store {value!r}")
-        number = Decimal(repr(value)) if abs(value) >= _SMALLEST else Decimal(0)
-        return {"N": str(DYNAMODB_CONTEXT.create_decimal(number))}
+        if abs(value) < _SMALLEST:
+            return {"N": "0"}
+        text = repr(value)
+        if "e" in text:  # 1e-05, 1e+16: the decimal's own form (1E-5, 1E+16)
+            return {"N": str(DYNAMODB_CONTEXT.create_decimal(Decimal(text)))}
+        return {"N": text}  # 17 digits at most, a point and no exponent: as the decimal writes it
     if kind is str:
         return {"S": value}
-    if kind is int:
-        return {"N": str(DYNAMODB_CONTEXT.create_decimal(value))}
+    if kind is int and -_LARGEST_INT < value < _LARGEST_INT:
+        return {"N": str(value)}
     if kind is dict:
         return {"M": _typed_map(value)}
     if kind is list or kind is tuple:
