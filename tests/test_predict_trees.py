@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from functools import cache
 from typing import Any
 
@@ -207,10 +208,19 @@ def test_an_artifact_the_stream_cannot_serve_is_refused_with_a_clear_message() -
         ({**tree, "leaf_value": tree["leaf_value"][:-1]}, "leaves"),
         ({**tree, "left_child": [0] * len(tree["left_child"])}, "do not form a tree"),
         ({k: v for k, v in tree.items() if k != "threshold"}, "needs the lists"),
+        ({**tree, "threshold": ["high"] * len(tree["threshold"])}, "could not convert"),
+        ({**tree, "leaf_value": [math.inf] * len(tree["leaf_value"])}, "non-finite leaf"),
     ]
+    # leaf 0 reached as internal node `splits`, which would be leaf 0's place among the nodes
+    leaf0 = "left_child" if -1 in tree["left_child"] else "right_child"
+    aliased = [len(tree["split_feature"]) if c == -1 else c for c in tree[leaf0]]
+    broken.append(({**tree, leaf0: aliased}, "do not form a tree"))
+    good = artifact["params"]["trees"]
     for bad, message in broken:
-        params = {**artifact["params"], "trees": [bad]}
-        with pytest.raises(
-            BadInputError, match=f"model the stream cannot serve: tree 0: .*{message}"
-        ):
-            load_predictor({**artifact, "params": params})
+        for at in (0, 3):  # the tree is named wherever it is among the others
+            trees = [*good[:at], bad, *good[at + 1 :]]
+            params = {**artifact["params"], "trees": trees}
+            with pytest.raises(
+                BadInputError, match=f"model the stream cannot serve: tree {at}: .*{message}"
+            ):
+                load_predictor({**artifact, "params": params})

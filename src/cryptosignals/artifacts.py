@@ -10,11 +10,15 @@ it is in the Lambda runtime already.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from cryptosignals.errors import BadInputError
+
+try:  # the stream has orjson (the aws extra): a 0.5 MB P(up) model in 2 ms instead of 12
+    from orjson import loads
+except ImportError:  # pragma: no cover - the CLI without the aws extra
+    from json import loads  # type: ignore[assignment]
 
 
 def artifact_day(name: str) -> tuple[str, str]:
@@ -70,7 +74,7 @@ def newest_artifact(
         where = f"s3://{bucket}/{key}"
         body = clients("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         raise BadInputError(f"{where}: cannot read the model artifact ({exc})") from None
     if not isinstance(data, dict):

@@ -21,6 +21,7 @@ leaves are summed along the row, so a row's score has the same bits in any batch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -148,87 +149,109 @@ class TreeEnsemble:
         return np.asarray(leaves.reshape(n, len(self.roots)).sum(axis=1))
 
 
-def _tree_arrays(tree: dict[str, Any], k: int, n_features: int) -> dict[str, np.ndarray]:
+def _check_lists(tree: Any, k: int) -> tuple[int, int]:
+    """A tree's lists as the artifact must hold them: (its splits, its leaves)."""
     if not isinstance(tree, dict) or any(not isinstance(tree.get(key), list) for key in TREE_KEYS):
         raise BadInputError(f"tree {k}: needs the lists {', '.join(TREE_KEYS)}")
-    decision = tree["decision_type"]
-    if any(d != "<=" for d in decision):
-        bad = next(d for d in decision if d != "<=")
+    bad = next((d for d in tree["decision_type"] if d != "<="), None)
+    if bad is not None:
         raise BadInputError(
             f"tree {k}: a {bad!r} split (categorical): only numerical '<=' splits are served"
         )
     unknown = set(tree["missing_type"]) - set(MISSING_TYPES)
     if unknown:
         raise BadInputError(f"tree {k}: unknown missing_type {sorted(unknown)}")
-    try:
-        out = {
-            "feature": np.asarray(tree["split_feature"], np.int64).reshape(-1),
-            "threshold": np.asarray(tree["threshold"], float).reshape(-1),
-            "default_left": np.asarray(tree["default_left"], bool).reshape(-1),
-            "missing": np.asarray([MISSING_TYPES.index(m) for m in tree["missing_type"]], np.int8),
-            "left": np.asarray(tree["left_child"], np.int64).reshape(-1),
-            "right": np.asarray(tree["right_child"], np.int64).reshape(-1),
-            "leaf_value": np.asarray(tree["leaf_value"], float).reshape(-1),
-        }
-    except (TypeError, ValueError) as exc:
-        raise BadInputError(f"tree {k}: {exc}") from None
-    splits, leaves = len(out["feature"]), len(out["leaf_value"])
-    if leaves != splits + 1 or any(len(out[c]) != splits for c in list(out)[:-1]):
+    splits, leaves = len(tree["split_feature"]), len(tree["leaf_value"])
+    if leaves != splits + 1 or any(len(tree[key]) != splits for key in TREE_KEYS[:-1]):
         raise BadInputError(f"tree {k}: {splits} splits need {splits + 1} leaves and as many of "
                             "each split field")  # fmt: skip
-    if splits and (out["feature"].min() < 0 or out["feature"].max() >= n_features):
-        raise BadInputError(f"tree {k}: a split on a feature outside 0..{n_features - 1}")
-    children = np.concatenate([out["left"], out["right"]])
-    reached = np.sort(np.where(children >= 0, children, splits + ~children))
-    # a tree: every node but the root (0) is some node's child exactly once
-    if splits and not np.array_equal(reached, np.arange(1, 2 * splits + 1)):
-        raise BadInputError(f"tree {k}: its children do not form a tree")
-    if not np.all(np.isfinite(out["leaf_value"])) or np.isnan(out["threshold"]).any():
-        raise BadInputError(f"tree {k}: a NaN threshold or a non-finite leaf value")
-    return out
+    return splits, leaves
 
 
-def _depth(left: np.ndarray, right: np.ndarray) -> int:
-    if not len(left):
-        return 0
-    depth, level = 0, np.array([0])
-    while len(level):
-        depth += 1
-        below = np.concatenate([left[level], right[level]])
-        level = below[below >= 0]
-        if depth > len(left):  # cannot happen in a tree; guards a cycle
-            raise BadInputError("a tree whose children form a cycle")
-    return depth
+def _column(trees: list[dict[str, Any]], key: str, dtype: Any) -> np.ndarray:
+    """One field of every tree, end to end; a value that is not a number names its tree."""
+    values = list(chain.from_iterable(t[key] for t in trees))
+    try:
+        column = np.asarray(values, dtype)
+    except (TypeError, ValueError) as exc:
+        for k, tree in enumerate(trees):
+            try:
+                np.asarray(tree[key], dtype)
+            except (TypeError, ValueError) as its:
+                raise BadInputError(f"tree {k}: {its}") from None
+        raise BadInputError(f"the trees' {key}: {exc}") from None
+    if column.shape != (len(values),):
+        raise BadInputError(f"the trees' {key} must be single numbers")
+    return column
 
 
-def _ensemble(parts: list[dict[str, np.ndarray]]) -> TreeEnsemble:
-    """The trees' arrays (LightGBM's encoding) numbered into one node space."""
-    n_splits = sum(len(p["feature"]) for p in parts)
-    n_leaves = sum(len(p["leaf_value"]) for p in parts)
-    node_base = np.cumsum([0] + [len(p["feature"]) for p in parts])
-    leaf_base = n_splits + np.cumsum([0] + [len(p["leaf_value"]) for p in parts])
-    leaves = np.arange(n_splits, n_splits + n_leaves)
+def _ensemble(trees: list[dict[str, Any]], n_features: int) -> TreeEnsemble:
+    """The artifact's trees (LightGBM's encoding) checked and numbered into one node space, all
+    trees at once (a model of hundreds of trees loads in milliseconds: the stream's cold start
+    reads one a coin)."""
+    sizes = np.array([_check_lists(tree, k) for k, tree in enumerate(trees)], np.int64)
+    splits, leaves = sizes[:, 0], sizes[:, 1]
+    node_base = np.concatenate([[0], np.cumsum(splits)])
+    n_splits, n_leaves = int(node_base[-1]), int(leaves.sum())
+    leaf_base = n_splits + np.concatenate([[0], np.cumsum(leaves)])
+    tree_of_node = np.repeat(np.arange(len(trees)), splits)
+    tree_of_leaf = np.repeat(np.arange(len(trees)), leaves)
 
-    def number(child: np.ndarray, k: int) -> np.ndarray:
-        return np.where(child >= 0, child + node_base[k], ~child + leaf_base[k])
+    def first_bad(bad: np.ndarray, tree_of: np.ndarray, message: str) -> None:
+        if bad.any():
+            raise BadInputError(f"tree {tree_of[np.flatnonzero(bad)[0]]}: {message}")
 
-    left = np.concatenate([number(p["left"], k) for k, p in enumerate(parts)] + [leaves])
-    right = np.concatenate([number(p["right"], k) for k, p in enumerate(parts)] + [leaves])
-    threshold = np.concatenate([p["threshold"] for p in parts] + [np.zeros(n_leaves)])
-    kind = np.concatenate([p["missing"] for p in parts] + [np.zeros(n_leaves, np.int8)])
-    default = np.where(np.concatenate([p["default_left"] for p in parts]
-                                      + [np.ones(n_leaves, bool)]), left, right)  # fmt: skip
+    feature = _column(trees, "split_feature", np.int64)
+    threshold = _column(trees, "threshold", float)
+    default_left = _column(trees, "default_left", bool)
+    code = {name: i for i, name in enumerate(MISSING_TYPES)}
+    kind = np.array([code[m] for t in trees for m in t["missing_type"]], np.int8)
+    left_child = _column(trees, "left_child", np.int64)
+    right_child = _column(trees, "right_child", np.int64)
+    leaf_value = _column(trees, "leaf_value", float)
+    first_bad((feature < 0) | (feature >= n_features), tree_of_node,
+              f"a split on a feature outside 0..{n_features - 1}")  # fmt: skip
+    # a tree: every node but its root is some node's child exactly once (internal node j is
+    # j, leaf j is splits + j among the tree's 2 splits + 1 nodes)
+    own = splits[tree_of_node]
+    for child in (left_child, right_child):
+        outside = np.where(child >= 0, (child < 1) | (child >= own), ~child > own)
+        first_bad(outside, tree_of_node, "its children do not form a tree")
+    slots = np.concatenate([[0], np.cumsum(2 * splits + 1)])
+    local = np.concatenate([np.where(c >= 0, c, own + ~c) for c in (left_child, right_child)])
+    count = np.bincount(local + slots[np.tile(tree_of_node, 2)], minlength=int(slots[-1]))
+    count[slots[:-1]] += 1  # the roots: nobody's child
+    first_bad(count != 1, np.repeat(np.arange(len(trees)), 2 * splits + 1),
+              "its children do not form a tree")  # fmt: skip
+    first_bad(np.isnan(threshold), tree_of_node, "a NaN threshold or a non-finite leaf value")
+    first_bad(~np.isfinite(leaf_value), tree_of_leaf, "a NaN threshold or a non-finite leaf value")
+
+    def number(child: np.ndarray) -> np.ndarray:
+        at = child + node_base[tree_of_node]
+        return np.where(child >= 0, at, ~child + leaf_base[tree_of_node])
+
+    every_leaf = np.arange(n_splits, n_splits + n_leaves)
+    left = np.concatenate([number(left_child), every_leaf])
+    right = np.concatenate([number(right_child), every_leaf])
+    threshold = np.concatenate([threshold, np.zeros(n_leaves)])
+    kind = np.concatenate([kind, np.zeros(n_leaves, np.int8)])
+    default = np.where(np.concatenate([default_left, np.ones(n_leaves, bool)]), left, right)
     compared = np.where(threshold >= 0.0, left, right)  # where 0 goes as a plain value
     # NaN: the default side when missing_type is NaN; read as 0 otherwise (then missing for Zero)
     if_nan = np.where(kind == _NONE, compared, default)
     if_zero = np.where(kind == _ZERO, default, compared)
+    roots = np.where(splits > 0, node_base[:-1], leaf_base[:-1])
+    # the deepest tree's levels of internal nodes: every tree walked a level at a time
+    depth, level = 0, roots[roots < n_splits]
+    while len(level):
+        depth += 1
+        below = np.concatenate([left[level], right[level]])
+        level = below[below < n_splits]
+        if depth > n_splits:  # cannot happen in trees checked above; guards a cycle
+            raise BadInputError("a tree whose children form a cycle")
     return TreeEnsemble(
-        np.concatenate([p["feature"] for p in parts] + [np.zeros(n_leaves, np.int64)]),
-        threshold, left, right, if_zero, if_nan,
-        np.concatenate([p["leaf_value"] for p in parts]),
-        np.array([node_base[k] if len(p["feature"]) else leaf_base[k]
-                  for k, p in enumerate(parts)], np.int64),
-        max(_depth(p["left"], p["right"]) for p in parts),
+        np.concatenate([feature, np.zeros(n_leaves, np.int64)]),
+        threshold, left, right, if_zero, if_nan, leaf_value, roots, depth,
     )  # fmt: skip
 
 
@@ -281,8 +304,7 @@ class TreeParams:
         n_features = int(data.get("n_features", 0))
         if n_features <= 0:
             raise BadInputError("the tree model does not say how many features it takes")
-        parts = [_tree_arrays(t, k, n_features) for k, t in enumerate(data["trees"])]
-        ensemble = _ensemble(parts)
+        ensemble = _ensemble(data["trees"], n_features)
         calibration = data.get("calibration")
         return cls(
             list(data["trees"]), ensemble, n_features, float(data.get("sigmoid", 1.0)),
