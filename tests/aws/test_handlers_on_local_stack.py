@@ -414,7 +414,7 @@ def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_st
             invocation = stack.runtime.invoke(function, _tick_event(batch, 1000 * n))
             assert invocation.result == {"batchItemFailures": []}, invocation.error_message
             module = sys.modules[stack.runtime.handler(function).__module__]
-            engines.append(module._WARM[table, coin][2])
+            engines.append(module._WARM[table, coin].engine)
         return engines
 
     engines = run(cold=False)
@@ -426,9 +426,9 @@ def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_st
 
     # another container writes the coin's state: the last one reads it from the table
     module = sys.modules[stack.runtime.handler(function).__module__]
-    kept = module._WARM[table, coin][2]
+    kept = module._WARM[table, coin].engine
     stored = store.get_state(coin)
     store.put_state(coin, stored.state or {}, stored.version)
     invocation = stack.runtime.invoke(function, _tick_event(ticks[1516:1517], 99_000))
     assert invocation.result == {"batchItemFailures": []}
-    assert module._WARM[table, coin][2] is not kept
+    assert module._WARM[table, coin].engine is not kept

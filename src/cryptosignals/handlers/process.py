@@ -264,26 +264,39 @@ class _Fed:
     beta: dict[str, Any] | None = None  # the stored beta tracker (beside the engine's state)
 
 
-#: The engine of each coin this container stored last, by (table, coin), with the version and
-#: bytes of its state as written. While the table still holds those very bytes (no container
-#: wrote since, no write failed) and the coin's configuration is the one it runs with, the next
-#: batch goes on with this engine instead of rebuilding it from the state: the same engine (a
-#: state round-trips exactly: tests/test_engine.py), a tenth of a tick's CPU less (docs/cost.md).
-#: Taken out when used, so an engine fed by a batch whose writes failed is never used again;
-#: put back only after its state was written. Memory: one engine a coin the container serves.
-_WARM: dict[tuple[str, str], tuple[int, bytes | None, Engine]] = {}
+@dataclass
+class _Warm:
+    """A coin's engine after this container's last write of its state, the version and bytes
+    written, and the beta tracker written beside it."""
+
+    version: int
+    stored: bytes | None
+    engine: Engine
+    beta: dict[str, Any] | None
 
 
-def _engine_for(coin: str, stored: StoredState, settings: AwsSettings) -> Engine:
-    """The coin's engine for this batch: the warm one when the table holds its last write."""
+#: The engine of each coin this container stored last, by (table, coin). While the table still
+#: holds those very bytes and version (no container wrote since, no write failed) and the coin's
+#: configuration is the one it runs with, the next batch goes on with this engine instead of
+#: decoding the state and rebuilding the engine from it: the same engine (a state round-trips
+#: exactly: tests/test_engine.py), about a tenth of a tick's CPU less (docs/cost.md). Taken out
+#: when used, so an engine fed by a batch whose writes failed is never used again; put back only
+#: after its state was written. Memory: one engine a coin the container serves.
+_WARM: dict[tuple[str, str], _Warm] = {}
+
+
+def _resume(
+    coin: str, stored: StoredState, settings: AwsSettings
+) -> tuple[Engine, dict[str, Any] | None]:
+    """The coin's engine for this batch and its stored beta tracker: the warm ones when the
+    table holds their last write, else from the stored state."""
     warm = _WARM.pop((settings.engine_state_table, coin), None)
-    if warm is not None:
-        version, written, engine = warm
+    if warm is not None and warm.stored is not None and warm.stored == stored.stored:
         config = _models(coin, settings) or EngineConfig.for_coin(coin)
-        if (written is not None and written == stored.stored and version == stored.version
-                and engine.config is config):  # fmt: skip
-            return engine
-    return _engine(coin, stored.state, settings)
+        if warm.version == stored.version and warm.engine.config is config:
+            return warm.engine, warm.beta
+    state = stored.state
+    return _engine(coin, state, settings), (state or {}).get("beta")
 
 
 def _feed(
@@ -291,9 +304,9 @@ def _feed(
     bitcoin: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _Fed:  # fmt: skip
     ticks = sorted(ticks, key=lambda t: t.timestamp)
-    engine = _engine_for(coin, stored, settings)
+    engine, beta = _resume(coin, stored, settings)
     result = engine.feed(TickSeries.from_ticks(coin, ticks), bitcoin)
-    return _Fed(ticks, engine, result, stored.version, (stored.state or {}).get("beta"))
+    return _Fed(ticks, engine, result, stored.version, beta)
 
 
 BTC = "bitcoin"
@@ -555,7 +568,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             if market is not None and coin in market.betas:
                 state["beta"] = market.betas[coin]
             written = store.put_state(coin, state, one.version)  # last: the batch is done
-            _WARM[settings.engine_state_table, coin] = (written.version, written.stored, one.engine)
+            _WARM[settings.engine_state_table, coin] = _Warm(
+                written.version, written.stored, one.engine, state.get("beta")
+            )
         except RetryableError:
             logger.exception("transient failure: the coin's records will be redelivered")
             failed |= seqs_of[coin]
