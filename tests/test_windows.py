@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from cryptosignals.windows import (
     WINDOWS,
     Window,
     WindowState,
+    _json_floats,
     aggregates_at,
     rolling_windows,
 )
@@ -117,3 +119,19 @@ def test_the_state_stays_bounded_at_any_tick_rate() -> None:
     stored = state.to_json()
     assert len(stored["ticks"][0]) == 30
     assert [len(columns[0]) for columns in stored["buckets"].values()] == [12, 24]
+
+
+_STORED = st.one_of(
+    st.floats(),
+    st.integers(-(2**60), 2**60).map(float),
+    st.sampled_from([0.0, -0.0, 2.0**53, -(2.0**53), 2.0**53 - 1, 1e20, math.inf, math.nan]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_STORED, max_size=12))
+def test_a_stored_column_is_its_values_with_whole_numbers_as_ints(values: list[float]) -> None:
+    column = _json_floats(np.array(values, dtype=float))
+    expected = [None if v != v else int(v) if v.is_integer() else v for v in values]
+    assert [type(v) for v in column] == [type(v) for v in expected]
+    assert json.dumps(column) == json.dumps(expected)

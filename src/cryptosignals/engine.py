@@ -195,7 +195,7 @@ class EngineResult:
 
 def _none(value: float) -> float | None:
     """JSON has no NaN: unknown numbers are stored as null."""
-    return None if np.isnan(value) else float(value)
+    return None if value != value else float(value)  # NaN is the one value unequal to itself
 
 
 def _nan(value: float | None) -> float:

@@ -80,11 +80,14 @@ def _cross_down(a_prev: np.ndarray, a: np.ndarray, b_prev: np.ndarray, b: np.nda
     return (a_prev >= b_prev) & (a < b)
 
 
+_SELL_OR_BUY = np.array([SELL, BUY])  # indexed by `up`: np.where would convert both each call
+
+
 def _buy_sell(up: np.ndarray, down: np.ndarray, details: dict[str, np.ndarray]) -> Firing:
     return Firing(
         up | down,
         np.where(up, 1.0, -1.0),
-        np.where(up, BUY, SELL),
+        _SELL_OR_BUY[np.asarray(up, dtype=np.intp)],
         details,
     )
 

@@ -20,6 +20,7 @@ leaves are summed along the row, so a row's score has the same bits in any batch
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -133,18 +134,27 @@ class TreeEnsemble:
     roots: np.ndarray  # int64, per tree
     depth: int  # the deepest tree's number of levels of internal nodes
 
+    @functools.cached_property
+    def _children(self) -> np.ndarray:
+        """Per node, where a row goes: left, right, as a zero, as a NaN (one gather a level)."""
+        return np.stack([self.left, self.right, self.if_zero, self.if_nan], axis=1).reshape(-1)
+
     def raw_score(self, x: np.ndarray) -> np.ndarray:
         """The sum of each row's leaves (LightGBM's raw score, before the sigmoid)."""
         x = np.asarray(x, dtype=float)
         n, width = x.shape
-        flat = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x).reshape(-1)  # NaN stays NaN
+        flat = x.reshape(-1)
+        # each value's way at any node: 0 left or 1 right by the threshold (-1: compare), 2 as
+        # a zero (|v| <= 1e-35f), 3 as a NaN; the columns of `children`
+        special = np.where(np.isnan(flat), 3, np.where(np.abs(flat) <= ZERO_THRESHOLD, 2, -1))
+        children = self._children
         node = np.tile(self.roots, n)
         base = np.repeat(np.arange(n) * width, len(self.roots))
         for _ in range(self.depth):  # one level of every tree at a time
-            v = flat[base + self.feature[node]]
-            step = np.where(v <= self.threshold[node], self.left[node], self.right[node])
-            step = np.where(v == 0.0, self.if_zero[node], step)
-            node = np.where(np.isnan(v), self.if_nan[node], step)
+            at = base + self.feature[node]
+            way = special[at]
+            way = np.where(way < 0, flat[at] > self.threshold[node], way)
+            node = children[4 * node + way]
         leaves = self.leaf_value[node - len(self.feature) + len(self.leaf_value)]
         return np.asarray(leaves.reshape(n, len(self.roots)).sum(axis=1))
 
