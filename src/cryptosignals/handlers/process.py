@@ -15,7 +15,9 @@ coin whose volatility forecast drifted in the batch gets a VolatilityDrift event
 (the template's drift rule starts its refit), put before its state write. A transient failure
 of the shared write reports the whole batch in batchItemFailures, one of a coin's own writes
 only that coin's records, so Kinesis redelivers them; every write is idempotent and the engine
-drops ticks its stored state has already seen, so redelivery changes nothing.
+drops ticks its stored state has already seen, so redelivery changes nothing. A warm
+container goes on with the engine of each coin it wrote last while the table still holds that
+write (`_WARM`), instead of decoding the state and rebuilding the engine.
 
 Market context (cryptosignals.market, docs/market.md "In the pipeline"): after the engines, one
 MarketTracker over the tracked coins (TRACKED_COINS) takes every coin's new 5-minute bars; its
