@@ -403,7 +403,7 @@ def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_st
     market = dynamodb.get_item(TableName=table, Key={"crypto_id": {"S": MARKET_STATE_ID}})
     start = {**_items_of(stack, coin)}
     start["engine_state_table"] += [market["Item"]] if "Item" in market else []
-    batches = [ticks[i : i + 1] for i in range(1500, 1510)] + [ticks[1510:1516]]
+    batches = [ticks[i : i + 1] for i in range(1500, 1506)] + [ticks[1506:1512]]
 
     def run(cold: bool) -> list[Engine]:
         _restore(stack, start, coin)
@@ -429,6 +429,6 @@ def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_st
     kept = module._WARM[table, coin].engine
     stored = store.get_state(coin)
     store.put_state(coin, stored.state or {}, stored.version)
-    invocation = stack.runtime.invoke(function, _tick_event(ticks[1516:1517], 99_000))
+    invocation = stack.runtime.invoke(function, _tick_event(ticks[1512:1513], 99_000))
     assert invocation.result == {"batchItemFailures": []}
     assert module._WARM[table, coin].engine is not kept
