@@ -201,7 +201,7 @@ def test_a_transient_failure_of_one_coin_reports_only_that_coins_records(
 
     real = store_module.Store.put_state
 
-    def throttled(self: Any, coin: str, *args: Any) -> int:
+    def throttled(self: Any, coin: str, *args: Any) -> Any:
         if coin == "ripple":
             raise RetryableError("PutItem: ProvisionedThroughputExceededException")
         return real(self, coin, *args)
@@ -390,8 +390,8 @@ def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_st
 ) -> None:
     """The process function keeps each coin's engine between batches while the table holds its
     last write, instead of rebuilding it from the stored state: a batch at a time in one warm
-    container stores exactly what a cold start at every batch stores (every table, the state to
-    the byte), and a state another container wrote is read from the table."""
+    container stores exactly what rebuilding the engine at every batch stores (every table, the
+    state to the byte), and a state another container wrote is read from the table."""
     coin, function = "cardano", stack.names["process_function"]
     ticks = candles_to_ticks(coin, read_candles(sample_path(coin))).ticks()
     table = stack.names["engine_state_table"]
@@ -405,30 +405,35 @@ def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_st
     start["engine_state_table"] += [market["Item"]] if "Item" in market else []
     batches = [ticks[i : i + 1] for i in range(1500, 1506)] + [ticks[1506:1512]]
 
+    def kept() -> dict[tuple[str, str], Any]:
+        """The engines the process function's container keeps (its module's `_WARM`)."""
+        return sys.modules[stack.runtime.handler(function).__module__]._WARM  # type: ignore[no-any-return]
+
+    def invoke(batch: list[Any], first_seq: int) -> Engine:
+        """One batch through the process function; the coin's engine it kept."""
+        invocation = stack.runtime.invoke(function, _tick_event(batch, first_seq))
+        assert invocation.result == {"batchItemFailures": []}, invocation.error_message
+        return kept()[table, coin].engine  # type: ignore[no-any-return]
+
     def run(cold: bool) -> list[Engine]:
         _restore(stack, start, coin)
         engines = []
         for n, batch in enumerate(batches):
-            if cold:  # a new container: the module and its engines are loaded afresh
-                stack.runtime.handlers.pop(function, None)
-            invocation = stack.runtime.invoke(function, _tick_event(batch, 1000 * n))
-            assert invocation.result == {"batchItemFailures": []}, invocation.error_message
-            module = sys.modules[stack.runtime.handler(function).__module__]
-            engines.append(module._WARM[table, coin].engine)
+            engines.append(invoke(batch, 1000 * n))
+            if cold:  # as a new container would: no engine kept, rebuilt from the table
+                kept().clear()
         return engines
 
     engines = run(cold=False)
     assert all(engine is engines[0] for engine in engines)  # one engine all along
     warm = _items_of(stack, coin)
     assert any(warm["signals_table"]) and len(warm["raw_table"]) >= len(batches)
-    run(cold=True)
+    engines = run(cold=True)
+    assert len({id(engine) for engine in engines}) == len(engines)  # a new engine every batch
     assert _items_of(stack, coin) == warm
 
-    # another container writes the coin's state: the last one reads it from the table
-    module = sys.modules[stack.runtime.handler(function).__module__]
-    kept = module._WARM[table, coin].engine
+    # another container writes the coin's state: this one reads it from the table
+    before = invoke(ticks[1512:1513], 90_000)
     stored = store.get_state(coin)
     store.put_state(coin, stored.state or {}, stored.version)
-    invocation = stack.runtime.invoke(function, _tick_event(ticks[1512:1513], 99_000))
-    assert invocation.result == {"batchItemFailures": []}
-    assert module._WARM[table, coin].engine is not kept
+    assert invoke(ticks[1513:1514], 90_001) is not before
