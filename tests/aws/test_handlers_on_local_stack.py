@@ -18,7 +18,6 @@ import pytest
 from cryptosignals.aws import Store, TickProducer
 from cryptosignals.aws.config import AwsSettings
 from cryptosignals.aws.dynamo import all_items
-from cryptosignals.aws.kinesis import encode_tick
 from cryptosignals.aws.store import MARKET_STATE_ID
 from cryptosignals.candles import SAMPLE_COINS, candles_to_ticks, read_candles, sample_path
 from cryptosignals.coingecko.replay import ReplayServer
@@ -340,22 +339,6 @@ def test_a_handler_crash_mid_batch_is_bisected_to_the_bad_record(
     assert "litecoin" not in raw  # the engine runs before any write: nothing half-done
 
 
-def _tick_event(ticks: list[Any], first_seq: int) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "kinesis": {
-                    "data": base64.b64encode(encode_tick(tick)).decode(),
-                    "sequenceNumber": str(first_seq + i),
-                    "approximateArrivalTimestamp": 1_700_000_000.0 + i,
-                },
-                "eventID": f"shardId-000000000000:{first_seq + i}",
-            }
-            for i, tick in enumerate(ticks)
-        ]
-    }
-
-
 def _items_of(stack: LocalStack, coin: str) -> dict[str, list[dict[str, Any]]]:
     """Every item of the coin in the pipeline's tables, without the wall-clock attributes."""
     clock = {"updated_at", "published_at"}
@@ -411,7 +394,8 @@ def test_a_warm_container_goes_on_with_its_engine_and_stores_what_cold_starts_st
 
     def invoke(batch: list[Any], first_seq: int) -> Engine:
         """One batch through the process function; the coin's engine it kept."""
-        invocation = stack.runtime.invoke(function, _tick_event(batch, first_seq))
+        event = _records(*(tick.to_json() for tick in batch), first_seq=first_seq)
+        invocation = stack.runtime.invoke(function, event)
         assert invocation.result == {"batchItemFailures": []}, invocation.error_message
         return kept()[table, coin].engine  # type: ignore[no-any-return]
 

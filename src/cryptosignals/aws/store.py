@@ -359,7 +359,7 @@ class Store(AwsAdapter):
             raise classify(exc, f"PutItem {self.settings.engine_state_table}") from exc
         except BotoCoreError as exc:
             raise classify(exc, f"PutItem {self.settings.engine_state_table}") from exc
-        return StoredState(crypto_id, dict(state), version, stored)
+        return StoredState(crypto_id, None, version, stored)  # decoded if asked for
 
     # -- reads for the CLI / dashboard -------------------------------------------------------
     def signals_for(self, crypto_id: str, since: int = 0, limit: int = 100) -> list[Signal]:
